@@ -1,0 +1,101 @@
+/*
+ * allocator: the policy that decides who is offered what.
+ *
+ * An allocator is an ops table plus a context (STYLE.md §11). It is pure
+ * logic: no sockets, no timers, no clock of its own. The master feeds it
+ * events (agents, frameworks, resources used and recovered) and calls
+ * allocate() when it wants offers; the allocator answers through the
+ * offer callback, one call per (framework, role, agent). Time is passed in
+ * (`now`, monotonic seconds) so tests are deterministic.
+ *
+ * Accounting contract: resources handed out through the offer callback
+ * count as allocated to that framework and role until the master gives
+ * them back with recover(). A launched task keeps its resources allocated;
+ * when it ends, or when an offer is declined, rescinded or partly used, the
+ * master recovers the unused part. Resource sets passed in are copied;
+ * the allocator never keeps a caller's pointer.
+ *
+ * Ids are the master's strings; an implementation maps them to dense
+ * indices internally.
+ */
+#ifndef AG_ALLOCATOR_H
+#define AG_ALLOCATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/resources.h"
+
+struct ag_allocator;
+
+/* Receives one offer: `resources` (allocation role set to `role`) now
+ * belongs to the callee, who must ag_resources_release() it. */
+typedef void (*ag_allocator_offer_cb)(void *ctx, const char *framework_id, const char *role,
+                                      const char *agent_id, struct ag_resources *resources);
+
+struct ag_allocator_options {
+    /* Filter applied when recover() is given refuse_seconds < 0. */
+    double default_refuse_seconds; /* 5 */
+    /* An offer smaller than this (on every listed scalar) is not made;
+     * Mesos's default is cpus:0.01 or mem:32. NULL means that default. */
+    const struct ag_resources *min_allocatable;
+};
+
+struct ag_allocator_ops {
+    const char *name; /* "drf", ... as selected by --allocator */
+
+    struct ag_allocator *(*create)(const struct ag_allocator_options *options,
+                                   ag_allocator_offer_cb offer, void *ctx);
+    void (*destroy)(struct ag_allocator *a);
+
+    /* Frameworks. roles: the roles it subscribes with (>= 1). suppressed:
+     * roles that start suppressed (subset of roles). A framework already
+     * known (e.g. created by add_used) is updated in place. */
+    int (*add_framework)(struct ag_allocator *a, const char *framework_id,
+                         const char *const *roles, size_t n_roles,
+                         const char *const *suppressed, size_t n_suppressed, bool active);
+    void (*remove_framework)(struct ag_allocator *a, const char *framework_id);
+    /* Inactive frameworks (disconnected) get no offers. */
+    void (*set_framework_active)(struct ag_allocator *a, const char *framework_id, bool active);
+
+    /* Agents. total: everything the agent has. */
+    int (*add_agent)(struct ag_allocator *a, const char *agent_id,
+                     const struct ag_resources *total);
+    void (*remove_agent)(struct ag_allocator *a, const char *agent_id);
+    /* Inactive agents (disconnected, unreachable) are not offered. */
+    void (*set_agent_active)(struct ag_allocator *a, const char *agent_id, bool active);
+
+    /* Marks resources on an agent as already allocated to a framework and
+     * role (tasks an agent reports when it re-registers). Creates an
+     * inactive framework entry if the framework is not known yet. */
+    int (*add_used)(struct ag_allocator *a, const char *framework_id, const char *role,
+                    const char *agent_id, const struct ag_resources *used);
+
+    /* Gives resources back. refuse_seconds > 0 filters the (framework,
+     * role, agent) for that long; 0 no filter; < 0 the default filter. */
+    void (*recover)(struct ag_allocator *a, const char *framework_id, const char *role,
+                    const char *agent_id, const struct ag_resources *resources,
+                    double refuse_seconds, double now);
+
+    /* SUPPRESS / REVIVE; n_roles == 0 means every role of the framework.
+     * Revive also clears the framework's filters for those roles. */
+    void (*suppress)(struct ag_allocator *a, const char *framework_id,
+                     const char *const *roles, size_t n_roles);
+    void (*revive)(struct ag_allocator *a, const char *framework_id,
+                   const char *const *roles, size_t n_roles, double now);
+
+    /* Role weights (default 1.0). */
+    int (*set_weight)(struct ag_allocator *a, const char *role, double weight);
+
+    /* Runs one allocation round at time `now`: calls the offer callback for
+     * every offer it decides on. Within one round a (framework, role) gets
+     * at most one offer per agent. */
+    void (*allocate)(struct ag_allocator *a, double now);
+};
+
+/* The policy named `name`, or NULL. */
+const struct ag_allocator_ops *ag_allocator_find(const char *name);
+/* Names of the built-in policies, NULL-terminated (for --help). */
+const char *const *ag_allocator_names(void);
+
+#endif
