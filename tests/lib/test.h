@@ -80,7 +80,10 @@ struct ag_test_case {
 
 int ag_test_run_all(const struct ag_test_case *cases, size_t n);
 
-#define TEST_CASE(name) {#name, test_##name}
+#define TEST_CASE(name)                                                                            \
+    {                                                                                              \
+#name, test_##name                                                                         \
+    }
 #define TEST_MAIN(...)                                                                             \
     int main(void)                                                                                 \
     {                                                                                              \
