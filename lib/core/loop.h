@@ -15,9 +15,14 @@ struct ag_loop;
 struct ag_timer;
 struct ag_signal;
 
-/* Creates a loop; NULL on allocation failure. */
+/* Creates a loop; NULL on allocation failure. The first loop also sets
+ * SIGPIPE to ignored (if it was at its default) so that writing to a peer
+ * that went away fails with EPIPE instead of killing the process. */
 struct ag_loop *ag_loop_new(void);
-/* Frees the loop. Timers and signals must be freed before. Accepts NULL. */
+/* Frees the loop. Timers, signals and HTTP servers must be freed before.
+ * Deferred callbacks still pending are dropped without running; HTTP
+ * client requests and streams still in flight are closed without
+ * callbacks. Accepts NULL. */
 void ag_loop_free(struct ag_loop *loop);
 /* Runs until ag_loop_stop() or until nothing is left to wait for. 0 or -errno. */
 int ag_loop_run(struct ag_loop *loop);
@@ -49,10 +54,24 @@ void ag_timer_free(struct ag_timer *timer);
  * an object outside of a callback that still uses it). 0 or -ENOMEM. */
 int ag_loop_defer(struct ag_loop *loop, ag_timer_cb cb, void *arg);
 
+/* --- for lib/core modules only ---
+ * An object that must not outlive its loop (an HTTP client connection
+ * waiting for a deferred free, say) embeds a hook and adds it; if the loop
+ * is freed first, ag_loop_free() removes the hook and calls release(hook),
+ * which must free the object without calling user callbacks. */
+struct ag__loop_hook {
+    struct ag__loop_hook *prev, *next; /* private */
+    void (*release)(struct ag__loop_hook *hook);
+};
+void ag__loop_hook_add(struct ag_loop *loop, struct ag__loop_hook *hook);
+/* Removes a hook added before; a hook never added (zeroed) is ignored. */
+void ag__loop_hook_remove(struct ag__loop_hook *hook);
+
 typedef void (*ag_signal_cb)(int signo, void *arg);
 
 /* Delivers signal `signo` to cb on the loop thread (not in signal context). */
 struct ag_signal *ag_signal_new(struct ag_loop *loop, int signo, ag_signal_cb cb, void *arg);
+/* Stops delivery and frees; accepts NULL. Safe from the signal's own callback. */
 void ag_signal_free(struct ag_signal *sig);
 
 #endif
