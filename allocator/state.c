@@ -1,0 +1,1163 @@
+/*
+ * state: the bookkeeping shared by every built-in allocator policy (see
+ * internal.h). Event handlers are O(1) hash lookups plus resource math on
+ * one agent, except removals, which may walk the agents a removed
+ * framework holds resources on, or the clients filtering a removed agent.
+ */
+#include "allocator/internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- dense slot pools ---------------------------------------------------- */
+
+/* A slot index for *items (elements of `size` bytes). A new slot is zeroed;
+ * a reused one is left as its free function left it (zeroed except for its
+ * generation counter). 0 or -ENOMEM. */
+static int pool_take(void **items, size_t size, struct ag__alloc_pool *p, uint32_t *ret)
+{
+    if (p->n_free > 0) {
+        *ret = p->free[--p->n_free];
+        return 0;
+    }
+    if (p->n == p->cap) {
+        if (p->cap >= UINT32_MAX / 4)
+            return -ENOMEM;
+        uint32_t ncap = p->cap ? p->cap * 2 : 16;
+        void *ni = realloc(*items, (size_t)ncap * size);
+        if (!ni)
+            return -ENOMEM;
+        *items = ni;
+        uint32_t *nf = realloc(p->free, (size_t)ncap * sizeof(*nf));
+        if (!nf)
+            return -ENOMEM;
+        p->free = nf;
+        p->cap = ncap;
+    }
+    uint32_t i = p->n++;
+    memset((char *)*items + (size_t)i * size, 0, size);
+    *ret = i;
+    return 0;
+}
+
+static void pool_put(struct ag__alloc_pool *p, uint32_t i)
+{
+    p->free[p->n_free++] = i;
+}
+
+/* ---- scalar names and vectors ---------------------------------------------- */
+
+static uint32_t name_index(const struct ag_allocator *a, const char *name)
+{
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        if (strcmp(a->names[i], name) == 0)
+            return i;
+    }
+    return AG_ALLOC_NONE;
+}
+
+/* Interns every scalar name of r that fits; names beyond the limit are left
+ * out of shares (see AG_ALLOC_MAX_SCALARS). */
+static void intern_names(struct ag_allocator *a, const struct ag_resources *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        if (res->type != AG_VALUE_SCALAR || a->n_names == AG_ALLOC_MAX_SCALARS)
+            continue;
+        if (name_index(a, res->name) != AG_ALLOC_NONE)
+            continue;
+        char *copy = strdup(res->name);
+        if (copy)
+            a->names[a->n_names++] = copy;
+    }
+}
+
+/* vec += sign * scalars of r. */
+static void vec_apply(const struct ag_allocator *a, int64_t *vec, const struct ag_resources *r,
+                      int sign)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        if (res->type != AG_VALUE_SCALAR)
+            continue;
+        uint32_t i = name_index(a, res->name);
+        if (i != AG_ALLOC_NONE)
+            vec[i] += sign * res->scalar_milli;
+    }
+}
+
+/* Adds (sign 1) or removes (-1) an allocation to a client and its role. */
+static void account(struct ag_allocator *a, uint32_t ci, const struct ag_resources *r, int sign)
+{
+    struct ag__alloc_client *c = &a->clients[ci];
+    vec_apply(a, c->alloc, r, sign);
+    vec_apply(a, a->roles[c->role].alloc, r, sign);
+}
+
+double ag__alloc_share(const struct ag_allocator *a, const int64_t *alloc)
+{
+    double share = 0.0;
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        if (a->cluster_total[i] <= 0)
+            continue;
+        double s = (double)alloc[i] / (double)a->cluster_total[i];
+        if (s > share)
+            share = s;
+    }
+    return share;
+}
+
+/* ---- filters ------------------------------------------------------------- */
+
+static uint32_t hash_u32(uint32_t x)
+{
+    x *= 0x9e3779b1u;
+    return x ^ (x >> 16);
+}
+
+static struct ag__alloc_filter *filter_find(const struct ag__alloc_filters *f, uint32_t agent)
+{
+    if (f->n == 0)
+        return NULL;
+    uint32_t mask = f->cap - 1;
+    for (uint32_t i = hash_u32(agent) & mask; f->slots[i].agent != AG_ALLOC_NONE;
+         i = (i + 1) & mask) {
+        if (f->slots[i].agent == agent)
+            return &f->slots[i];
+    }
+    return NULL;
+}
+
+static int filters_grow(struct ag__alloc_filters *f)
+{
+    uint32_t ncap = f->cap ? f->cap * 2 : 8;
+    struct ag__alloc_filter *ns = malloc((size_t)ncap * sizeof(*ns));
+    if (!ns)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < ncap; i++)
+        ns[i].agent = AG_ALLOC_NONE;
+    for (uint32_t i = 0; i < f->cap; i++) {
+        if (f->slots[i].agent == AG_ALLOC_NONE)
+            continue;
+        uint32_t j = hash_u32(f->slots[i].agent) & (ncap - 1);
+        while (ns[j].agent != AG_ALLOC_NONE)
+            j = (j + 1) & (ncap - 1);
+        ns[j] = f->slots[i];
+    }
+    free(f->slots);
+    f->slots = ns;
+    f->cap = ncap;
+    return 0;
+}
+
+/* Filters client ci on agent ai: offers within `refused` are withheld until
+ * `expiry`. A live filter already there is widened (union of the refused
+ * sets, later expiry), so declining two offers of one agent hides both. */
+static int filter_put(struct ag_allocator *a, uint32_t ci, uint32_t ai,
+                      const struct ag_resources *refused, double now, double expiry)
+{
+    struct ag__alloc_filters *f = &a->clients[ci].filters;
+    struct ag__alloc_filter *slot = filter_find(f, ai);
+    if (slot) {
+        if (now >= slot->expiry) {
+            ag_resources_clear(&slot->refused);
+            slot->expiry = expiry;
+        } else if (expiry > slot->expiry) {
+            slot->expiry = expiry;
+        }
+        return ag_resources_add(&slot->refused, refused);
+    }
+    if ((f->n + 1) * 2 > f->cap) {
+        int rc = filters_grow(f);
+        if (rc < 0)
+            return rc;
+    }
+    uint32_t mask = f->cap - 1;
+    uint32_t i = hash_u32(ai) & mask;
+    while (f->slots[i].agent != AG_ALLOC_NONE)
+        i = (i + 1) & mask;
+    slot = &f->slots[i];
+    ag_resources_init(&slot->refused);
+    int rc = ag_resources_copy(&slot->refused, refused);
+    if (rc < 0) {
+        ag_resources_release(&slot->refused);
+        return rc;
+    }
+    slot->agent = ai;
+    slot->expiry = expiry;
+    f->n++;
+    a->agents[ai].n_filters++;
+    return 0;
+}
+
+static void filter_del(struct ag_allocator *a, uint32_t ci, uint32_t ai)
+{
+    struct ag__alloc_filters *f = &a->clients[ci].filters;
+    struct ag__alloc_filter *slot = filter_find(f, ai);
+    if (!slot)
+        return;
+    ag_resources_release(&slot->refused);
+    uint32_t mask = f->cap - 1;
+    uint32_t i = (uint32_t)(slot - f->slots);
+    /* Backward-shift deletion, as in idmap.c. */
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        if (f->slots[j].agent == AG_ALLOC_NONE)
+            break;
+        uint32_t home = hash_u32(f->slots[j].agent) & mask;
+        bool stays = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (stays)
+            continue;
+        f->slots[i] = f->slots[j];
+        i = j;
+    }
+    f->slots[i].agent = AG_ALLOC_NONE;
+    f->n--;
+    a->agents[ai].n_filters--;
+}
+
+static void filters_clear(struct ag_allocator *a, uint32_t ci)
+{
+    struct ag__alloc_filters *f = &a->clients[ci].filters;
+    for (uint32_t i = 0; i < f->cap && f->n > 0; i++) {
+        if (f->slots[i].agent == AG_ALLOC_NONE)
+            continue;
+        a->agents[f->slots[i].agent].n_filters--;
+        ag_resources_release(&f->slots[i].refused);
+        f->slots[i].agent = AG_ALLOC_NONE;
+        f->n--;
+    }
+}
+
+static void filters_release(struct ag_allocator *a, uint32_t ci)
+{
+    filters_clear(a, ci);
+    struct ag__alloc_filters *f = &a->clients[ci].filters;
+    free(f->slots);
+    f->slots = NULL;
+    f->cap = 0;
+}
+
+bool ag__alloc_filtered(struct ag_allocator *a, uint32_t ci, uint32_t ai,
+                        const struct ag_resources *offer, double now)
+{
+    struct ag__alloc_filter *f = filter_find(&a->clients[ci].filters, ai);
+    if (!f)
+        return false;
+    if (now >= f->expiry) {
+        filter_del(a, ci, ai);
+        return false;
+    }
+    return ag_resources_contains(&f->refused, offer);
+}
+
+/* ---- roles, frameworks, clients ------------------------------------------- */
+
+static uint32_t role_find(const struct ag_allocator *a, const char *name)
+{
+    return ag__idmap_get(&a->role_names, name);
+}
+
+/* The role named `name`, created with weight 1 if new. 0 or -ENOMEM. */
+static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
+{
+    uint32_t ri = role_find(a, name);
+    if (ri != AG_ALLOC_NONE) {
+        *ret = ri;
+        return 0;
+    }
+    char *copy = strdup(name);
+    if (!copy)
+        return -ENOMEM;
+    int rc = pool_take((void **)&a->roles, sizeof(*a->roles), &a->role_pool, &ri);
+    if (rc == 0) {
+        rc = ag__idmap_put(&a->role_names, copy, ri);
+        if (rc < 0)
+            pool_put(&a->role_pool, ri);
+    }
+    if (rc < 0) {
+        free(copy);
+        return rc;
+    }
+    memset(&a->roles[ri], 0, sizeof(a->roles[ri]));
+    a->roles[ri].name = copy;
+    a->roles[ri].weight = 1.0;
+    *ret = ri;
+    return 0;
+}
+
+/* A role is kept while clients use it or it has a non-default weight. */
+static void role_maybe_free(struct ag_allocator *a, uint32_t ri)
+{
+    struct ag__alloc_role *r = &a->roles[ri];
+    if (r->n_clients > 0 || r->weight != 1.0)
+        return;
+    ag__idmap_del(&a->role_names, r->name);
+    free(r->name);
+    r->name = NULL;
+    pool_put(&a->role_pool, ri);
+}
+
+static uint32_t framework_find(const struct ag_allocator *a, const char *id)
+{
+    return ag__idmap_get(&a->framework_ids, id);
+}
+
+static uint32_t agent_find(const struct ag_allocator *a, const char *id)
+{
+    return ag__idmap_get(&a->agent_ids, id);
+}
+
+static uint32_t client_find(const struct ag_allocator *a, uint32_t fi, const char *role)
+{
+    const struct ag__alloc_framework *fw = &a->frameworks[fi];
+    for (uint32_t k = 0; k < fw->n_clients; k++) {
+        uint32_t ci = fw->clients[k];
+        if (strcmp(a->roles[a->clients[ci].role].name, role) == 0)
+            return ci;
+    }
+    return AG_ALLOC_NONE;
+}
+
+static int framework_create(struct ag_allocator *a, const char *id, uint32_t *ret)
+{
+    char *copy = strdup(id);
+    if (!copy)
+        return -ENOMEM;
+    uint32_t fi;
+    int rc = pool_take((void **)&a->frameworks, sizeof(*a->frameworks), &a->framework_pool, &fi);
+    if (rc == 0) {
+        rc = ag__idmap_put(&a->framework_ids, copy, fi);
+        if (rc < 0)
+            pool_put(&a->framework_pool, fi);
+    }
+    if (rc < 0) {
+        free(copy);
+        return rc;
+    }
+    a->frameworks[fi].id = copy;
+    *ret = fi;
+    return 0;
+}
+
+/* Frees a framework record; its clients must be gone already. */
+static void framework_free(struct ag_allocator *a, uint32_t fi)
+{
+    struct ag__alloc_framework *fw = &a->frameworks[fi];
+    ag__idmap_del(&a->framework_ids, fw->id);
+    free(fw->id);
+    free(fw->clients);
+    memset(fw, 0, sizeof(*fw));
+    pool_put(&a->framework_pool, fi);
+}
+
+/* A new client (framework fi, role named `role`). 0 or -ENOMEM. */
+static int client_create(struct ag_allocator *a, uint32_t fi, const char *role, uint32_t *ret)
+{
+    uint32_t ri, ci;
+    int rc = role_get(a, role, &ri);
+    if (rc < 0)
+        return rc;
+    struct ag__alloc_framework *fw = &a->frameworks[fi];
+    if (fw->n_clients == fw->cap_clients) {
+        uint32_t ncap = fw->cap_clients ? fw->cap_clients * 2 : 2;
+        uint32_t *nc = realloc(fw->clients, ncap * sizeof(*nc));
+        if (!nc) {
+            role_maybe_free(a, ri);
+            return -ENOMEM;
+        }
+        fw->clients = nc;
+        fw->cap_clients = ncap;
+    }
+    rc = pool_take((void **)&a->clients, sizeof(*a->clients), &a->client_pool, &ci);
+    if (rc < 0) {
+        role_maybe_free(a, ri);
+        return rc;
+    }
+    struct ag__alloc_client *c = &a->clients[ci];
+    uint32_t gen = c->gen;
+    memset(c, 0, sizeof(*c));
+    c->gen = gen;
+    c->used = true;
+    c->framework = fi;
+    c->role = ri;
+    c->seq = ++a->seq;
+    fw->clients[fw->n_clients++] = ci;
+    a->roles[ri].n_clients++;
+    *ret = ci;
+    return 0;
+}
+
+/* Frees a client that holds no allocation. */
+static void client_free(struct ag_allocator *a, uint32_t ci)
+{
+    struct ag__alloc_client *c = &a->clients[ci];
+    struct ag__alloc_framework *fw = &a->frameworks[c->framework];
+    filters_release(a, ci);
+    for (uint32_t k = 0; k < fw->n_clients; k++) {
+        if (fw->clients[k] == ci) {
+            fw->clients[k] = fw->clients[--fw->n_clients];
+            break;
+        }
+    }
+    uint32_t ri = c->role;
+    a->roles[ri].n_clients--;
+    role_maybe_free(a, ri);
+    c->used = false;
+    c->gen++;
+    pool_put(&a->client_pool, ci);
+}
+
+/* An unsubscribed client lives only as long as it holds resources. */
+static void client_maybe_free(struct ag_allocator *a, uint32_t ci)
+{
+    const struct ag__alloc_client *c = &a->clients[ci];
+    if (c->used && !c->subscribed && c->n_entries == 0)
+        client_free(a, ci);
+}
+
+bool ag__alloc_client_eligible(const struct ag_allocator *a, uint32_t ci)
+{
+    const struct ag__alloc_client *c = &a->clients[ci];
+    return c->used && c->subscribed && !c->suppressed && a->frameworks[c->framework].active;
+}
+
+/* ---- allocation entries ------------------------------------------------- */
+
+static struct ag__alloc_entry *entry_find(const struct ag_allocator *a, uint32_t ai, uint32_t ci)
+{
+    const struct ag__alloc_agent *ag = &a->agents[ai];
+    for (uint32_t k = 0; k < ag->n_entries; k++) {
+        if (ag->entries[k].client == ci)
+            return &ag->entries[k];
+    }
+    return NULL;
+}
+
+/* The entry of client ci on agent ai, created empty if missing. */
+static int entry_get(struct ag_allocator *a, uint32_t ai, uint32_t ci, struct ag__alloc_entry **ret)
+{
+    struct ag__alloc_entry *e = entry_find(a, ai, ci);
+    if (e) {
+        *ret = e;
+        return 0;
+    }
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    if (ag->n_entries == ag->cap_entries) {
+        uint32_t ncap = ag->cap_entries ? ag->cap_entries * 2 : 2;
+        struct ag__alloc_entry *ne = realloc(ag->entries, ncap * sizeof(*ne));
+        if (!ne)
+            return -ENOMEM;
+        ag->entries = ne;
+        ag->cap_entries = ncap;
+    }
+    e = &ag->entries[ag->n_entries++];
+    e->client = ci;
+    ag_resources_init(&e->res);
+    a->clients[ci].n_entries++;
+    *ret = e;
+    return 0;
+}
+
+static void entry_remove(struct ag_allocator *a, uint32_t ai, struct ag__alloc_entry *e)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    a->clients[e->client].n_entries--;
+    ag_resources_release(&e->res);
+    *e = ag->entries[--ag->n_entries];
+}
+
+/* Gives everything client ci holds on agent ai back to the agent. */
+static void entry_return(struct ag_allocator *a, uint32_t ai, struct ag__alloc_entry *e)
+{
+    uint32_t ci = e->client;
+    account(a, ci, &e->res, -1);
+    /* Best effort on -ENOMEM: the resources are then lost to offers until
+     * the agent is re-added, which beats double-counting them. */
+    (void)ag_resources_add(&a->agents[ai].available, &e->res);
+    entry_remove(a, ai, e);
+}
+
+/* ---- min allocatable ------------------------------------------------------ */
+
+bool ag__alloc_allocatable(const struct ag_allocator *a, const struct ag_resources *r)
+{
+    if (ag_resources_empty(r))
+        return false;
+    if (a->n_min == 0)
+        return true;
+    for (size_t k = 0; k < a->n_min; k++) {
+        if (ag_resources_scalar_milli(r, a->min[k].name) >= a->min[k].milli)
+            return true;
+    }
+    return false;
+}
+
+static int min_add(struct ag_allocator *a, const char *name, int64_t milli)
+{
+    for (size_t k = 0; k < a->n_min; k++) {
+        if (strcmp(a->min[k].name, name) == 0)
+            return 0; /* the sum was taken when first seen */
+    }
+    struct ag__alloc_min *nm = realloc(a->min, (a->n_min + 1) * sizeof(*nm));
+    if (!nm)
+        return -ENOMEM;
+    a->min = nm;
+    nm[a->n_min].name = strdup(name);
+    if (!nm[a->n_min].name)
+        return -ENOMEM;
+    nm[a->n_min].milli = milli;
+    a->n_min++;
+    return 0;
+}
+
+static int min_init(struct ag_allocator *a, const struct ag_resources *min)
+{
+    if (!min) {
+        int rc = min_add(a, "cpus", 10);
+        return rc < 0 ? rc : min_add(a, "mem", 32000);
+    }
+    for (size_t k = 0; k < min->n; k++) {
+        const struct ag_resource *res = &min->items[k];
+        if (res->type != AG_VALUE_SCALAR)
+            continue;
+        int rc = min_add(a, res->name, ag_resources_scalar_milli(min, res->name));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+struct ag_allocator *ag__alloc_create(const struct ag_allocator_ops *ops,
+                                      const struct ag_allocator_options *options,
+                                      ag_allocator_offer_cb offer, void *ctx)
+{
+    if (!offer)
+        return NULL;
+    struct ag_allocator *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
+    a->magic = AG_ALLOC_MAGIC;
+    a->ops = ops;
+    a->offer = offer;
+    a->ctx = ctx;
+    a->default_refuse = 5.0;
+    if (options && options->default_refuse_seconds >= 0)
+        a->default_refuse = options->default_refuse_seconds;
+    ag__idmap_init(&a->agent_ids);
+    ag__idmap_init(&a->framework_ids);
+    ag__idmap_init(&a->role_names);
+    if (min_init(a, options ? options->min_allocatable : NULL) < 0) {
+        ag__alloc_destroy(a);
+        return NULL;
+    }
+    return a;
+}
+
+static void agent_release(struct ag__alloc_agent *ag)
+{
+    for (uint32_t k = 0; k < ag->n_entries; k++)
+        ag_resources_release(&ag->entries[k].res);
+    free(ag->entries);
+    ag_resources_release(&ag->total);
+    ag_resources_release(&ag->available);
+    free(ag->id);
+}
+
+void ag__alloc_destroy(struct ag_allocator *a)
+{
+    if (!a)
+        return;
+    for (uint32_t i = 0; i < a->client_pool.n; i++) {
+        if (!a->clients[i].used)
+            continue;
+        struct ag__alloc_filters *f = &a->clients[i].filters;
+        for (uint32_t k = 0; k < f->cap; k++) {
+            if (f->slots[k].agent != AG_ALLOC_NONE)
+                ag_resources_release(&f->slots[k].refused);
+        }
+        free(f->slots);
+    }
+    for (uint32_t i = 0; i < a->agent_pool.n; i++) {
+        if (a->agents[i].id)
+            agent_release(&a->agents[i]);
+    }
+    for (uint32_t i = 0; i < a->framework_pool.n; i++) {
+        free(a->frameworks[i].id);
+        free(a->frameworks[i].clients);
+    }
+    for (uint32_t i = 0; i < a->role_pool.n; i++)
+        free(a->roles[i].name);
+    for (size_t i = 0; i < a->n_pending; i++)
+        ag_resources_release(&a->pending[i].res);
+    for (uint32_t i = 0; i < a->n_names; i++)
+        free(a->names[i]);
+    for (size_t i = 0; i < a->n_min; i++)
+        free(a->min[i].name);
+    free(a->min);
+    free(a->pending);
+    free(a->agents);
+    free(a->frameworks);
+    free(a->clients);
+    free(a->roles);
+    free(a->agent_pool.free);
+    free(a->framework_pool.free);
+    free(a->client_pool.free);
+    free(a->role_pool.free);
+    ag__idmap_release(&a->agent_ids);
+    ag__idmap_release(&a->framework_ids);
+    ag__idmap_release(&a->role_names);
+    if (a->policy_free)
+        a->policy_free(a->policy);
+    a->magic = 0;
+    free(a);
+}
+
+/* ---- frameworks ------------------------------------------------------------- */
+
+static bool valid_id(const char *id)
+{
+    return id && id[0] != '\0';
+}
+
+static bool valid_role(const char *role)
+{
+    char err[128];
+    return role && ag_role_validate(role, err, sizeof(err)) == 0;
+}
+
+static bool in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (strcmp(list[k], s) == 0)
+            return true;
+    }
+    return false;
+}
+
+int ag__alloc_add_framework(struct ag_allocator *a, const char *framework_id,
+                            const char *const *roles, size_t n_roles, const char *const *suppressed,
+                            size_t n_suppressed, bool active)
+{
+    if (!a || !valid_id(framework_id) || n_roles == 0 || !roles ||
+        (n_suppressed > 0 && !suppressed))
+        return -EINVAL;
+    for (size_t k = 0; k < n_roles; k++) {
+        if (!valid_role(roles[k]))
+            return -EINVAL;
+    }
+    for (size_t k = 0; k < n_suppressed; k++) {
+        if (!suppressed[k] || !in_list(suppressed[k], roles, n_roles))
+            return -EINVAL;
+    }
+
+    uint32_t fi = framework_find(a, framework_id);
+    bool created = false;
+    if (fi == AG_ALLOC_NONE) {
+        int rc = framework_create(a, framework_id, &fi);
+        if (rc < 0)
+            return rc;
+        created = true;
+    }
+    for (size_t k = 0; k < n_roles; k++) {
+        uint32_t ci = client_find(a, fi, roles[k]);
+        if (ci == AG_ALLOC_NONE) {
+            int rc = client_create(a, fi, roles[k], &ci);
+            if (rc < 0) {
+                if (created) {
+                    struct ag__alloc_framework *fw = &a->frameworks[fi];
+                    while (fw->n_clients > 0)
+                        client_free(a, fw->clients[fw->n_clients - 1]);
+                    framework_free(a, fi);
+                }
+                return rc;
+            }
+        }
+        a->clients[ci].subscribed = true;
+        a->clients[ci].suppressed = in_list(roles[k], suppressed, n_suppressed);
+    }
+    /* Roles dropped by an update stop getting offers; their allocations
+     * stay until recovered. Backwards: client_free swaps from the end. */
+    struct ag__alloc_framework *fw = &a->frameworks[fi];
+    for (uint32_t k = fw->n_clients; k-- > 0;) {
+        uint32_t ci = fw->clients[k];
+        if (in_list(a->roles[a->clients[ci].role].name, roles, n_roles))
+            continue;
+        a->clients[ci].subscribed = false;
+        a->clients[ci].suppressed = false;
+        client_maybe_free(a, ci);
+    }
+    fw->active = active;
+    return 0;
+}
+
+void ag__alloc_remove_framework(struct ag_allocator *a, const char *framework_id)
+{
+    if (!a || !framework_id)
+        return;
+    uint32_t fi = framework_find(a, framework_id);
+    if (fi == AG_ALLOC_NONE)
+        return;
+    struct ag__alloc_framework *fw = &a->frameworks[fi];
+    while (fw->n_clients > 0) {
+        uint32_t ci = fw->clients[fw->n_clients - 1];
+        for (uint32_t ai = 0; ai < a->agent_pool.n && a->clients[ci].n_entries > 0; ai++) {
+            if (!a->agents[ai].id)
+                continue;
+            struct ag__alloc_entry *e = entry_find(a, ai, ci);
+            if (e)
+                entry_return(a, ai, e);
+        }
+        client_free(a, ci);
+    }
+    framework_free(a, fi);
+}
+
+void ag__alloc_set_framework_active(struct ag_allocator *a, const char *framework_id, bool active)
+{
+    if (!a || !framework_id)
+        return;
+    uint32_t fi = framework_find(a, framework_id);
+    if (fi != AG_ALLOC_NONE)
+        a->frameworks[fi].active = active;
+}
+
+/* ---- agents ----------------------------------------------------------------- */
+
+static bool any_reserved(const struct ag_resources *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        if (ag_resource_is_reserved(&r->items[k]))
+            return true;
+    }
+    return false;
+}
+
+/* A deep copy of r with allocation roles cleared: the allocator keeps its
+ * sets unallocated so that they compare with the agent's total. */
+static int copy_unallocated(struct ag_resources *dst, const struct ag_resources *src)
+{
+    ag_resources_init(dst);
+    int rc = ag_resources_copy(dst, src);
+    if (rc == 0)
+        rc = ag_resources_set_allocation_role(dst, NULL);
+    if (rc < 0)
+        ag_resources_release(dst);
+    return rc;
+}
+
+static void cluster_apply(struct ag_allocator *a, const struct ag__alloc_agent *ag, int sign)
+{
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++)
+        a->cluster_total[i] += sign * ag->total_scalar[i];
+}
+
+int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
+                        const struct ag_resources *total)
+{
+    if (!a || !valid_id(agent_id) || !total)
+        return -EINVAL;
+    if (agent_find(a, agent_id) != AG_ALLOC_NONE)
+        return -EEXIST;
+    struct ag_resources t, avail;
+    int rc = copy_unallocated(&t, total);
+    if (rc < 0)
+        return rc;
+    ag_resources_init(&avail);
+    char *id = strdup(agent_id);
+    uint32_t ai = AG_ALLOC_NONE;
+    rc = id ? ag_resources_copy(&avail, &t) : -ENOMEM;
+    if (rc == 0)
+        rc = pool_take((void **)&a->agents, sizeof(*a->agents), &a->agent_pool, &ai);
+    if (rc == 0) {
+        rc = ag__idmap_put(&a->agent_ids, id, ai);
+        if (rc < 0)
+            pool_put(&a->agent_pool, ai);
+    }
+    if (rc < 0) {
+        free(id);
+        ag_resources_release(&t);
+        ag_resources_release(&avail);
+        return rc;
+    }
+    /* pool_take zeroed the slot; keep the generation counter going. */
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    ag->id = id;
+    ag->active = true;
+    ag->seq = ++a->seq;
+    ag->total = t;
+    ag->available = avail;
+    ag->has_reserved = any_reserved(&t);
+    intern_names(a, &t);
+    vec_apply(a, ag->total_scalar, &t, 1);
+    cluster_apply(a, ag, 1);
+    return 0;
+}
+
+void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
+{
+    if (!a || !agent_id)
+        return;
+    uint32_t ai = agent_find(a, agent_id);
+    if (ai == AG_ALLOC_NONE)
+        return;
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    while (ag->n_entries > 0) {
+        struct ag__alloc_entry *e = &ag->entries[ag->n_entries - 1];
+        uint32_t ci = e->client;
+        account(a, ci, &e->res, -1);
+        entry_remove(a, ai, e);
+        client_maybe_free(a, ci);
+    }
+    for (uint32_t ci = 0; ci < a->client_pool.n && ag->n_filters > 0; ci++) {
+        if (a->clients[ci].used && a->clients[ci].filters.n > 0)
+            filter_del(a, ci, ai);
+    }
+    if (ag->active)
+        cluster_apply(a, ag, -1);
+    ag__idmap_del(&a->agent_ids, ag->id);
+    agent_release(ag);
+    uint32_t gen = ag->gen + 1;
+    memset(ag, 0, sizeof(*ag));
+    ag->gen = gen;
+    pool_put(&a->agent_pool, ai);
+}
+
+void ag__alloc_set_agent_active(struct ag_allocator *a, const char *agent_id, bool active)
+{
+    if (!a || !agent_id)
+        return;
+    uint32_t ai = agent_find(a, agent_id);
+    if (ai == AG_ALLOC_NONE || a->agents[ai].active == active)
+        return;
+    a->agents[ai].active = active;
+    cluster_apply(a, &a->agents[ai], active ? 1 : -1);
+}
+
+bool ag__alloc_agent_offerable(const struct ag_allocator *a, uint32_t ai)
+{
+    const struct ag__alloc_agent *ag = &a->agents[ai];
+    return ag->id && ag->active && ag__alloc_allocatable(a, &ag->available);
+}
+
+/* ---- used / recovered ---------------------------------------------------------- */
+
+int ag__alloc_add_used(struct ag_allocator *a, const char *framework_id, const char *role,
+                       const char *agent_id, const struct ag_resources *used)
+{
+    if (!a || !valid_id(framework_id) || !valid_role(role) || !valid_id(agent_id) || !used)
+        return -EINVAL;
+    uint32_t ai = agent_find(a, agent_id);
+    if (ai == AG_ALLOC_NONE)
+        return -ENOENT;
+    struct ag_resources u;
+    int rc = copy_unallocated(&u, used);
+    if (rc < 0)
+        return rc;
+    if (ag_resources_empty(&u))
+        goto out;
+    if (!ag_resources_contains(&a->agents[ai].available, &u)) {
+        rc = -ERANGE;
+        goto out;
+    }
+    uint32_t fi = framework_find(a, framework_id);
+    bool new_framework = fi == AG_ALLOC_NONE;
+    if (new_framework) {
+        rc = framework_create(a, framework_id, &fi);
+        if (rc < 0)
+            goto out;
+    }
+    uint32_t ci = client_find(a, fi, role);
+    if (ci == AG_ALLOC_NONE) {
+        rc = client_create(a, fi, role, &ci);
+        if (rc < 0)
+            goto out_framework;
+        /* A framework known only from its tasks subscribes, as far as we
+         * know, with the roles of those tasks. */
+        a->clients[ci].subscribed = new_framework;
+    }
+    struct ag__alloc_entry *e;
+    rc = entry_get(a, ai, ci, &e);
+    if (rc == 0) {
+        rc = ag_resources_subtract(&a->agents[ai].available, &u);
+        if (rc == 0 && (rc = ag_resources_add(&e->res, &u)) < 0)
+            (void)ag_resources_add(&a->agents[ai].available, &u);
+        if (rc < 0 && ag_resources_empty(&e->res))
+            entry_remove(a, ai, e);
+    }
+    if (rc < 0) {
+        client_maybe_free(a, ci);
+        goto out_framework;
+    }
+    account(a, ci, &u, 1);
+    goto out;
+
+out_framework:
+    if (new_framework) {
+        struct ag__alloc_framework *fw = &a->frameworks[fi];
+        while (fw->n_clients > 0)
+            client_free(a, fw->clients[fw->n_clients - 1]);
+        framework_free(a, fi);
+    }
+out:
+    ag_resources_release(&u);
+    return rc;
+}
+
+/* got = the part of r that entry e holds (all of r when it holds it). */
+static int recoverable(const struct ag__alloc_entry *e, const struct ag_resources *r,
+                       struct ag_resources *got)
+{
+    if (ag_resources_contains(&e->res, r))
+        return ag_resources_copy(got, r);
+    for (size_t k = 0; k < r->n; k++) {
+        struct ag_resources one;
+        ag_resources_init(&one);
+        int rc = ag_resources_add_one(&one, &r->items[k]);
+        if (rc == 0 && ag_resources_contains(&e->res, &one))
+            rc = ag_resources_add(got, &one);
+        ag_resources_release(&one);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const char *role,
+                       const char *agent_id, const struct ag_resources *resources,
+                       double refuse_seconds, double now)
+{
+    if (!a || !framework_id || !role || !agent_id || !resources)
+        return;
+    uint32_t ai = agent_find(a, agent_id);
+    uint32_t fi = framework_find(a, framework_id);
+    if (ai == AG_ALLOC_NONE || fi == AG_ALLOC_NONE)
+        return;
+    uint32_t ci = client_find(a, fi, role);
+    if (ci == AG_ALLOC_NONE)
+        return;
+    struct ag__alloc_entry *e = entry_find(a, ai, ci);
+    if (!e)
+        return;
+    struct ag_resources r, got;
+    ag_resources_init(&got);
+    if (copy_unallocated(&r, resources) < 0)
+        return;
+    if (recoverable(e, &r, &got) < 0 || ag_resources_empty(&got))
+        goto out;
+    if (ag_resources_add(&a->agents[ai].available, &got) < 0)
+        goto out;
+    if (ag_resources_subtract(&e->res, &got) < 0) {
+        (void)ag_resources_subtract(&a->agents[ai].available, &got);
+        goto out;
+    }
+    account(a, ci, &got, -1);
+
+    if (isnan(refuse_seconds) || refuse_seconds < 0)
+        refuse_seconds = a->default_refuse;
+    if (refuse_seconds > 0) {
+        /* Best effort: without memory for the filter the framework is
+         * merely offered the resources again. */
+        (void)filter_put(a, ci, ai, &got, now, now + refuse_seconds);
+    }
+    if (ag_resources_empty(&e->res)) {
+        entry_remove(a, ai, e);
+        client_maybe_free(a, ci);
+    }
+out:
+    ag_resources_release(&r);
+    ag_resources_release(&got);
+}
+
+/* ---- suppress / revive / weights ------------------------------------------------ */
+
+/* Calls fn on the clients of framework_id named in roles (all if none). */
+static void for_roles(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                      size_t n_roles, void (*fn)(struct ag_allocator *a, uint32_t ci))
+{
+    if (!a || !framework_id || (n_roles > 0 && !roles))
+        return;
+    uint32_t fi = framework_find(a, framework_id);
+    if (fi == AG_ALLOC_NONE)
+        return;
+    if (n_roles == 0) {
+        const struct ag__alloc_framework *fw = &a->frameworks[fi];
+        for (uint32_t k = 0; k < fw->n_clients; k++)
+            fn(a, fw->clients[k]);
+        return;
+    }
+    for (size_t k = 0; k < n_roles; k++) {
+        uint32_t ci = roles[k] ? client_find(a, fi, roles[k]) : AG_ALLOC_NONE;
+        if (ci != AG_ALLOC_NONE)
+            fn(a, ci);
+    }
+}
+
+static void do_suppress(struct ag_allocator *a, uint32_t ci)
+{
+    a->clients[ci].suppressed = true;
+}
+
+static void do_revive(struct ag_allocator *a, uint32_t ci)
+{
+    a->clients[ci].suppressed = false;
+    filters_clear(a, ci);
+}
+
+void ag__alloc_suppress(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                        size_t n_roles)
+{
+    for_roles(a, framework_id, roles, n_roles, do_suppress);
+}
+
+void ag__alloc_revive(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                      size_t n_roles, double now)
+{
+    (void)now;
+    for_roles(a, framework_id, roles, n_roles, do_revive);
+}
+
+int ag__alloc_set_weight(struct ag_allocator *a, const char *role, double weight)
+{
+    if (!a || !valid_role(role) || !isfinite(weight) || weight <= 0)
+        return -EINVAL;
+    uint32_t ri;
+    int rc = role_get(a, role, &ri);
+    if (rc < 0)
+        return rc;
+    a->roles[ri].weight = weight;
+    role_maybe_free(a, ri);
+    return 0;
+}
+
+/* ---- offers ------------------------------------------------------------------------ */
+
+static bool keep_for_role(const struct ag_resource *res, void *arg)
+{
+    return ag_resource_allocatable_to(res, arg);
+}
+
+int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri, struct ag_resources *tmp,
+                        const struct ag_resources **ret)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    /* Released, not cleared: ag_resources_filter overwrites its output. */
+    ag_resources_release(tmp);
+    *ret = tmp;
+    if (!ag->has_reserved) {
+        *ret = &ag->available;
+        return 0;
+    }
+    /* Look before copying: most roles can take nothing here. */
+    const char *role = a->roles[ri].name;
+    size_t k;
+    for (k = 0; k < ag->available.n; k++) {
+        if (ag_resource_allocatable_to(&ag->available.items[k], role))
+            break;
+    }
+    if (k == ag->available.n)
+        return 0;
+    return ag_resources_filter(&ag->available, keep_for_role, (void *)role, tmp);
+}
+
+static int pending_reserve(struct ag_allocator *a)
+{
+    if (a->n_pending < a->cap_pending)
+        return 0;
+    size_t ncap = a->cap_pending ? a->cap_pending * 2 : 64;
+    struct ag__alloc_pending *np = realloc(a->pending, ncap * sizeof(*np));
+    if (!np)
+        return -ENOMEM;
+    a->pending = np;
+    a->cap_pending = ncap;
+    return 0;
+}
+
+int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
+                         const struct ag_resources *offer)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    bool whole = offer == &ag->available;
+    struct ag__alloc_entry *e;
+    struct ag_resources res;
+    ag_resources_init(&res);
+    int rc = pending_reserve(a);
+    if (rc == 0)
+        rc = ag_resources_copy(&res, offer);
+    if (rc == 0)
+        rc = entry_get(a, ai, ci, &e);
+    if (rc == 0) {
+        rc = ag_resources_add(&e->res, &res);
+        if (rc < 0 && ag_resources_empty(&e->res))
+            entry_remove(a, ai, e);
+    }
+    if (rc == 0) {
+        if (whole) {
+            ag_resources_clear(&ag->available);
+        } else {
+            rc = ag_resources_subtract(&ag->available, &res);
+            if (rc < 0) {
+                (void)ag_resources_subtract(&e->res, &res);
+                if (ag_resources_empty(&e->res))
+                    entry_remove(a, ai, e);
+            }
+        }
+    }
+    if (rc < 0) {
+        ag_resources_release(&res);
+        return rc;
+    }
+    account(a, ci, &res, 1);
+    struct ag__alloc_pending *p = &a->pending[a->n_pending++];
+    p->client = ci;
+    p->client_gen = a->clients[ci].gen;
+    p->agent = ai;
+    p->agent_gen = ag->gen;
+    p->res = res;
+    return 0;
+}
+
+/* Hands one queued offer to the callback, unless the callback removed its
+ * framework or agent earlier in this delivery (the removal already gave
+ * the resources back, so the copy is just dropped). */
+static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p)
+{
+    const struct ag__alloc_client *c = &a->clients[p->client];
+    const struct ag__alloc_agent *ag = &a->agents[p->agent];
+    if (!c->used || c->gen != p->client_gen || !ag->id || ag->gen != p->agent_gen) {
+        ag_resources_release(&p->res);
+        return;
+    }
+    const char *role = a->roles[c->role].name;
+    if (ag_resources_set_allocation_role(&p->res, role) < 0) {
+        /* Cannot tag it, so cannot offer it: give it back, unfiltered. */
+        struct ag__alloc_entry *e = entry_find(a, p->agent, p->client);
+        if (e && ag_resources_add(&a->agents[p->agent].available, &p->res) == 0 &&
+            ag_resources_subtract(&e->res, &p->res) == 0)
+            account(a, p->client, &p->res, -1);
+        ag_resources_release(&p->res);
+        return;
+    }
+    a->offer(a->ctx, a->frameworks[c->framework].id, role, ag->id, &p->res);
+}
+
+void ag__alloc_run_round(struct ag_allocator *a, double now,
+                         void (*policy)(struct ag_allocator *a, double now))
+{
+    if (!a || a->in_round)
+        return;
+    a->in_round = true;
+    a->n_pending = 0;
+    policy(a, now);
+    /* The callback may call back into the allocator (recover, remove...):
+     * the round is over, so that is safe; a nested allocate() is ignored. */
+    for (size_t i = 0; i < a->n_pending; i++)
+        deliver(a, &a->pending[i]);
+    a->n_pending = 0;
+    a->in_round = false;
+}
