@@ -38,8 +38,9 @@ enum ag_http_method {
 
 typedef void (*ag_http_handler)(struct ag_http_req *req, void *arg);
 
-/* Listens on ip:port (port 0 picks a free one). NULL on failure, with a
- * message in err. */
+/* Listens on ip:port (port 0 picks a free one; ip NULL means every
+ * address). Request bodies over max_body bytes get 413 (0 means
+ * AG_HTTP_MAX_BODY_DEFAULT). NULL on failure, with a message in err. */
 struct ag_http_server *ag_http_server_new(struct ag_loop *loop, const char *ip, int port,
                                           size_t max_body, char *err, size_t errlen);
 /* Port actually bound (useful with port 0). */
@@ -52,8 +53,16 @@ int ag_http_server_route(struct ag_http_server *server, const char *path, ag_htt
  * routes, longest prefix first). */
 int ag_http_server_route_prefix(struct ag_http_server *server, const char *prefix,
                                 ag_http_handler handler, void *arg);
+/* Connections with no request in progress (and slow writers) are closed
+ * after this many seconds without progress; default 60, 0 = never. Streams
+ * are never closed for being idle, only when a write makes no progress for
+ * this long. Applies to connections accepted afterwards. */
+void ag_http_server_set_timeout(struct ag_http_server *server, double seconds);
 /* Closes the listener and every connection (streams get their close
- * callback). Accepts NULL. */
+ * callback; requests a handler still holds become dead: replying to them
+ * only frees them). Accepts NULL. May be called from a handler or a close
+ * callback of this server: the connections are then closed on the next
+ * loop iteration. */
 void ag_http_server_free(struct ag_http_server *server);
 
 /* --- the request, inside a handler --- */
@@ -62,7 +71,8 @@ enum ag_http_method ag_http_req_method(const struct ag_http_req *req);
 const char *ag_http_req_path(const struct ag_http_req *req);
 /* Value of a query parameter (decoded), or NULL. */
 const char *ag_http_req_query(const struct ag_http_req *req, const char *key);
-/* Header value, case-insensitive name, or NULL. */
+/* Header value, case-insensitive name, or NULL (also once the client is
+ * gone). */
 const char *ag_http_req_header(const struct ag_http_req *req, const char *name);
 /* Request body, always NUL-terminated (len excludes the NUL). Never NULL. */
 const char *ag_http_req_body(const struct ag_http_req *req, size_t *ret_len);
@@ -94,7 +104,7 @@ struct ag_http_stream *ag_http_stream_start(struct ag_http_req *req, int code,
                                             ag_http_stream_close_cb on_close, void *arg);
 /* Sends one chunk. 0, or -EPIPE when the peer is gone. */
 int ag_http_stream_send(struct ag_http_stream *stream, const char *data, size_t len);
-/* Sends `json` framed as one RecordIO record, in one chunk. */
+/* Sends `json` framed as one RecordIO record, in one chunk. 0 or -EPIPE. */
 int ag_http_stream_send_record(struct ag_http_stream *stream, const char *json, size_t len);
 /* Dumps `event` compactly and sends it as one record. Does not steal. */
 int ag_http_stream_send_json(struct ag_http_stream *stream, const json_t *event);
@@ -116,6 +126,7 @@ int ag_http_response_code(const struct ag_http_response *resp);
 const char *ag_http_response_header(const struct ag_http_response *resp, const char *name);
 /* Body (NUL-terminated; len excludes the NUL). Empty for streams. */
 const char *ag_http_response_body(const struct ag_http_response *resp, size_t *ret_len);
+/* Why no response came; NULL when the code is not 0. */
 const char *ag_http_response_error(const struct ag_http_response *resp);
 
 typedef void (*ag_http_done_cb)(const struct ag_http_response *resp, void *arg);
@@ -150,11 +161,10 @@ struct ag_http_client_stream_ops {
 
 /* POSTs (or GETs when body is NULL) and reads the response as a stream.
  * NULL on a bad URL or OOM. No timeout: the caller watches heartbeats. */
-struct ag_http_client_stream *ag_http_client_stream_open(struct ag_loop *loop, const char *url,
-                                                         const struct ag_http_header *headers,
-                                                         const char *body, size_t len,
-                                                         const struct ag_http_client_stream_ops *ops,
-                                                         void *arg);
+struct ag_http_client_stream *
+ag_http_client_stream_open(struct ag_loop *loop, const char *url,
+                           const struct ag_http_header *headers, const char *body, size_t len,
+                           const struct ag_http_client_stream_ops *ops, void *arg);
 /* Closes the connection and frees the stream; no callback follows. Safe
  * from inside the stream's own callbacks. */
 void ag_http_client_stream_close(struct ag_http_client_stream *s);
