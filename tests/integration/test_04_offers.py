@@ -1,0 +1,156 @@
+"""Offers (reference §2.5, §3.4, §4.1, §8.5): their shape, leftover
+resources, DECLINE filters with refuse_seconds, REVIVE clearing them,
+SUPPRESS, and --offer_timeout rescinds."""
+
+import time
+
+import pytest
+
+from harness import get_json, wait_until
+from mesos_v1 import offer_ranges, offer_scalar, task_info
+
+TWO = ["cpus:2;mem:1024;disk:1024;ports:[31000-31099]",
+       "cpus:2;mem:1024;disk:1024;ports:[32000-32099]"]
+
+
+def allocation_runs(cluster):
+    return get_json(cluster.url, "/metrics/snapshot").get("allocator/mesos/allocation_runs", 0)
+
+
+def wait_allocation_runs(cluster, n, min_seconds=1.0):
+    """Evidence that the allocator ran n more times (and at least
+    min_seconds passed) - the window in which an offer would have come."""
+    t0 = time.monotonic()
+    base = allocation_runs(cluster)
+    wait_until(lambda: allocation_runs(cluster) >= base + n and
+               time.monotonic() - t0 >= min_seconds, 15,
+               what="%d more allocation runs" % n)
+
+
+def test_offer_shape(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="shape-fw").subscribe()
+    o = s.take_offer()
+    a = cluster.agents[0]
+    assert o["framework_id"]["value"] == s.framework_id
+    assert o["agent_id"]["value"] == a.agent_id
+    assert o["id"]["value"].startswith(s.events[0]["subscribed"]["master_info"]["id"] + "-O"), \
+        "offer ids are <master-id>-O<n> (§3.2): %s" % o["id"]
+    assert o.get("hostname"), o
+    url = o.get("url", {})
+    assert url.get("scheme") == "http", o
+    assert url.get("address", {}).get("ip") == "127.0.0.1", url
+    assert url.get("address", {}).get("port") == a.port, url
+    assert url.get("path") == "/slave(1)", url
+    assert o.get("allocation_info", {}).get("role") == "*", o
+    for r in o["resources"]:
+        assert r.get("allocation_info", {}).get("role") == "*", \
+            "each offered resource carries allocation_info (§2.7): %r" % r
+    assert abs(offer_scalar(o, "cpus") - 2) < 1e-9
+    assert abs(offer_scalar(o, "mem") - 1024) < 1e-9
+    assert abs(offer_scalar(o, "disk") - 1024) < 1e-9
+    assert offer_ranges(o, "ports") == [(31000, 31099)]
+    # The master's view: the framework's offers and outstanding_offers.
+    _, f = cluster.framework(s.framework_id)
+    assert [x["id"] for x in f["offers"]] == [o["id"]["value"]], f["offers"]
+    m = get_json(cluster.url, "/metrics/snapshot")
+    assert m["master/outstanding_offers"] == 1
+
+
+def test_leftover_resources_are_reoffered(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="leftover-fw").subscribe()
+    o = s.take_offer()
+    s.launch(o, [task_info(o, "big", shell="sleep 600", cpus=1.5, mem=512,
+                           ports=[(31010, 31012)])], refuse_seconds=0)
+    s.wait_update("big", "TASK_RUNNING")
+    o2 = s.take_offer(timeout=10)
+    assert abs(offer_scalar(o2, "cpus") - 0.5) < 1e-9, o2["resources"]
+    assert abs(offer_scalar(o2, "mem") - 512) < 1e-9, o2["resources"]
+    assert offer_ranges(o2, "ports") == [(31000, 31009), (31013, 31099)], o2["resources"]
+
+
+def test_decline_filter_holds_until_refuse_seconds(cluster_factory, scheduler_factory):
+    c = cluster_factory(agents=2, resources=TWO)
+    a1, a2 = c.agents
+    s = scheduler_factory(c.url, name="decline-fw").subscribe()
+    o1 = s.take_offer(agent_id=a1.agent_id)
+    o2 = s.take_offer(agent_id=a2.agent_id)
+    refuse = 3.0
+    t0 = time.monotonic()
+    s.decline(o1["id"]["value"], refuse_seconds=refuse)
+    s.decline(o2["id"]["value"], refuse_seconds=0.2)
+    reoffers_a2 = 0
+    while True:
+        o = s.take_offer(timeout=refuse + 10)
+        now = time.monotonic() - t0
+        if o["agent_id"]["value"] == a1.agent_id:
+            assert now >= refuse - 0.3, \
+                "agent 1 re-offered %.2fs after a decline with refuse_seconds=%.1f" % (now, refuse)
+            assert now < refuse + 6, "agent 1 not re-offered until %.1fs" % now
+            break
+        reoffers_a2 += 1
+        s.decline(o["id"]["value"], refuse_seconds=0.2)
+    assert reoffers_a2 >= 2, \
+        "the other agent must keep being offered meanwhile (got %d re-offers)" % reoffers_a2
+
+
+def test_filter_is_per_framework_and_revive_clears_it(cluster, scheduler_factory):
+    a = cluster.agents[0]
+    s1 = scheduler_factory(cluster.url, name="revive-1").subscribe()
+    o = s1.take_offer()
+    s1.decline(o["id"]["value"], refuse_seconds=3600)
+    # Another framework is offered the agent at once.
+    s2 = scheduler_factory(cluster.url, name="revive-2").subscribe()
+    o2 = s2.take_offer(timeout=10)
+    assert o2["agent_id"]["value"] == a.agent_id
+    s2.decline(o2["id"]["value"], refuse_seconds=3600)
+    wait_allocation_runs(cluster, 5)
+    assert s1.outstanding() == [], "declined for an hour, yet re-offered"
+    t0 = time.monotonic()
+    s1.revive()
+    s1.take_offer(timeout=10)
+    assert time.monotonic() - t0 < 10
+    assert s2.outstanding() == []
+
+
+def test_suppress_stops_offers_until_revive(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="suppress-fw").subscribe()
+    o = s.take_offer()
+    s.suppress()
+    s.decline(o["id"]["value"], refuse_seconds=0)
+    m = s.mark()
+    wait_allocation_runs(cluster, 5)
+    assert s.index_of(lambda e: e["type"] == "OFFERS", m) is None, \
+        "suppressed framework got offers (§2.5 SUPPRESS)"
+    s.revive()
+    s.take_offer(timeout=10)
+
+
+def test_accept_with_no_operations_is_decline(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="noop-accept").subscribe()
+    o = s.take_offer()
+    s.accept([o["id"]["value"]], [], refuse_seconds=0)
+    o2 = s.take_offer(timeout=10)
+    assert o2["id"]["value"] != o["id"]["value"]
+    assert abs(offer_scalar(o2, "cpus") - 2) < 1e-9
+
+
+@pytest.fixture
+def timeout_cluster(cluster_factory):
+    return cluster_factory(master_flags={"offer_timeout": "1secs"})
+
+
+def test_offer_timeout_rescinds(timeout_cluster, scheduler_factory):
+    s = scheduler_factory(timeout_cluster.url, name="timeout-fw").subscribe()
+    o = s.take_offer()
+    oid = o["id"]["value"]
+    ev = s.wait_for(lambda e: e["type"] == "RESCIND" and
+                    e["rescind"]["offer_id"]["value"] == oid, 10, "RESCIND after --offer_timeout")
+    assert ev
+    # The resources come back in a fresh offer.
+    o2 = s.take_offer(timeout=10)
+    assert o2["id"]["value"] != oid
+    # Accepting the rescinded offer fails with REASON_INVALID_OFFERS.
+    m = s.mark()
+    s.launch(oid, [task_info(o, "late", shell="true")])
+    st = s.wait_update("late", ["TASK_LOST", "TASK_DROPPED"], start=m)
+    assert st["reason"] == "REASON_INVALID_OFFERS", st
