@@ -58,6 +58,14 @@ static char *dup_or_null(const char *s, bool *oom)
     return d;
 }
 
+/* Whether s is valid UTF-8, as everything that goes out as JSON must be. */
+static bool utf8_valid(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
 /* ---- roles ---- */
 
 int ag_role_validate(const char *role, char *err, size_t errlen)
@@ -68,6 +76,10 @@ int ag_role_validate(const char *role, char *err, size_t errlen)
     }
     if (strcmp(role, "*") == 0)
         return 0;
+    if (!utf8_valid(role)) {
+        set_err(err, errlen, "role is not valid UTF-8");
+        return -EINVAL;
+    }
     size_t n = strlen(role);
     if (role[0] == '/' || role[n - 1] == '/') {
         set_err(err, errlen, "role '%s' must not start or end with '/'", role);
@@ -830,6 +842,10 @@ static int check_name(const char *name, char *err, size_t errlen, const char *ct
             return -EINVAL;
         }
     }
+    if (!utf8_valid(name)) {
+        set_err(err, errlen, "%s: resource name is not valid UTF-8", ctx);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -941,9 +957,10 @@ static int parse_set_text(const char *b, const char *e, struct ag_resource *res,
         char *item = strndup_trim(b, end);
         if (!item)
             return -ENOMEM;
-        if (!item[0]) {
+        if (!item[0] || !utf8_valid(item)) {
+            set_err(err, errlen, "invalid resource '%s': %s set item", tok,
+                    item[0] ? "non-UTF-8" : "empty");
             free(item);
-            set_err(err, errlen, "invalid resource '%s': empty set item", tok);
             return -EINVAL;
         }
         char **p = realloc(res->items, (res->n_items + 1) * sizeof(*p));

@@ -132,6 +132,9 @@ TEST(parse_errors_name_the_token)
     expect_parse_error("cpus(a/../b):2", "'..'");
     expect_parse_error("cpus( a b ):2", "whitespace");
     expect_parse_error("ports:5", "'ports' must be ranges");
+    expect_parse_error("cpu\xff:1", "not valid UTF-8");
+    expect_parse_error("cpus(r\xc3):1", "not valid UTF-8");
+    expect_parse_error("s:{a,\xff}", "non-UTF-8 set item");
     expect_parse_error("cpus:[1-2]", "'cpus' must be a scalar");
     expect_parse_error("[{\"name\":\"cpus\"", "invalid resources JSON");
 
