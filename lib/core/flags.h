@@ -26,11 +26,15 @@ struct ag_flag {
     enum ag_flag_type type;
     void *ptr;
     const char *help;
-    /* private: set by ag_flags_parse when the flag was given */
+    /* private: set by ag_flags_parse when the flag was given (on the
+     * command line or in the environment) */
     bool set;
 };
 
 /* Parses argv[1..]. Stops at the first non-flag argument or after "--";
+ * "-h" is taken as --help, any other "-x" is an error. Booleans also take
+ * 1/0 and yes/no. On error, flags parsed so far keep their new values
+ * (call ag_flags_release to free strings either way).
  * *ret_next is the index of the first argument not consumed. On --help
  * prints usage and the flag table to stdout and returns 1. On a bad flag
  * writes a message naming it into err and returns -EINVAL. 0 on success. */

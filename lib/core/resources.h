@@ -46,16 +46,16 @@ struct ag_reservation {
 struct ag_resource {
     char *name;
     enum ag_value_type type;
-    int64_t scalar_milli;      /* SCALAR: value x 1000 */
-    struct ag_range *ranges;   /* RANGES: sorted, disjoint, non-adjacent */
+    int64_t scalar_milli;    /* SCALAR: value x 1000 */
+    struct ag_range *ranges; /* RANGES: sorted, disjoint, non-adjacent */
     size_t n_ranges;
-    char **items;              /* SET: sorted, unique */
+    char **items; /* SET: sorted, unique */
     size_t n_items;
     struct ag_reservation *reservations; /* outermost first; none = unreserved */
     size_t n_reservations;
-    char *allocation_role;     /* allocation_info.role; NULL if not allocated */
+    char *allocation_role; /* allocation_info.role; NULL if not allocated */
     bool revocable;
-    json_t *disk;              /* DiskInfo, carried as given; NULL if none */
+    json_t *disk; /* DiskInfo, carried as given; NULL if none */
 };
 
 struct ag_resources {
@@ -79,15 +79,27 @@ int ag_resources_copy(struct ag_resources *dst, const struct ag_resources *src);
 
 /* Parses the text form (or a JSON array). Resources without a role get
  * default_role ("*" or NULL means unreserved). On error writes a message
- * naming the bad part into err and returns -EINVAL; ret is then empty. */
+ * naming the bad part into err and returns -EINVAL; ret is then empty.
+ * ret need not be initialised: it is overwritten (initialised here), and
+ * anything it held before is not freed. Same for from_json and filter.
+ * Text details: tokens are separated by ';' and trimmed; empty tokens and
+ * zero values are dropped; entries of one identity merge ("cpus:1;cpus:2"
+ * is cpus:3); scalars are rounded to thousandths and must be finite, >= 0
+ * and <= 1e12; ranges "[b-e, b-e]" (a bare "[p]" is [p-p]); cpus, mem,
+ * disk and gpus must be scalars and ports ranges; names, roles and set
+ * items must be valid UTF-8. With a JSON array, default_role applies to
+ * entries that have none of "role", "reservation", "reservations". */
 int ag_resources_parse(const char *text, const char *default_role, struct ag_resources *ret,
                        char *err, size_t errlen);
 /* Parses a JSON array of Mesos Resource objects, in either the pre- or
  * post-refinement format. Validates names, types, non-negative scalars,
  * ranges begin <= end. -EINVAL with a message naming the field. */
-int ag_resources_from_json(const json_t *array, struct ag_resources *ret, char *err,
-                           size_t errlen);
-/* A JSON array of Resource objects in the given format. New reference. */
+int ag_resources_from_json(const json_t *array, struct ag_resources *ret, char *err, size_t errlen);
+/* A JSON array of Resource objects in the given format. New reference.
+ * Pre-refinement writes "role" (the innermost reservation's, or "*") and,
+ * for a dynamic innermost reservation, "reservation" {principal, labels};
+ * a refined stack cannot be expressed there and is reduced to its
+ * innermost role: do not send refined resources in that format. */
 json_t *ag_resources_to_json(const struct ag_resources *r, enum ag_resources_format format);
 /* The legacy flattened object: {"cpus":2,"gpus":0,"mem":1024,"disk":0,
  * "ports":"[31000-32000]"}; cpus, gpus, mem and disk always present. */
@@ -98,7 +110,9 @@ char *ag_resources_string(const struct ag_resources *r);
 /* dst += src. 0 or -ENOMEM. */
 int ag_resources_add(struct ag_resources *dst, const struct ag_resources *src);
 int ag_resources_add_one(struct ag_resources *dst, const struct ag_resource *src);
-/* dst -= src if dst contains src (then 0); else -ERANGE and dst unchanged. */
+/* dst -= src if dst contains src (then 0); else -ERANGE and dst unchanged
+ * (also unchanged on -ENOMEM). Note that ranges and sets add by union, so
+ * (a + a) - a is empty for them. */
 int ag_resources_subtract(struct ag_resources *dst, const struct ag_resources *src);
 /* Whether every resource of b is within a (same identity, enough value). */
 bool ag_resources_contains(const struct ag_resources *a, const struct ag_resources *b);
