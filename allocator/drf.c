@@ -27,10 +27,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A client offered resources during one agent's visit, and where it and
+ * its role sat in the order. */
+struct drf_touched {
+    uint32_t client, pos, role_pos;
+};
+
 struct drf_scratch {
     uint32_t *order; /* clients grouped by role, each group sorted */
     uint32_t *roles; /* roles with eligible clients, sorted */
-    uint32_t *touched;
+    struct drf_touched *touched;
     size_t cap_order, cap_roles, cap_touched;
 };
 
@@ -45,14 +51,15 @@ static void scratch_free(void *p)
     free(s);
 }
 
-static int reserve(uint32_t **arr, size_t *cap, size_t n)
+/* Grows *arr (elements of `size` bytes) to hold n. 0 or -ENOMEM. */
+static int reserve(void **arr, size_t size, size_t *cap, size_t n)
 {
     if (n <= *cap)
         return 0;
     size_t ncap = *cap ? *cap : 64;
     while (ncap < n)
         ncap *= 2;
-    uint32_t *na = realloc(*arr, ncap * sizeof(*na));
+    void *na = realloc(*arr, ncap * size);
     if (!na)
         return -ENOMEM;
     *arr = na;
@@ -108,9 +115,9 @@ static int build_order(struct ag_allocator *a, struct drf_scratch *s)
     }
     if (n_roles == 0)
         return 0;
-    if (reserve(&s->order, &s->cap_order, n_clients) < 0 ||
-        reserve(&s->roles, &s->cap_roles, n_roles) < 0 ||
-        reserve(&s->touched, &s->cap_touched, n_roles) < 0)
+    if (reserve((void **)&s->order, sizeof(*s->order), &s->cap_order, n_clients) < 0 ||
+        reserve((void **)&s->roles, sizeof(*s->roles), &s->cap_roles, n_roles) < 0 ||
+        reserve((void **)&s->touched, sizeof(*s->touched), &s->cap_touched, n_roles) < 0)
         return -ENOMEM;
 
     /* Counting sort into role groups: begin = offset, end = fill cursor. */
@@ -135,20 +142,15 @@ static int build_order(struct ag_allocator *a, struct drf_scratch *s)
     for (k = 0; k < n_roles; k++) {
         struct ag__alloc_role *r = &a->roles[s->roles[k]];
         qsort_r(s->order + r->begin, r->end - r->begin, sizeof(uint32_t), client_qcmp, a);
-        for (uint32_t p = r->begin; p < r->end; p++)
-            a->clients[s->order[p]].pos = p;
     }
     qsort_r(s->roles, n_roles, sizeof(uint32_t), role_qcmp, a);
-    for (k = 0; k < n_roles; k++)
-        a->roles[s->roles[k]].pos = k;
     return (int)n_roles;
 }
 
 /* Moves arr[pos] (whose key just grew) right to its sorted place within
- * [pos, end), updating the positions of what shifts. */
-static void move_back(struct ag_allocator *a, uint32_t *arr, uint32_t pos, uint32_t end,
-                      int (*cmp)(const struct ag_allocator *, uint32_t, uint32_t),
-                      uint32_t *(*pos_of)(struct ag_allocator *, uint32_t))
+ * [pos, end). */
+static void move_back(const struct ag_allocator *a, uint32_t *arr, uint32_t pos, uint32_t end,
+                      int (*cmp)(const struct ag_allocator *, uint32_t, uint32_t))
 {
     uint32_t x = arr[pos];
     uint32_t lo = pos + 1, hi = end; /* first index whose key exceeds x's */
@@ -164,18 +166,6 @@ static void move_back(struct ag_allocator *a, uint32_t *arr, uint32_t pos, uint3
         return;
     memmove(arr + pos, arr + pos + 1, (size_t)(dst - pos) * sizeof(*arr));
     arr[dst] = x;
-    for (uint32_t p = pos; p <= dst; p++)
-        *pos_of(a, arr[p]) = p;
-}
-
-static uint32_t *client_pos(struct ag_allocator *a, uint32_t ci)
-{
-    return &a->clients[ci].pos;
-}
-
-static uint32_t *role_pos(struct ag_allocator *a, uint32_t ri)
-{
-    return &a->roles[ri].pos;
 }
 
 /* Offers agent ai to the roles in order; returns the number of clients
@@ -195,7 +185,7 @@ static uint32_t visit_agent(struct ag_allocator *a, struct drf_scratch *s, uint3
             if (ag__alloc_filtered(a, ci, ai, offer, now))
                 continue;
             if (ag__alloc_make_offer(a, ci, ai, offer) == 0)
-                s->touched[n_touched++] = ci;
+                s->touched[n_touched++] = (struct drf_touched){ci, p, k};
             break;
         }
         if (ag_resources_empty(&a->agents[ai].available))
@@ -223,13 +213,17 @@ static void drf_round(struct ag_allocator *a, double now)
         if (!ag__alloc_agent_offerable(a, ai))
             continue;
         uint32_t n = visit_agent(a, s, (uint32_t)n_roles, ai, &tmp, now);
-        for (uint32_t t = 0; t < n; t++) {
-            struct ag__alloc_client *c = &a->clients[s->touched[t]];
+        /* Latest role first: moving a role back shifts only roles after
+         * it, so the recorded positions of earlier ones stay right. Each
+         * role has one touched client, so client positions cannot clash. */
+        for (uint32_t t = n; t-- > 0;) {
+            const struct drf_touched *to = &s->touched[t];
+            struct ag__alloc_client *c = &a->clients[to->client];
             struct ag__alloc_role *r = &a->roles[c->role];
             c->share = ag__alloc_share(a, c->alloc);
-            move_back(a, s->order, c->pos, r->end, client_cmp, client_pos);
+            move_back(a, s->order, to->pos, r->end, client_cmp);
             r->share = role_share(a, c->role);
-            move_back(a, s->roles, r->pos, (uint32_t)n_roles, role_cmp, role_pos);
+            move_back(a, s->roles, to->role_pos, (uint32_t)n_roles, role_cmp);
         }
     }
     ag_resources_release(&tmp);

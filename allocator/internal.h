@@ -56,7 +56,6 @@ struct ag__alloc_client {
     struct ag__alloc_filters filters;
     /* Scratch for the policy during allocate(). */
     double share;
-    uint32_t pos;
 };
 
 struct ag__alloc_framework {
@@ -73,7 +72,7 @@ struct ag__alloc_role {
     int64_t alloc[AG_ALLOC_MAX_SCALARS];
     /* Scratch for the policy during allocate(). */
     double share;
-    uint32_t pos, begin, end;
+    uint32_t begin, end;
 };
 
 /* What one client holds on one agent (allocation role cleared). */

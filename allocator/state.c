@@ -1082,35 +1082,24 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
                          const struct ag_resources *offer)
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
-    bool whole = offer == &ag->available;
     struct ag__alloc_entry *e;
     struct ag_resources res;
     ag_resources_init(&res);
     int rc = pending_reserve(a);
     if (rc == 0)
-        rc = ag_resources_copy(&res, offer);
-    if (rc == 0)
         rc = entry_get(a, ai, ci, &e);
-    if (rc == 0) {
-        rc = ag_resources_add(&e->res, &res);
-        if (rc < 0 && ag_resources_empty(&e->res))
-            entry_remove(a, ai, e);
-    }
-    if (rc == 0) {
-        if (whole) {
-            ag_resources_clear(&ag->available);
-        } else {
-            rc = ag_resources_subtract(&ag->available, &res);
-            if (rc < 0) {
-                (void)ag_resources_subtract(&e->res, &res);
-                if (ag_resources_empty(&e->res))
-                    entry_remove(a, ai, e);
-            }
-        }
-    }
-    if (rc < 0) {
-        ag_resources_release(&res);
-        return rc;
+    if (rc == 0)
+        rc = ag_resources_add(&e->res, offer);
+    if (rc < 0)
+        goto fail;
+    if (offer == &ag->available) {
+        /* The whole free set: move it rather than copy and clear. */
+        res = ag->available;
+        ag_resources_init(&ag->available);
+    } else if ((rc = ag_resources_copy(&res, offer)) < 0 ||
+               (rc = ag_resources_subtract(&ag->available, &res)) < 0) {
+        (void)ag_resources_subtract(&e->res, offer);
+        goto fail;
     }
     account(a, ci, &res, 1);
     struct ag__alloc_pending *p = &a->pending[a->n_pending++];
@@ -1120,6 +1109,13 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
     p->agent_gen = ag->gen;
     p->res = res;
     return 0;
+
+fail:
+    e = entry_find(a, ai, ci);
+    if (e && ag_resources_empty(&e->res))
+        entry_remove(a, ai, e);
+    ag_resources_release(&res);
+    return rc;
 }
 
 /* Hands one queued offer to the callback, unless the callback removed its
