@@ -143,6 +143,10 @@ const char *ag_scheduler_framework_id(const struct ag_scheduler *s);
 const char *ag_scheduler_stream_id(const struct ag_scheduler *s);
 /* The master base URL in use ("http://host:port"), after redirects. */
 const char *ag_scheduler_master(const struct ag_scheduler *s);
+/* Calls sent and not yet answered (including retries waiting). A program
+ * about to exit can run its loop until this is 0 so that acknowledgements
+ * and the TEARDOWN reach the master. */
+size_t ag_scheduler_calls_in_flight(const struct ag_scheduler *s);
 /* Turns automatic acknowledgement of status updates on (default) or off.
  * With it off, call ag_scheduler_acknowledge() yourself. */
 void ag_scheduler_set_auto_ack(struct ag_scheduler *s, bool on);

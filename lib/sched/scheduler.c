@@ -1269,6 +1269,14 @@ const char *ag_scheduler_master(const struct ag_scheduler *s)
     return s ? s->master : NULL;
 }
 
+size_t ag_scheduler_calls_in_flight(const struct ag_scheduler *s)
+{
+    size_t n = 0;
+    for (const struct call_ctx *c = s ? s->calls : NULL; c; c = c->next)
+        n++;
+    return n;
+}
+
 void ag_scheduler_set_auto_ack(struct ag_scheduler *s, bool on)
 {
     if (s)
