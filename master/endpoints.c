@@ -1,0 +1,549 @@
+/*
+ * endpoints: the read-mostly HTTP surface of the master. The operator API
+ * (POST /api/v1, §6.1) and the legacy JSON endpoints UIs and tools poll
+ * (/master/state, /metrics/snapshot, ... §7), plus the HTTP server setup.
+ */
+#include "master/internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/flags.h"
+#include "core/http.h"
+#include "core/json.h"
+#include "core/log.h"
+
+/* Read-only endpoints answer GET (and POST, as Mesos's do). */
+static bool read_method_ok(struct ag_http_req *req)
+{
+    enum ag_http_method mth = ag_http_req_method(req);
+    if (mth == AG_HTTP_GET || mth == AG_HTTP_POST || mth == AG_HTTP_HEAD)
+        return true;
+    ag_http_req_add_header(req, "Allow", "GET, POST");
+    ag_http_reply_error(req, 405, "Expecting 'GET', received another method");
+    return false;
+}
+
+static void reply_json(struct ag_master *m, struct ag_http_req *req, json_t *body)
+{
+    m->metrics.http_requests++;
+    if (!body) {
+        ag_http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    ag_http_reply_json(req, 200, body);
+}
+
+/* --- legacy GET endpoints --- */
+
+static void handle_state(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_state_json(arg));
+}
+
+static void handle_state_summary(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_state_summary_json(arg));
+}
+
+static void handle_frameworks(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    if (!read_method_ok(req))
+        return;
+    const char *only = ag_http_req_query(req, "framework_id");
+    json_t *fws = json_array(), *done = json_array();
+    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
+        struct ag_master_framework *fw = e->value;
+        if (!only || strcmp(only, fw->id) == 0)
+            json_array_append_new(fws, ag_master_framework_legacy_json(fw, false));
+    }
+    for (struct ag_master_list *n = m->completed_frameworks.next; n != &m->completed_frameworks;
+         n = n->next) {
+        struct ag_master_framework *fw =
+            ag_master_container_of(n, struct ag_master_framework, completed_link);
+        if (!only || strcmp(only, fw->id) == 0)
+            json_array_append_new(done, ag_master_framework_legacy_json(fw, false));
+    }
+    reply_json(m, req,
+               json_pack("{s:o, s:o, s:[]}", "frameworks", fws, "completed_frameworks", done,
+                         "unregistered_frameworks"));
+}
+
+static void handle_slaves(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    if (!read_method_ok(req))
+        return;
+    const char *only = ag_http_req_query(req, "slave_id");
+    json_t *slaves = json_array();
+    for (struct ag_master_map_entry *e = m->agents.head; e; e = e->next) {
+        struct ag_master_agent *a = e->value;
+        if (a->state == AG_MASTER_AGENT_UNREACHABLE)
+            continue;
+        if (!only || strcmp(only, a->id) == 0)
+            json_array_append_new(slaves, ag_master_agent_legacy_json(a, true));
+    }
+    reply_json(m, req, json_pack("{s:o, s:[]}", "slaves", slaves, "recovered_slaves"));
+}
+
+/* Parses a non-negative integer query parameter; false (after a 400) if bad. */
+static bool query_count(struct ag_http_req *req, const char *key, long dflt, long *ret)
+{
+    const char *v = ag_http_req_query(req, key);
+    *ret = dflt;
+    if (!v)
+        return true;
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (*v == '\0' || *end != '\0' || n < 0) {
+        ag_http_reply_error(req, 400, "Failed to parse '%s': '%s' is not a non-negative integer",
+                            key, v);
+        return false;
+    }
+    *ret = n;
+    return true;
+}
+
+struct task_list {
+    const struct ag_master_task **items;
+    size_t n, cap;
+};
+
+static void task_list_add(struct task_list *l, const struct ag_master_task *t)
+{
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        const struct ag_master_task **p = realloc(l->items, cap * sizeof(*p));
+        if (!p)
+            return;
+        l->items = p;
+        l->cap = cap;
+    }
+    l->items[l->n++] = t;
+}
+
+static void collect_fw_tasks(const struct ag_master_framework *fw, const char *task_id,
+                             struct task_list *l)
+{
+    for (const struct ag_master_map_entry *e = fw->tasks.head; e; e = e->next) {
+        const struct ag_master_task *t = e->value;
+        if (!task_id || strcmp(task_id, t->id) == 0)
+            task_list_add(l, t);
+    }
+    for (const struct ag_master_list *n = fw->completed.next; n != &fw->completed; n = n->next) {
+        const struct ag_master_task *t = ag_master_container_of(n, struct ag_master_task, fw_link);
+        if (!task_id || strcmp(task_id, t->id) == 0)
+            task_list_add(l, t);
+    }
+}
+
+static int by_launch_asc(const void *a, const void *b)
+{
+    const struct ag_master_task *x = *(const struct ag_master_task *const *)a;
+    const struct ag_master_task *y = *(const struct ag_master_task *const *)b;
+    if (x->launch_time < y->launch_time)
+        return -1;
+    if (x->launch_time > y->launch_time)
+        return 1;
+    return strcmp(x->id, y->id);
+}
+
+static int by_launch_desc(const void *a, const void *b)
+{
+    return by_launch_asc(b, a);
+}
+
+static void handle_tasks(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    if (!read_method_ok(req))
+        return;
+    long limit, offset;
+    if (!query_count(req, "limit", 100, &limit) || !query_count(req, "offset", 0, &offset))
+        return;
+    const char *order = ag_http_req_query(req, "order");
+    if (order && strcmp(order, "asc") != 0 && strcmp(order, "desc") != 0) {
+        ag_http_reply_error(req, 400, "Failed to parse 'order': '%s' is not 'asc' or 'desc'",
+                            order);
+        return;
+    }
+    const char *fid = ag_http_req_query(req, "framework_id");
+    const char *tid = ag_http_req_query(req, "task_id");
+
+    struct task_list l = {0};
+    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
+        struct ag_master_framework *fw = e->value;
+        if (!fid || strcmp(fid, fw->id) == 0)
+            collect_fw_tasks(fw, tid, &l);
+    }
+    for (struct ag_master_list *n = m->completed_frameworks.next; n != &m->completed_frameworks;
+         n = n->next) {
+        struct ag_master_framework *fw =
+            ag_master_container_of(n, struct ag_master_framework, completed_link);
+        if (!fid || strcmp(fid, fw->id) == 0)
+            collect_fw_tasks(fw, tid, &l);
+    }
+    bool asc = order && strcmp(order, "asc") == 0;
+    if (l.n > 1)
+        qsort(l.items, l.n, sizeof(*l.items), asc ? by_launch_asc : by_launch_desc);
+    json_t *tasks = json_array();
+    for (size_t i = (size_t)offset; i < l.n && i < (size_t)offset + (size_t)limit; i++)
+        json_array_append_new(tasks, ag_master_task_legacy_json(l.items[i]));
+    free(l.items);
+    reply_json(m, req, json_pack("{s:o}", "tasks", tasks));
+}
+
+static void handle_health(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    m->metrics.http_requests++;
+    ag_http_reply(req, 200, NULL, NULL, 0);
+}
+
+static void handle_version(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_version_json());
+}
+
+static void handle_redirect(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    m->metrics.http_requests++;
+    char loc[600];
+    snprintf(loc, sizeof(loc), "//%s:%d", m->hostname, m->port);
+    ag_http_req_add_header(req, "Location", loc);
+    ag_http_reply(req, 307, NULL, NULL, 0);
+}
+
+static void handle_metrics(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_metrics_json(arg));
+}
+
+static void handle_flags(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, json_pack("{s:o}", "flags", ag_master_flags_json(arg)));
+}
+
+static void handle_roles(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    if (!read_method_ok(req))
+        return;
+    /* role -> {frameworks, allocated, offered} over active frameworks */
+    json_t *by_role = json_object();
+    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
+        struct ag_master_framework *fw = e->value;
+        for (size_t i = 0; i < fw->n_roles; i++) {
+            json_t *r = json_object_get(by_role, fw->roles[i]);
+            if (!r) {
+                r = json_pack("{s:s, s:f, s:[]}", "name", fw->roles[i], "weight", 1.0,
+                              "frameworks");
+                json_object_set_new(by_role, fw->roles[i], r);
+            }
+            json_array_append_new(json_object_get(r, "frameworks"), json_string(fw->id));
+        }
+    }
+    json_t *roles = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(by_role, k, v)
+    {
+        struct ag_resources alloc, offered;
+        ag_resources_init(&alloc);
+        ag_resources_init(&offered);
+        for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
+            struct ag_master_framework *fw = e->value;
+            for (size_t i = 0; i < fw->used.n; i++)
+                if (fw->used.items[i].allocation_role &&
+                    strcmp(fw->used.items[i].allocation_role, k) == 0)
+                    ag_resources_add_one(&alloc, &fw->used.items[i]);
+            for (size_t i = 0; i < fw->offered.n; i++)
+                if (fw->offered.items[i].allocation_role &&
+                    strcmp(fw->offered.items[i].allocation_role, k) == 0)
+                    ag_resources_add_one(&offered, &fw->offered.items[i]);
+        }
+        struct ag_resources both;
+        ag_resources_init(&both);
+        ag_resources_add(&both, &alloc);
+        ag_resources_add(&both, &offered);
+        json_object_set_new(v, "resources", ag_resources_flatten(&both));
+        json_object_set_new(v, "allocated", ag_resources_flatten(&alloc));
+        json_object_set_new(v, "offered", ag_resources_flatten(&offered));
+        ag_resources_release(&alloc);
+        ag_resources_release(&offered);
+        ag_resources_release(&both);
+        json_array_append(roles, v);
+    }
+    json_decref(by_role);
+    reply_json(m, req, json_pack("{s:o}", "roles", roles));
+}
+
+/* --- operator API --- */
+
+static const char *const operator_calls[] = {
+    "UNKNOWN",
+    "GET_HEALTH",
+    "GET_FLAGS",
+    "GET_VERSION",
+    "GET_METRICS",
+    "GET_LOGGING_LEVEL",
+    "SET_LOGGING_LEVEL",
+    "LIST_FILES",
+    "READ_FILE",
+    "GET_STATE",
+    "GET_AGENTS",
+    "GET_FRAMEWORKS",
+    "GET_EXECUTORS",
+    "GET_OPERATIONS",
+    "GET_TASKS",
+    "GET_ROLES",
+    "GET_WEIGHTS",
+    "UPDATE_WEIGHTS",
+    "GET_MASTER",
+    "SUBSCRIBE",
+    "RESERVE_RESOURCES",
+    "UNRESERVE_RESOURCES",
+    "CREATE_VOLUMES",
+    "DESTROY_VOLUMES",
+    "GROW_VOLUME",
+    "SHRINK_VOLUME",
+    "GET_MAINTENANCE_STATUS",
+    "GET_MAINTENANCE_SCHEDULE",
+    "UPDATE_MAINTENANCE_SCHEDULE",
+    "START_MAINTENANCE",
+    "STOP_MAINTENANCE",
+    "DRAIN_AGENT",
+    "DEACTIVATE_AGENT",
+    "REACTIVATE_AGENT",
+    "GET_QUOTA",
+    "UPDATE_QUOTA",
+    "SET_QUOTA",
+    "REMOVE_QUOTA",
+    "TEARDOWN",
+    "MARK_AGENT_GONE",
+};
+
+static bool operator_call_known(const char *name)
+{
+    for (size_t i = 0; i < sizeof(operator_calls) / sizeof(operator_calls[0]); i++)
+        if (strcmp(operator_calls[i], name) == 0)
+            return true;
+    return false;
+}
+
+/* {"type": TYPE, "<type>": payload} */
+static json_t *response(const char *type, json_t *payload)
+{
+    char key[64];
+    size_t i = 0;
+    for (; type[i] && i + 1 < sizeof(key); i++)
+        key[i] = (char)(type[i] >= 'A' && type[i] <= 'Z' ? type[i] - 'A' + 'a' : type[i]);
+    key[i] = '\0';
+    json_t *r = json_pack("{s:s}", "type", type);
+    json_object_set_new(r, key, payload);
+    return r;
+}
+
+static json_t *get_flags(const struct ag_master *m)
+{
+    json_t *flags = json_array();
+    for (size_t i = 0; i < m->cfg.n_flags; i++) {
+        char *v = ag_flags_value_string(&m->cfg.flags[i]);
+        json_array_append_new(
+            flags, json_pack("{s:s, s:s}", "name", m->cfg.flags[i].name, "value", v ? v : ""));
+        free(v);
+    }
+    return json_pack("{s:o}", "flags", flags);
+}
+
+static json_t *get_metrics(const struct ag_master *m)
+{
+    json_t *snap = ag_master_metrics_json(m);
+    json_t *list = json_array();
+    const char *k;
+    json_t *v;
+    json_object_foreach(snap, k, v)
+        json_array_append_new(list, json_pack("{s:s, s:O}", "name", k, "value", v));
+    json_decref(snap);
+    return json_pack("{s:o}", "metrics", list);
+}
+
+static json_t *get_state(const struct ag_master *m)
+{
+    return json_pack("{s:o, s:o, s:o, s:o}", "get_tasks", ag_master_get_tasks_json(m),
+                     "get_executors", ag_master_get_executors_json(m), "get_frameworks",
+                     ag_master_get_frameworks_json(m), "get_agents", ag_master_get_agents_json(m));
+}
+
+/* Runs one operator call that answers 200 with a body; NULL if the call
+ * is not one of them. */
+static json_t *operator_query(struct ag_master *m, const char *t)
+{
+    if (strcmp(t, "GET_HEALTH") == 0)
+        return json_pack("{s:b}", "healthy", 1);
+    if (strcmp(t, "GET_VERSION") == 0)
+        return json_pack("{s:o}", "version_info", ag_master_version_json());
+    if (strcmp(t, "GET_FLAGS") == 0)
+        return get_flags(m);
+    if (strcmp(t, "GET_METRICS") == 0)
+        return get_metrics(m);
+    if (strcmp(t, "GET_STATE") == 0)
+        return get_state(m);
+    if (strcmp(t, "GET_AGENTS") == 0)
+        return ag_master_get_agents_json(m);
+    if (strcmp(t, "GET_FRAMEWORKS") == 0)
+        return ag_master_get_frameworks_json(m);
+    if (strcmp(t, "GET_TASKS") == 0)
+        return ag_master_get_tasks_json(m);
+    if (strcmp(t, "GET_EXECUTORS") == 0)
+        return ag_master_get_executors_json(m);
+    if (strcmp(t, "GET_MASTER") == 0)
+        return json_pack("{s:o, s:f, s:f}", "master_info", ag_master_info_json(m), "start_time",
+                         m->start_time, "elected_time", m->start_time);
+    if (strcmp(t, "GET_OPERATIONS") == 0)
+        return json_object();
+    if (strcmp(t, "GET_WEIGHTS") == 0)
+        return json_object();
+    return NULL;
+}
+
+static void handle_operator(struct ag_http_req *req, void *arg)
+{
+    struct ag_master *m = arg;
+    m->metrics.http_requests++;
+    if (ag_http_req_method(req) != AG_HTTP_POST) {
+        ag_http_req_add_header(req, "Allow", "POST");
+        ag_http_reply_error(req, 405, "Expecting 'POST', received another method");
+        return;
+    }
+    int ct = ag_master_check_content_type(ag_http_req_header(req, "Content-Type"));
+    if (ct == -ENOENT) {
+        ag_http_reply_error(req, 400, "Expecting 'Content-Type' to be present");
+        return;
+    }
+    if (ct < 0) {
+        ag_http_reply_error(req, 415, "Expecting 'Content-Type' of application/json");
+        return;
+    }
+    size_t len;
+    const char *body = ag_http_req_body(req, &len);
+    char err[1024] = "";
+    json_t *call = ag_json_parse(body, len, err, sizeof(err));
+    if (!call) {
+        ag_http_reply_error(req, 400, "Failed to parse body into JSON: %s", err);
+        return;
+    }
+    json_t *type = json_is_object(call) ? ag_json_get(call, "type") : NULL;
+    const char *t = json_is_string(type) ? json_string_value(type) : NULL;
+    if (!t) {
+        ag_http_reply_error(req, 400,
+                            "Failed to validate master::Call: Expecting 'type' to be "
+                            "present");
+        goto out;
+    }
+    if (!operator_call_known(t)) {
+        ag_http_reply_error(req, 400,
+                            "Failed to validate master::Call: 'type' has an unknown value '%s'", t);
+        goto out;
+    }
+    if (!ag_master_accepts_json(ag_http_req_header(req, "Accept"))) {
+        ag_http_reply_error(req, 406, "Expecting 'Accept' to allow 'application/json'");
+        goto out;
+    }
+    if (strcmp(t, "UNKNOWN") == 0) {
+        ag_http_reply_error(req, 501, "Received 'UNKNOWN' call");
+        goto out;
+    }
+    if (strcmp(t, "TEARDOWN") == 0) {
+        char e[256] = "";
+        const char *fid =
+            ag_json_get_id(ag_json_get(call, "teardown"), "framework_id", true, e, sizeof(e));
+        if (!fid) {
+            ag_http_reply_error(req, 400,
+                                "Failed to validate master::Call: Expecting "
+                                "'teardown.framework_id' to be present");
+            goto out;
+        }
+        struct ag_master_framework *fw = ag_master_fw_find(m, fid);
+        if (!fw) {
+            ag_http_reply_error(req, 400, "No framework found with specified ID");
+            goto out;
+        }
+        ag_info("operator tears down framework '%s'", fid);
+        ag_master_fw_remove(m, fw);
+        ag_http_reply(req, 200, NULL, NULL, 0);
+        goto out;
+    }
+    json_t *payload = operator_query(m, t);
+    if (!payload) {
+        ag_http_reply_error(req, 501, "%s is not supported yet", t);
+        goto out;
+    }
+    ag_http_reply_json(req, 200, response(t, payload));
+out:
+    json_decref(call);
+}
+
+/* --- routes and the server --- */
+
+static const struct {
+    const char *path;
+    ag_http_handler handler;
+} routes[] = {
+    {"/master/state", handle_state},
+    {"/state", handle_state},
+    {"/master/state.json", handle_state},
+    {"/state.json", handle_state},
+    {"/master/state-summary", handle_state_summary},
+    {"/state-summary", handle_state_summary},
+    {"/master/frameworks", handle_frameworks},
+    {"/frameworks", handle_frameworks},
+    {"/master/slaves", handle_slaves},
+    {"/slaves", handle_slaves},
+    {"/master/tasks", handle_tasks},
+    {"/tasks", handle_tasks},
+    {"/master/roles", handle_roles},
+    {"/roles", handle_roles},
+    {"/health", handle_health},
+    {"/master/health", handle_health},
+    {"/version", handle_version},
+    {"/master/redirect", handle_redirect},
+    {"/redirect", handle_redirect},
+    {"/metrics/snapshot", handle_metrics},
+    {"/master/flags", handle_flags},
+    {"/flags", handle_flags},
+    {"/api/v1", handle_operator},
+    {"/master/api/v1", handle_operator},
+};
+
+void ag_master_endpoint_routes(struct ag_master *m)
+{
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        ag_http_server_route(m->http, routes[i].path, routes[i].handler, m);
+}
+
+int ag_master_http_start(struct ag_master *m, char *err, size_t errlen)
+{
+    m->http =
+        ag_http_server_new(m->loop, m->cfg.ip, m->cfg.port, m->cfg.max_body_size, err, errlen);
+    if (!m->http)
+        return -EADDRNOTAVAIL;
+    m->port = ag_http_server_port(m->http);
+    char pid[512];
+    snprintf(pid, sizeof(pid), "master@%s:%d", m->cfg.ip, m->port);
+    free(m->pid);
+    m->pid = strdup(pid);
+    ag_master_scheduler_routes(m);
+    ag_master_agent_routes(m);
+    ag_master_endpoint_routes(m);
+    return 0;
+}

@@ -1,0 +1,538 @@
+/*
+ * internal: the master's object model, shared by the files of master/ only.
+ *
+ * One loop thread owns everything here; nothing is locked. The objects:
+ *
+ *   agent      connected / disconnected / unreachable; never freed before
+ *              the master (tasks and executors point at it)
+ *   framework  connected / disconnected (failover timer) / recovered
+ *              (known only from an agent's report) / removed (kept in
+ *              completed_frameworks, its id unusable)
+ *   offer      outstanding resources of one agent for one (framework, role)
+ *   task       launched by a framework; active until a terminal update is
+ *              acknowledged, then kept in the framework's completed list
+ *   executor   a custom executor running on an agent for a framework
+ *
+ * Resource accounting mirrors the allocator's: offered resources and the
+ * resources of live tasks and executors are "allocated"; everything that
+ * stops being so goes back through ops->recover().
+ */
+#ifndef AG_MASTER_INTERNAL_H
+#define AG_MASTER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "allocator/allocator.h"
+#include "core/id.h"
+#include "core/proto.h"
+#include "core/resources.h"
+#include "master/map.h"
+
+struct ag_loop;
+struct ag_timer;
+struct ag_http_server;
+struct ag_http_stream;
+struct ag_flag;
+
+/* --- intrusive doubly-linked lists --- */
+
+struct ag_master_list {
+    struct ag_master_list *prev, *next;
+};
+
+#define ag_master_container_of(ptr, type, member)                                                  \
+    ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
+
+static inline void ag_master_list_init(struct ag_master_list *head)
+{
+    head->prev = head->next = head;
+}
+
+static inline bool ag_master_list_empty(const struct ag_master_list *head)
+{
+    return head->next == head;
+}
+
+static inline void ag_master_list_append(struct ag_master_list *head, struct ag_master_list *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+/* Unlinks node (a no-op on a node that is not linked, i.e. self-looped). */
+static inline void ag_master_list_unlink(struct ag_master_list *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+/* --- configuration (the flags) --- */
+
+struct ag_master_config {
+    const char *ip;
+    int port;
+    const char *hostname; /* NULL: the ip */
+    const char *work_dir;
+    double offer_timeout; /* <= 0: offers never time out */
+    double agent_ping_timeout;
+    int max_agent_ping_timeouts;
+    double agent_reregister_timeout;
+    double allocation_interval;
+    const char *allocator;
+    double framework_heartbeat_interval;
+    int max_completed_tasks_per_framework;
+    int max_completed_frameworks;
+    int max_unreachable_tasks_per_framework;
+    size_t max_body_size;
+    /* For GET_FLAGS and /flags; may be NULL. */
+    const struct ag_flag *flags;
+    size_t n_flags;
+};
+
+/* Defaults of every field (Mesos's where Mesos has the flag). */
+void ag_master_config_defaults(struct ag_master_config *cfg);
+
+/* --- agents --- */
+
+enum ag_master_agent_state {
+    AG_MASTER_AGENT_CONNECTED = 0,
+    AG_MASTER_AGENT_DISCONNECTED = 1, /* stream closed; may come back */
+    AG_MASTER_AGENT_UNREACHABLE = 2,  /* removed; tasks UNREACHABLE/LOST */
+};
+#define AG_MASTER_AGENT_STATE_COUNT 3
+
+const char *ag_master_agent_state_name(enum ag_master_agent_state state);
+
+struct ag_master_agent {
+    char *id;
+    json_t *info; /* AgentInfo with id set */
+    char *hostname;
+    char *ip; /* the peer address the agent connected from */
+    int port;
+    enum ag_master_agent_state state;
+    struct ag_resources total;
+    struct ag_resources used;    /* live tasks and executors */
+    struct ag_resources offered; /* outstanding offers */
+    struct ag_http_stream *stream;
+    char stream_id[AG_UUID_STR_LEN];
+    int missed_pings;
+    bool ping_outstanding;
+    struct ag_timer *ping_timer;
+    struct ag_timer *reregister_timer;
+    double registered_time, reregistered_time, unreachable_time;
+    bool in_allocator;               /* added to the allocator and not removed */
+    struct ag_master_list tasks;     /* ag_master_task.agent_link */
+    struct ag_master_list executors; /* ag_master_executor.agent_link */
+    struct ag_master_list offers;    /* ag_master_offer.agent_link */
+    struct ag_master *m;
+};
+
+/* --- frameworks --- */
+
+enum ag_master_fw_state {
+    AG_MASTER_FW_CONNECTED = 0,    /* subscribed, stream open, active */
+    AG_MASTER_FW_DISCONNECTED = 1, /* stream gone, failover timer running */
+    AG_MASTER_FW_RECOVERED = 2,    /* known from an agent, never subscribed here */
+    AG_MASTER_FW_REMOVED = 3,      /* torn down; in completed_frameworks */
+};
+#define AG_MASTER_FW_STATE_COUNT 4
+
+const char *ag_master_fw_state_name(enum ag_master_fw_state state);
+
+/* FrameworkInfo.capabilities as bits. */
+enum {
+    AG_CAP_REVOCABLE_RESOURCES = 1u << 1,
+    AG_CAP_TASK_KILLING_STATE = 1u << 2,
+    AG_CAP_GPU_RESOURCES = 1u << 3,
+    AG_CAP_SHARED_RESOURCES = 1u << 4,
+    AG_CAP_PARTITION_AWARE = 1u << 5,
+    AG_CAP_MULTI_ROLE = 1u << 6,
+    AG_CAP_RESERVATION_REFINEMENT = 1u << 7,
+    AG_CAP_REGION_AWARE = 1u << 8,
+};
+
+struct ag_master_framework {
+    char *id;
+    json_t *info; /* FrameworkInfo with id set */
+    char **roles;
+    size_t n_roles;
+    unsigned caps;
+    enum ag_master_fw_state state;
+    struct ag_http_stream *stream;
+    char stream_id[AG_UUID_STR_LEN];
+    struct ag_timer *heartbeat;
+    struct ag_timer *failover;
+    struct ag_master_map tasks;      /* task id -> ag_master_task (active + unreachable) */
+    struct ag_master_list completed; /* ag_master_task.fw_link, oldest first */
+    size_t n_completed;
+    struct ag_master_list offers;    /* ag_master_offer.fw_link */
+    struct ag_master_list executors; /* ag_master_executor.fw_link */
+    struct ag_resources used, offered;
+    double registered_time, reregistered_time, unregistered_time;
+    json_t *pending_offers;               /* OFFERS being batched in one allocation round */
+    struct ag_master_list completed_link; /* in master's completed_frameworks */
+    struct ag_master *m;
+};
+
+/* --- tasks --- */
+
+struct ag_master_task {
+    char *id;
+    struct ag_master_framework *fw;
+    struct ag_master_agent *agent; /* agents outlive tasks */
+    char *executor_id;             /* NULL for command tasks */
+    char *role;
+    json_t *info; /* TaskInfo as launched, resources normalised */
+    struct ag_resources resources;
+    enum ag_task_state state;
+    bool has_update_state;
+    enum ag_task_state update_state;
+    char *update_uuid; /* Base64, as the agent sent it */
+    json_t *statuses;  /* array of TaskStatus */
+    double launch_time;
+    double unreachable_time; /* 0: never unreachable */
+    bool held;               /* resources count as used (agent, framework, allocator) */
+    bool completed;          /* in fw->completed, out of fw->tasks */
+    struct ag_master_list agent_link;
+    struct ag_master_list fw_link; /* fw->completed */
+};
+
+/* --- executors --- */
+
+struct ag_master_executor {
+    char *id;
+    struct ag_master_framework *fw;
+    struct ag_master_agent *agent;
+    json_t *info; /* ExecutorInfo with framework_id set */
+    struct ag_resources resources;
+    char *role;
+    bool held;
+    struct ag_master_list agent_link;
+    struct ag_master_list fw_link;
+};
+
+/* --- offers --- */
+
+struct ag_master_offer {
+    char *id;
+    struct ag_master_framework *fw;
+    struct ag_master_agent *agent;
+    char *role;
+    struct ag_resources resources;
+    struct ag_timer *timer; /* --offer_timeout */
+    double created;
+    struct ag_master_list fw_link;
+    struct ag_master_list agent_link;
+};
+
+/* --- metrics (counters; gauges are computed) --- */
+
+struct ag_master_metrics {
+    uint64_t slave_registrations, slave_reregistrations, slave_removals;
+    uint64_t tasks_terminal[AG_TASK_STATE_COUNT]; /* counters per terminal state */
+    uint64_t tasks_gauge[AG_TASK_STATE_COUNT];    /* live tasks per state */
+    uint64_t valid_status_updates, invalid_status_updates;
+    uint64_t valid_acks, invalid_acks;
+    uint64_t dropped_messages;
+    uint64_t allocation_runs;
+    uint64_t http_requests;
+    uint64_t msg_register_framework, msg_reregister_framework, msg_unregister_framework;
+    uint64_t msg_launch_tasks, msg_decline_offers, msg_revive_offers, msg_suppress_offers;
+    uint64_t msg_kill_task, msg_status_update, msg_status_update_ack;
+    uint64_t msg_reconcile_tasks, msg_framework_to_executor, msg_executor_to_framework;
+    uint64_t msg_shutdown_executor, msg_teardown;
+};
+
+/* A hook that sees every event the master sends (unit tests). to_agent
+ * tells whether `id` is an agent id or a framework id. */
+typedef void (*ag_master_event_sink)(void *arg, bool to_agent, const char *id, const json_t *event);
+
+/* An offer the allocator decided on, queued until allocate() returns. */
+struct ag_master_pending_offer {
+    char *framework_id, *role, *agent_id;
+    struct ag_resources resources;
+};
+
+struct ag_master {
+    struct ag_master_config cfg;
+    struct ag_loop *loop;
+    struct ag_http_server *http;
+    char id[AG_UUID_STR_LEN];
+    char *hostname;
+    char *pid; /* "master@ip:port" */
+    int port;  /* bound port */
+    double start_time;
+    uint64_t next_framework, next_agent, next_offer;
+
+    struct ag_master_map agents;      /* id -> ag_master_agent */
+    struct ag_master_map frameworks;  /* id -> ag_master_framework (not removed) */
+    struct ag_master_map offers;      /* id -> ag_master_offer */
+    struct ag_master_map removed_ids; /* framework ids never to be reused */
+    struct ag_master_list completed_frameworks;
+    size_t n_completed_frameworks;
+
+    const struct ag_allocator_ops *alloc_ops;
+    struct ag_allocator *alloc;
+    struct ag_timer *alloc_timer; /* every --allocation_interval */
+    struct ag_timer *alloc_soon;  /* batches event-driven allocations */
+    bool allocating;
+    struct ag_master_pending_offer *pending;
+    size_t n_pending, cap_pending;
+
+    struct ag_master_metrics metrics;
+    ag_master_event_sink sink;
+    void *sink_arg;
+};
+
+/* --- master.c: lifecycle and the state machine --- */
+
+/* Creates the master state on loop (no HTTP). ops NULL: the --allocator
+ * named in cfg. NULL with a message in err on failure. */
+struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_loop *loop,
+                                const struct ag_allocator_ops *ops, char *err, size_t errlen);
+/* Ends every stream, frees every object. Accepts NULL. */
+void ag_master_free(struct ag_master *m);
+
+/* Sends an event (steals it) on the framework's / agent's stream; dropped
+ * (and counted) when there is no stream. */
+void ag_master_send_fw(struct ag_master *m, struct ag_master_framework *fw, json_t *event);
+void ag_master_send_agent(struct ag_master *m, struct ag_master_agent *a, json_t *event);
+/* Sends an UPDATE with `status` (stolen) to fw, mapping its state for
+ * frameworks that are not PARTITION_AWARE. */
+void ag_master_send_update(struct ag_master *m, struct ag_master_framework *fw, json_t *status);
+
+/* Runs an allocation round now / within a few milliseconds. */
+void ag_master_allocate(struct ag_master *m);
+void ag_master_allocate_soon(struct ag_master *m);
+
+/* Removes an offer; `rescind` sends RESCIND to its framework; `recover`
+ * gives its resources back to the allocator with refuse_seconds. */
+void ag_master_offer_remove(struct ag_master *m, struct ag_master_offer *o, bool rescind,
+                            bool recover, double refuse_seconds);
+
+/* Framework lifecycle. */
+struct ag_master_framework *ag_master_fw_find(struct ag_master *m, const char *id);
+/* SUBSCRIBE after the shape checks: new or re-subscribe. On a semantic
+ * error (invalid roles, removed framework) returns -EINVAL with a message
+ * for an ERROR event. On success sends SUBSCRIBED on stream. */
+int ag_master_fw_subscribe(struct ag_master *m, const json_t *framework_info,
+                           const json_t *suppressed_roles, struct ag_http_stream *stream,
+                           const char *stream_id, struct ag_master_framework **ret_fw, char *err,
+                           size_t errlen);
+/* UPDATE_FRAMEWORK: replaces FrameworkInfo and suppressed roles. -EINVAL
+ * with a message for changes that are not allowed or invalid info. */
+int ag_master_fw_update(struct ag_master *m, struct ag_master_framework *fw,
+                        const json_t *framework_info, const json_t *suppressed_roles, char *err,
+                        size_t errlen);
+void ag_master_fw_disconnected(struct ag_master *m, struct ag_master_framework *fw);
+/* TEARDOWN or failover timeout: kills everything, keeps it as completed. */
+void ag_master_fw_remove(struct ag_master *m, struct ag_master_framework *fw);
+bool ag_master_fw_partition_aware(const struct ag_master_framework *fw);
+enum ag_resources_format ag_master_fw_format(const struct ag_master_framework *fw);
+bool ag_master_fw_has_role(const struct ag_master_framework *fw, const char *role);
+
+/* Tasks. */
+struct ag_master_task *ag_master_task_new(struct ag_master *m, struct ag_master_framework *fw,
+                                          struct ag_master_agent *a, const char *task_id,
+                                          const char *executor_id, const char *role, json_t *info,
+                                          const struct ag_resources *res, enum ag_task_state state);
+/* The one task state transition: gauges, counters, resource release on the
+ * first terminal state. */
+void ag_master_task_set_state(struct ag_master *m, struct ag_master_task *t,
+                              enum ag_task_state state);
+/* Marks the task's resources used (agent, framework; the allocator only
+ * if to_allocator, for tasks reported by re-registering agents). */
+void ag_master_task_hold(struct ag_master *m, struct ag_master_task *t, bool to_allocator);
+/* Gives the task's resources back (allocator too if the agent is in it). */
+void ag_master_task_release(struct ag_master *m, struct ag_master_task *t);
+/* Moves an active task to its framework's completed list (capped). */
+void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t);
+/* The state reconciliation and the UIs report: status_update_state if set. */
+enum ag_task_state ag_master_task_reported_state(const struct ag_master_task *t);
+/* Appends a status (stolen) to the task's history. */
+void ag_master_task_add_status(struct ag_master_task *t, json_t *status);
+
+/* Executors. */
+struct ag_master_executor *ag_master_executor_find(struct ag_master_agent *a,
+                                                   const struct ag_master_framework *fw,
+                                                   const char *executor_id);
+struct ag_master_executor *ag_master_executor_new(struct ag_master *m,
+                                                  struct ag_master_framework *fw,
+                                                  struct ag_master_agent *a, json_t *info,
+                                                  const struct ag_resources *res, const char *role,
+                                                  bool to_allocator);
+void ag_master_executor_remove(struct ag_master *m, struct ag_master_executor *e);
+
+/* Agents. */
+struct ag_master_agent *ag_master_agent_find(struct ag_master *m, const char *id);
+/* The shape checks of an agent's subscribe payload (400 on failure). */
+int ag_master_check_agent_subscribe(const json_t *subscribe, char *err, size_t errlen);
+/* SUBSCRIBE from an agent; sends SUBSCRIBED. Fails only where
+ * ag_master_check_agent_subscribe() would. */
+int ag_master_agent_subscribe(struct ag_master *m, const json_t *subscribe, const char *peer_ip,
+                              struct ag_http_stream *stream, const char *stream_id,
+                              struct ag_master_agent **ret_agent, char *err, size_t errlen);
+void ag_master_agent_disconnected(struct ag_master *m, struct ag_master_agent *a);
+void ag_master_agent_unreachable(struct ag_master *m, struct ag_master_agent *a);
+/* The agent answered (HEARTBEAT call or any other call). */
+void ag_master_agent_alive(struct ag_master_agent *a);
+
+/* --- validate.c: pure checks --- */
+
+enum ag_master_call {
+    AG_CALL_UNKNOWN = 0,
+    AG_CALL_SUBSCRIBE = 1,
+    AG_CALL_TEARDOWN = 2,
+    AG_CALL_ACCEPT = 3,
+    AG_CALL_DECLINE = 4,
+    AG_CALL_REVIVE = 5,
+    AG_CALL_KILL = 6,
+    AG_CALL_SHUTDOWN = 7,
+    AG_CALL_ACKNOWLEDGE = 8,
+    AG_CALL_RECONCILE = 9,
+    AG_CALL_MESSAGE = 10,
+    AG_CALL_REQUEST = 11,
+    AG_CALL_SUPPRESS = 12,
+    AG_CALL_ACCEPT_INVERSE_OFFERS = 13,
+    AG_CALL_DECLINE_INVERSE_OFFERS = 14,
+    AG_CALL_ACKNOWLEDGE_OPERATION_STATUS = 15,
+    AG_CALL_RECONCILE_OPERATIONS = 16,
+    AG_CALL_UPDATE_FRAMEWORK = 17,
+};
+#define AG_CALL_COUNT 18
+
+const char *ag_master_call_name(enum ag_master_call call);
+/* -EINVAL for a name that is not a scheduler Call.Type. */
+int ag_master_call_parse(const char *name, enum ag_master_call *ret);
+
+/* Whether an Accept header admits application/json (NULL: yes). */
+bool ag_master_accepts_json(const char *accept);
+/* 0 for application/json (optionally "; charset=utf-8"), -ENOENT when
+ * missing (400), -EOPNOTSUPP for anything else (415). */
+int ag_master_check_content_type(const char *content_type);
+
+/* Validates a scheduler Call's envelope and payload shapes (what Mesos
+ * rejects with 400). Sets *ret_type. Messages name the field. */
+int ag_master_validate_sched_call(const json_t *call, enum ag_master_call *ret_type, char *err,
+                                  size_t errlen);
+
+/* The parts of a FrameworkInfo the master acts on. */
+struct ag_master_fwinfo {
+    char **roles; /* malloc'd strings */
+    size_t n_roles;
+    unsigned caps;
+};
+void ag_master_fwinfo_release(struct ag_master_fwinfo *fi);
+/* Required fields of FrameworkInfo (user, name; a 400 in Mesos). */
+int ag_master_check_framework_info_shape(const json_t *info, char *err, size_t errlen);
+/* Semantic validation (an ERROR event in Mesos): role XOR roles, roles only
+ * with MULTI_ROLE, valid unique role names, suppressed roles subscribed. */
+int ag_master_validate_framework_info(const json_t *info, const json_t *suppressed_roles,
+                                      struct ag_master_fwinfo *ret, char *err, size_t errlen);
+/* Validates an id value (TaskID, ExecutorID): non-empty, printable, no '/',
+ * not "." or "..". */
+int ag_master_validate_id(const char *what, const char *value, char *err, size_t errlen);
+
+/* One offer as ACCEPT sees it (NULL in the array: unknown id). */
+struct ag_master_offer_ref {
+    const char *framework_id;
+    const char *agent_id;
+    const char *role;
+};
+/* ACCEPT's offer rules: at least one, no duplicates, all known, all of
+ * this framework, one agent, one role. */
+int ag_master_validate_offers(const char *framework_id, const char *const *offer_ids,
+                              const struct ag_master_offer_ref *const *offers, size_t n, char *err,
+                              size_t errlen);
+
+/* What task validation needs to know about the world. */
+struct ag_master_task_ctx {
+    const char *framework_id;
+    const char *agent_id; /* the offers' agent */
+    const char *role;     /* the offers' allocation role */
+    const struct ag_resources *available;
+    /* Whether the framework already has a task with this id. */
+    bool (*task_exists)(void *arg, const char *task_id);
+    /* The ExecutorInfo the framework runs on the agent under this id, or NULL. */
+    const json_t *(*find_executor)(void *arg, const char *executor_id);
+    void *arg;
+};
+/* The outcome of a valid task: its normalised resources, and the
+ * executor's when the task brings a new executor (then *ret_new_executor). */
+struct ag_master_task_check {
+    struct ag_resources task_resources;
+    struct ag_resources executor_resources;
+    bool new_executor;
+    json_t *executor; /* normalised ExecutorInfo (framework_id set), new ref, or NULL */
+    json_t *task;     /* normalised TaskInfo, new ref */
+};
+void ag_master_task_check_release(struct ag_master_task_check *tc);
+/* Validates one TaskInfo of a LAUNCH (TASK_ERROR + REASON_TASK_INVALID on
+ * failure, with the message written into err). */
+int ag_master_validate_task(const json_t *task, const struct ag_master_task_ctx *ctx,
+                            struct ag_master_task_check *ret, char *err, size_t errlen);
+/* The Offer.Operation type names; -EINVAL for others. */
+int ag_master_check_operation_type(const char *name);
+
+/* --- reconcile.c: pure rules of §4.6 --- */
+
+enum ag_master_recon_agent {
+    AG_RECON_AGENT_NOT_GIVEN = 0,
+    AG_RECON_AGENT_UNKNOWN = 1,
+    AG_RECON_AGENT_REGISTERED = 2,
+    AG_RECON_AGENT_RECOVERING = 3,
+    AG_RECON_AGENT_UNREACHABLE = 4,
+    AG_RECON_AGENT_GONE = 5,
+};
+
+/* The state to report for a task the master does not know. false: send no
+ * answer (the agent may still report it). any_recovering: some agents are
+ * expected to re-register. The result is already mapped for pa. */
+bool ag_master_reconcile_unknown(enum ag_master_recon_agent agent, bool any_recovering, bool pa,
+                                 enum ag_task_state *ret_state);
+/* The state to report for a known task: status_update_state when set,
+ * else the latest state; mapped for pa. */
+enum ag_task_state ag_master_reconcile_known(enum ag_task_state state, bool has_update_state,
+                                             enum ag_task_state update_state, bool pa);
+
+/* --- render.c: JSON shapes --- */
+
+json_t *ag_master_info_json(const struct ag_master *m);
+json_t *ag_master_offer_json(const struct ag_master_offer *o);
+/* The Mesos Task message (operator API). */
+json_t *ag_master_task_proto_json(const struct ag_master_task *t);
+/* Legacy (§7) objects. */
+json_t *ag_master_task_legacy_json(const struct ag_master_task *t);
+json_t *ag_master_framework_legacy_json(const struct ag_master_framework *fw, bool summary);
+json_t *ag_master_agent_legacy_json(const struct ag_master_agent *a, bool full);
+json_t *ag_master_state_json(const struct ag_master *m);
+json_t *ag_master_state_summary_json(const struct ag_master *m);
+json_t *ag_master_flags_json(const struct ag_master *m); /* {name: value} */
+json_t *ag_master_metrics_json(const struct ag_master *m);
+json_t *ag_master_version_json(void);
+/* Operator API payloads. */
+json_t *ag_master_get_agents_json(const struct ag_master *m);
+json_t *ag_master_get_frameworks_json(const struct ag_master *m);
+json_t *ag_master_get_tasks_json(const struct ag_master *m);
+json_t *ag_master_get_executors_json(const struct ag_master *m);
+/* {"nanoseconds": t * 1e9} */
+json_t *ag_master_time_info(double seconds);
+
+/* --- http handlers (scheduler.c, agent_api.c, endpoints.c) --- */
+
+int ag_master_http_start(struct ag_master *m, char *err, size_t errlen);
+void ag_master_scheduler_routes(struct ag_master *m);
+void ag_master_agent_routes(struct ag_master *m);
+void ag_master_endpoint_routes(struct ag_master *m);
+
+/* Version reported on the wire: the Mesos API level Agora speaks. */
+#define AG_MASTER_MESOS_VERSION "1.11.0"
+
+#endif
