@@ -51,9 +51,9 @@ struct ag_allocator_ops {
     /* Frameworks. roles: the roles it subscribes with (>= 1). suppressed:
      * roles that start suppressed (subset of roles). A framework already
      * known (e.g. created by add_used) is updated in place. */
-    int (*add_framework)(struct ag_allocator *a, const char *framework_id,
-                         const char *const *roles, size_t n_roles,
-                         const char *const *suppressed, size_t n_suppressed, bool active);
+    int (*add_framework)(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                         size_t n_roles, const char *const *suppressed, size_t n_suppressed,
+                         bool active);
     void (*remove_framework)(struct ag_allocator *a, const char *framework_id);
     /* Inactive frameworks (disconnected) get no offers. */
     void (*set_framework_active)(struct ag_allocator *a, const char *framework_id, bool active);
@@ -79,10 +79,10 @@ struct ag_allocator_ops {
 
     /* SUPPRESS / REVIVE; n_roles == 0 means every role of the framework.
      * Revive also clears the framework's filters for those roles. */
-    void (*suppress)(struct ag_allocator *a, const char *framework_id,
-                     const char *const *roles, size_t n_roles);
-    void (*revive)(struct ag_allocator *a, const char *framework_id,
-                   const char *const *roles, size_t n_roles, double now);
+    void (*suppress)(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                     size_t n_roles);
+    void (*revive)(struct ag_allocator *a, const char *framework_id, const char *const *roles,
+                   size_t n_roles, double now);
 
     /* Role weights (default 1.0). */
     int (*set_weight)(struct ag_allocator *a, const char *role, double weight);
