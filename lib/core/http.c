@@ -45,6 +45,8 @@
 #define AG_HTTP_LISTEN_BACKLOG  1024
 /* A peer sending data on a streaming connection is not read past this. */
 #define AG_HTTP_STREAM_READ_CAP (64 * 1024)
+/* Request line plus headers; Mesos clients send a few hundred bytes. */
+#define AG_HTTP_MAX_HEADERS (64 * 1024)
 
 /* ------------------------------------------------------------------ */
 /* server                                                               */
@@ -139,6 +141,23 @@ static int valid_code(int code)
     return code >= 100 && code <= 599 ? code : 500;
 }
 
+/* Sends the response assembled in evreq's output buffer. libevent 2.1
+ * would send a HEAD response's body too: drop it, keeping its length. */
+static void send_reply(struct evhttp_request *evreq, int code)
+{
+    if (evhttp_request_get_command(evreq) == EVHTTP_REQ_HEAD) {
+        struct evbuffer *out = evhttp_request_get_output_buffer(evreq);
+        struct evkeyvalq *headers = evhttp_request_get_output_headers(evreq);
+        char len[32];
+
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(out));
+        evbuffer_drain(out, evbuffer_get_length(out));
+        evhttp_remove_header(headers, "Content-Length");
+        evhttp_add_header(headers, "Content-Length", len);
+    }
+    evhttp_send_reply(evreq, valid_code(code), NULL, NULL);
+}
+
 /* Answers a request that never got a wrapper (bad path, no route). */
 static void send_plain(struct evhttp_request *evreq, int code, const char *msg)
 {
@@ -147,7 +166,7 @@ static void send_plain(struct evhttp_request *evreq, int code, const char *msg)
     evhttp_remove_header(out, "Content-Type");
     evhttp_add_header(out, "Content-Type", "text/plain");
     evbuffer_add(evhttp_request_get_output_buffer(evreq), msg, strlen(msg));
-    evhttp_send_reply(evreq, code, NULL, NULL);
+    send_reply(evreq, code);
 }
 
 static void req_free(struct ag_http_req *req)
@@ -370,6 +389,7 @@ struct ag_http_server *ag_http_server_new(struct ag_loop *loop, const char *ip, 
     /* Read (and drop) an oversized body before answering 413, so that the
      * client sees the answer instead of a reset. */
     evhttp_set_flags(server->http, EVHTTP_SERVER_LINGERING_CLOSE);
+    evhttp_set_max_headers_size(server->http, AG_HTTP_MAX_HEADERS);
     evhttp_set_timeout_tv(server->http, &server->timeout);
     return server;
 fail:
@@ -596,7 +616,7 @@ void ag_http_reply(struct ag_http_req *req, int code, const char *content_type, 
         set_content_type(evreq, content_type);
         if (body && len)
             evbuffer_add(evhttp_request_get_output_buffer(evreq), body, len);
-        evhttp_send_reply(evreq, valid_code(code), NULL, NULL);
+        send_reply(evreq, code);
     }
     req_free(req);
 }
@@ -655,7 +675,7 @@ void ag_http_reply_json(struct ag_http_req *req, int code, json_t *body)
     }
     evreq = req_take(req);
     set_content_type(evreq, jsonp ? "text/javascript" : "application/json");
-    evhttp_send_reply(evreq, valid_code(code), NULL, NULL);
+    send_reply(evreq, code);
     req_free(req);
 }
 
@@ -672,7 +692,7 @@ void ag_http_reply_error(struct ag_http_req *req, int code, const char *fmt, ...
         evbuffer_add_vprintf(out, fmt, ap);
         va_end(ap);
         set_content_type(evreq, "text/plain");
-        evhttp_send_reply(evreq, valid_code(code), NULL, NULL);
+        send_reply(evreq, code);
     }
     req_free(req);
 }
@@ -1198,6 +1218,11 @@ int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
         /* Bounds each connect/read/write; the timer bounds the total. */
         evhttp_connection_set_timeout_tv(cr->evcon, &tv);
         ag_timer_start(cr->timer, timeout);
+    } else {
+        /* "None": libevent would otherwise apply its own 45-50 s. */
+        struct timeval never = {100000000, 0};
+
+        evhttp_connection_set_timeout_tv(cr->evcon, &never);
     }
     cr->hook.release = client_req_hook_release;
     ag__loop_hook_add(loop, &cr->hook);

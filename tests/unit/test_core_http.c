@@ -115,6 +115,7 @@ struct result {
     char *body;
     size_t len;
     char ctype[64];
+    char clen[32];
     char error[200];
     int calls;
 };
@@ -130,6 +131,8 @@ static void result_cb(const struct ag_http_response *resp, void *arg)
     r->body = malloc(r->len + 1);
     memcpy(r->body, body, r->len + 1);
     snprintf(r->ctype, sizeof(r->ctype), "%s", ct ? ct : "");
+    ct = ag_http_response_header(resp, "Content-Length");
+    snprintf(r->clen, sizeof(r->clen), "%s", ct ? ct : "");
     if (r->code == 0)
         snprintf(r->error, sizeof(r->error), "%s", ag_http_response_error(resp));
     else if (ag_http_response_error(resp) != NULL)
@@ -307,6 +310,22 @@ TEST(oversized_body_is_413)
     free(body);
     result_release(&big);
     result_release(&ok);
+    ctx_release(&c);
+}
+
+TEST(head_has_no_body)
+{
+    struct ctx c;
+    struct result r;
+
+    ctx_init(&c, 0);
+    ag_http_server_route(c.server, "/plain", plain_handler, (void *)"some text");
+    ASSERT_EQ(request(&c, &r, "HEAD", "/plain", NULL, NULL, 0, 5), 0);
+    ctx_run(&c, 1);
+    ASSERT_EQ(r.code, 200);
+    ASSERT_EQ(r.len, 0);
+    ASSERT_STREQ(r.clen, "9"); /* the length of the GET body, none sent */
+    result_release(&r);
     ctx_release(&c);
 }
 
@@ -782,6 +801,7 @@ TEST(stream_to_closed_port_and_404)
     ag_recordio_decoder_init(&dead.dec, 0);
     dead.s = ag_http_client_stream_open(c.loop, url, NULL, "{}", 2, &reader_ops, &dead);
     ASSERT_NOT_NULL(dead.s);
+    missing.close_in_closed = true; /* closing inside on_closed is harmless */
     reader_open_stream(&c, &missing, "/nothing-here", "{}");
     ASSERT_EQ(dead.closed + missing.closed, 0);
     ctx_run(&c, 2);
@@ -1009,10 +1029,11 @@ TEST(loop_freed_with_requests_in_flight)
 
 TEST_MAIN(TEST_CASE(get_and_post_round_trip), TEST_CASE(unknown_path_is_404_with_message),
           TEST_CASE(exact_beats_prefix_and_longest_prefix_wins), TEST_CASE(oversized_body_is_413),
-          TEST_CASE(errors_and_jsonp), TEST_CASE(handler_answers_later),
-          TEST_CASE(timeout_reports_code_0), TEST_CASE(server_freed_with_a_request_held),
-          TEST_CASE(connect_failure_reports_code_0), TEST_CASE(bad_requests_rejected),
-          TEST_CASE(parse_url), TEST_CASE(stream_of_many_records_ended_by_server),
+          TEST_CASE(head_has_no_body), TEST_CASE(errors_and_jsonp),
+          TEST_CASE(handler_answers_later), TEST_CASE(timeout_reports_code_0),
+          TEST_CASE(server_freed_with_a_request_held), TEST_CASE(connect_failure_reports_code_0),
+          TEST_CASE(bad_requests_rejected), TEST_CASE(parse_url),
+          TEST_CASE(stream_of_many_records_ended_by_server),
           TEST_CASE(client_closes_inside_data_callback),
           TEST_CASE(client_closes_from_outside_and_in_open),
           TEST_CASE(stream_to_closed_port_and_404), TEST_CASE(pending_counts_unwritten_bytes),
