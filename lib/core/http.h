@@ -96,8 +96,9 @@ void ag_http_reply_error(struct ag_http_req *req, int code, const char *fmt, ...
 typedef void (*ag_http_stream_close_cb)(struct ag_http_stream *stream, void *arg);
 
 /* Starts a chunked 200-style response and takes over the request. The
- * close callback runs once when the peer goes away (or the server is freed);
- * the stream is freed right after it returns. NULL on failure (the request
+ * close callback runs once when the peer goes away (or the server is freed,
+ * then from inside ag_http_server_free()); the stream is freed right after
+ * it returns. NULL on failure (the request
  * has then been answered with 500). */
 struct ag_http_stream *ag_http_stream_start(struct ag_http_req *req, int code,
                                             const char *content_type,
@@ -140,7 +141,8 @@ struct ag_http_header {
 /* Sends one request to `url` ("http://host:port/path?query"); calls done
  * exactly once, on the loop thread, never from inside this call. `method`
  * is "GET", "POST", ... timeout in seconds (0 = none). 0, or -EINVAL for a
- * bad URL, -ENOMEM. */
+ * bad URL or method, -ENOMEM. Each request uses its own connection. A host
+ * name (rather than an address) is resolved with a blocking lookup. */
 int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
                     const struct ag_http_header *headers, const char *body, size_t len,
                     double timeout, ag_http_done_cb done, void *arg);
@@ -160,7 +162,10 @@ struct ag_http_client_stream_ops {
 };
 
 /* POSTs (or GETs when body is NULL) and reads the response as a stream.
- * NULL on a bad URL or OOM. No timeout: the caller watches heartbeats. */
+ * NULL on a bad URL or OOM. No timeout once the response headers arrived
+ * (the caller watches heartbeats); before that libevent's defaults apply
+ * (45 s to connect, 50 s for the headers). Connect failures arrive as
+ * on_closed, never from inside this call. */
 struct ag_http_client_stream *
 ag_http_client_stream_open(struct ag_loop *loop, const char *url,
                            const struct ag_http_header *headers, const char *body, size_t len,

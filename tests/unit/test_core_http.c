@@ -855,6 +855,52 @@ static void idle_resume_cb(void *arg)
     server_stream_tick(ss);
 }
 
+static void flood_handler(struct ag_http_req *req, void *arg)
+{
+    struct server_stream *ss = arg;
+    static char part[64 * 1024];
+
+    stream_handler(req, arg);
+    memset(part, 'z', sizeof(part));
+    for (int i = 0; i < 128 && ss->stream; i++) /* 8 MiB queued at once */
+        ag_http_stream_send(ss->stream, part, sizeof(part));
+}
+
+static void flood_data(struct ag_http_client_stream *s, const char *data, size_t len, void *arg)
+{
+    struct reader *rd = arg;
+
+    (void)data;
+    rd->body_len += len;
+    ag_http_client_stream_close(s);
+    rd->s = NULL;
+    ctx_done(rd->c);
+}
+
+TEST(client_leaves_with_megabytes_queued)
+{
+    static const struct ag_http_client_stream_ops ops = {
+        .on_open = reader_open, .on_data = flood_data, .on_closed = reader_closed};
+    struct ctx c;
+    struct server_stream ss;
+    struct reader rd = {0};
+    char url[256];
+
+    ctx_init(&c, 0);
+    server_stream_init(&c, &ss, 0, 0, false);
+    ag_http_server_route(c.server, "/flood", flood_handler, &ss);
+    rd.c = &c;
+    ctx_url(&c, url, sizeof(url), "/flood");
+    rd.s = ag_http_client_stream_open(c.loop, url, NULL, NULL, 0, &ops, &rd);
+    ctx_run(&c, 1);
+    ASSERT_TRUE(rd.body_len > 0);
+    SPIN_UNTIL(&c, ss.closed == 1);
+    ASSERT_EQ(ss.closed, 1);
+    ASSERT_EQ(rd.closed, 0);
+    ag_timer_free(ss.timer);
+    ctx_release(&c);
+}
+
 TEST(idle_stream_outlives_server_timeout)
 {
     struct ctx c;
@@ -1037,6 +1083,7 @@ TEST_MAIN(TEST_CASE(get_and_post_round_trip), TEST_CASE(unknown_path_is_404_with
           TEST_CASE(client_closes_inside_data_callback),
           TEST_CASE(client_closes_from_outside_and_in_open),
           TEST_CASE(stream_to_closed_port_and_404), TEST_CASE(pending_counts_unwritten_bytes),
+          TEST_CASE(client_leaves_with_megabytes_queued),
           TEST_CASE(idle_stream_outlives_server_timeout),
           TEST_CASE(many_streams_and_calls_then_server_free),
           TEST_CASE(server_freed_from_its_own_handler),
