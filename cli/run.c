@@ -482,6 +482,8 @@ static void on_error(struct ag_scheduler *s, const char *message, void *arg)
 {
     struct run *r = arg;
     (void)s;
+    if (r->finishing)
+        return; /* the end of a framework we are tearing down */
     say("the master refused us: %s", message);
     r->exit_code = 1;
     stop_loop(r);
@@ -491,6 +493,8 @@ static void on_disconnected(struct ag_scheduler *s, const char *reason, double r
 {
     struct run *r = arg;
     (void)s;
+    if (r->finishing)
+        return;
     if (!r->subscribed_once && retry_in > 0) {
         say("%s", reason);
         r->exit_code = 1;

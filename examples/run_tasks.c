@@ -49,13 +49,23 @@ static struct task *find_task(struct framework *fw, const char *id)
     return NULL;
 }
 
-static void teardown_done(struct ag_scheduler *s, int code, const char *message, void *arg)
+static void flushed(struct ag_scheduler *s, int code, const char *message, void *arg)
 {
     struct framework *fw = arg;
     (void)s;
+    (void)code;
+    (void)message;
+    ag_loop_stop(fw->loop);
+}
+
+static void teardown_done(struct ag_scheduler *s, int code, const char *message, void *arg)
+{
+    struct framework *fw = arg;
     if (message)
         fprintf(stderr, "teardown failed (%d): %s\n", code, message);
-    ag_loop_stop(fw->loop);
+    /* Let the last acknowledgements reach the master before we exit. */
+    if (ag_scheduler_flush(s, flushed, fw) < 0)
+        ag_loop_stop(fw->loop);
 }
 
 static void stop(struct framework *fw)

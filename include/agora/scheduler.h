@@ -217,6 +217,11 @@ typedef void (*ag_scheduler_done_cb)(struct ag_scheduler *s, int code, const cha
 /* TEARDOWN: removes the framework (tasks are killed). `done` (may be NULL)
  * runs when the master has answered; the subscription is then stopped. */
 int ag_scheduler_teardown(struct ag_scheduler *s, ag_scheduler_done_cb done, void *arg);
+/* Calls done(s, 0, NULL, arg) from the loop once no call is in flight (on
+ * the next iteration if none is). Use it before stopping the loop so that
+ * acknowledgements and the TEARDOWN reach the master. One flush at a time:
+ * a new one replaces the previous. 0, or -EINVAL. */
+int ag_scheduler_flush(struct ag_scheduler *s, ag_scheduler_done_cb done, void *arg);
 /* Sends any Call object (the SDK fills framework_id). Steals `call`. `done`
  * may be NULL; without it failures go to `call_failed`. */
 int ag_scheduler_send(struct ag_scheduler *s, json_t *call, ag_scheduler_done_cb done, void *arg);

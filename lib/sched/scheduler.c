@@ -54,8 +54,9 @@ struct ag_scheduler {
 
     char *framework_id;
     char *stream_id;
-    bool subscribed; /* SUBSCRIBED seen on the current stream */
-    bool running;    /* between start() and stop() */
+    bool subscribed;   /* SUBSCRIBED seen on the current stream */
+    bool running;      /* between start() and stop() */
+    bool tearing_down; /* TEARDOWN sent: the master closing the stream is expected */
     bool auto_ack;
 
     /* the subscription stream */
@@ -70,6 +71,9 @@ struct ag_scheduler {
 
     struct ag_timer *reconnect_timer;
     struct ag_timer *heartbeat_timer;
+    struct ag_timer *flush_timer;
+    ag_scheduler_done_cb flush_cb;
+    void *flush_arg;
     double backoff;
     double heartbeat_interval;
 
@@ -444,7 +448,10 @@ static void call_unlink(struct call_ctx *ctx)
 
 static void call_free(struct call_ctx *ctx)
 {
+    struct ag_scheduler *s = ctx->s;
     call_unlink(ctx);
+    if (s && !s->calls && s->flush_cb)
+        ag_timer_start(s->flush_timer, 0);
     ag_timer_free(ctx->retry_timer);
     free(ctx->body);
     free(ctx->url);
@@ -460,9 +467,16 @@ static void call_finish(struct call_ctx *ctx, int code, const char *message)
     bool stop = ctx->stop_on_success && !message;
     char type[sizeof(ctx->type)];
     memcpy(type, ctx->type, sizeof(type));
+    bool teardown = ctx->stop_on_success;
     call_free(ctx);
     if (!s || s->free_pending)
         return;
+    if (teardown && !stop) {
+        /* The framework still exists: keep (or get back) the subscription. */
+        s->tearing_down = false;
+        if (s->running && !s->stream && !ag_timer_pending(s->reconnect_timer))
+            ag_timer_start(s->reconnect_timer, s->backoff);
+    }
     if (stop)
         ag_scheduler_stop(s);
     if (done)
@@ -582,6 +596,8 @@ static int send_call(struct ag_scheduler *s, json_t *call, bool stop_on_success,
     const char *type = json_string_value(json_object_get(call, "type"));
     if (!type)
         type = "UNKNOWN";
+    if (stop_on_success)
+        s->tearing_down = true;
     if (s->hook) {
         int r = call_via_hook(s, call, type, stop_on_success, done, arg);
         json_decref(call);
@@ -787,6 +803,30 @@ int ag_scheduler_message(struct ag_scheduler *s, const char *agent_id, const cha
 int ag_scheduler_teardown(struct ag_scheduler *s, ag_scheduler_done_cb done, void *arg)
 {
     return send_call(s, json_pack("{s:s}", "type", "TEARDOWN"), true, done, arg);
+}
+
+static void flush_timer_cb(void *arg)
+{
+    struct ag_scheduler *s = arg;
+    if (s->calls || !s->flush_cb)
+        return;
+    ag_scheduler_done_cb cb = s->flush_cb;
+    void *cb_arg = s->flush_arg;
+    s->flush_cb = NULL;
+    enter(s);
+    cb(s, 0, NULL, cb_arg);
+    leave(s);
+}
+
+int ag_scheduler_flush(struct ag_scheduler *s, ag_scheduler_done_cb done, void *arg)
+{
+    if (!s || !done || s->free_pending)
+        return -EINVAL;
+    s->flush_cb = done;
+    s->flush_arg = arg;
+    if (!s->calls)
+        ag_timer_start(s->flush_timer, 0);
+    return 0;
 }
 
 /* --- events --- */
@@ -1034,6 +1074,12 @@ static void stream_closed(struct ag_http_client_stream *st, const char *reason, 
     enter(s);
     s->stream = NULL; /* freed by the client after this returns */
     int code = s->stream_code;
+    if (s->tearing_down) {
+        /* The master ends the stream of a framework it removes. */
+        close_stream(s);
+        leave(s);
+        return;
+    }
     char msg[600];
     const char *body = s->stream_body ? s->stream_body : "";
     if (code == 200) {
@@ -1176,7 +1222,8 @@ struct ag_scheduler *ag_scheduler_new(struct ag_loop *loop, const char *master,
         s->framework_id = strdup(fid);
     s->reconnect_timer = ag_timer_new(loop, reconnect_cb, s);
     s->heartbeat_timer = ag_timer_new(loop, heartbeat_cb, s);
-    if (!s->reconnect_timer || !s->heartbeat_timer)
+    s->flush_timer = ag_timer_new(loop, flush_timer_cb, s);
+    if (!s->reconnect_timer || !s->heartbeat_timer || !s->flush_timer)
         goto fail;
     return s;
 fail:
@@ -1226,6 +1273,7 @@ static void destroy(struct ag_scheduler *s)
     s->calls = NULL;
     ag_timer_free(s->reconnect_timer);
     ag_timer_free(s->heartbeat_timer);
+    ag_timer_free(s->flush_timer);
     ag_recordio_decoder_release(&s->dec);
     json_decref(s->framework_info);
     free(s->master);

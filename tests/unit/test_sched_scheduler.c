@@ -619,6 +619,39 @@ TEST(call_shapes)
     ag_loop_free(loop);
 }
 
+static void flushed(struct ag_scheduler *s, int code, const char *message, void *arg)
+{
+    (void)s;
+    (void)message;
+    int *count = arg;
+    *count += 1 + code; /* code is 0 */
+}
+
+static void stop_loop_cb(void *arg)
+{
+    ag_loop_stop(arg);
+}
+
+TEST(flush_without_calls_runs_from_loop)
+{
+    struct ag_loop *loop = ag_loop_new();
+    struct seen seen;
+    struct ag_scheduler *s = new_sched(loop, &seen);
+    int count = 0;
+    ASSERT_EQ(ag_scheduler_flush(s, flushed, &count), 0);
+    ASSERT_EQ(count, 0); /* never from inside the call */
+    ASSERT_EQ(ag_scheduler_flush(s, NULL, NULL), -EINVAL);
+    ASSERT_EQ(ag_scheduler_calls_in_flight(s), 0);
+    struct ag_timer *t = ag_timer_new(loop, stop_loop_cb, loop);
+    ag_timer_start(t, 0.2);
+    ag_loop_run(loop);
+    ASSERT_EQ(count, 1);
+    ag_timer_free(t);
+    ag_scheduler_free(s);
+    json_decref(seen.calls);
+    ag_loop_free(loop);
+}
+
 TEST(new_rejects_bad_input)
 {
     struct ag_loop *loop = ag_loop_new();
@@ -645,4 +678,5 @@ TEST_MAIN(TEST_CASE(master_url_forms), TEST_CASE(master_url_rejects), TEST_CASE(
           TEST_CASE(dispatch_whole_stream), TEST_CASE(dispatch_byte_by_byte),
           TEST_CASE(auto_ack_off), TEST_CASE(error_event_is_final), TEST_CASE(malformed_stream),
           TEST_CASE(free_inside_callback), TEST_CASE(calls_need_subscription),
-          TEST_CASE(call_shapes), TEST_CASE(new_rejects_bad_input))
+          TEST_CASE(call_shapes), TEST_CASE(flush_without_calls_runs_from_loop),
+          TEST_CASE(new_rejects_bad_input))
