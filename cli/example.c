@@ -50,7 +50,7 @@ static struct ex_task *find_task(struct ag_cli_example *ex, const char *id)
 }
 
 /* Prints the first lines of a sandbox file, indented. */
-static void show_file(const char *dir, const char *name)
+static void show_file(const char *id, const char *dir, const char *name)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/%s", dir, name);
@@ -63,7 +63,7 @@ static void show_file(const char *dir, const char *name)
     size_t n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    printf("    %s (%s):\n", name, path);
+    printf("  %s's %s (%s):\n", id, name, path);
     char *save = NULL;
     for (char *line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
         printf("      | %s\n", line);
@@ -100,11 +100,12 @@ static void on_agent_state(const struct ag_http_response *resp, void *arg)
         dir = ag_cli_sandbox_dir(doc, ag_scheduler_framework_id(ex->sched), t->id);
     }
     if (dir || ++t->state_tries >= 10) {
-        printf("  %s ended %s; sandbox %s\n", t->id, t->state, dir ? dir : "(not found)");
         if (dir) {
-            show_file(dir, "stdout");
+            show_file(t->id, dir, "stdout");
             if (strcmp(t->state, "TASK_FINISHED") != 0)
-                show_file(dir, "stderr");
+                show_file(t->id, dir, "stderr");
+        } else {
+            printf("  %s: sandbox not found on its agent\n", t->id);
         }
         fflush(stdout);
         t->shown = true;
@@ -124,7 +125,6 @@ static void ask_sandbox(struct ag_cli_example *ex, size_t idx)
     struct state_req *rq = malloc(sizeof(*rq));
     if (!t->agent_url || !rq) {
         free(rq);
-        printf("  %s ended %s\n", t->id, t->state);
         t->shown = true;
         ex->nshown++;
         maybe_done(ex);
@@ -192,6 +192,8 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
         return;
     snprintf(t->state, sizeof(t->state), "%s", state);
     const char *msg = json_string_value(json_object_get(status, "message"));
+    if (strcmp(state, "TASK_RUNNING") == 0 || strcmp(state, "TASK_FINISHED") == 0)
+        msg = NULL; /* "Command exited with status 0" says nothing new */
     printf("  %s: %s%s%s\n", t->id, state, msg && *msg ? " - " : "", msg && *msg ? msg : "");
     fflush(stdout);
     if (ag_cli_state_terminal(state)) {

@@ -457,7 +457,8 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
         return;
     const char *message = json_string_value(json_object_get(status, "message"));
     if (strcmp(state, r->last_state) != 0) {
-        if (message && *message && strcmp(state, "TASK_RUNNING") != 0)
+        bool quiet = strcmp(state, "TASK_RUNNING") == 0 || strcmp(state, "TASK_FINISHED") == 0;
+        if (message && *message && !quiet)
             fprintf(stderr, "%s: %s\n", state, message);
         else
             fprintf(stderr, "%s\n", state);
