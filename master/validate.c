@@ -858,11 +858,11 @@ static int parse_role_resources(const json_t *obj, const char *what, const char 
     for (size_t i = 0; i < ret->n; i++) {
         const char *ar = ret->items[i].allocation_role;
         if (ar && strcmp(ar, role) != 0) {
+            fail(err, errlen,
+                 "%s resource '%s' is allocated to role '%s' but the offers are for role '%s'",
+                 what, ret->items[i].name, ar, role);
             ag_resources_release(ret);
-            return fail(err, errlen,
-                        "%s resource '%s' is allocated to role '%s' but the offers are for "
-                        "role '%s'",
-                        what, ret->items[i].name, ar, role);
+            return -EINVAL;
         }
         for (size_t k = 0; k < ret->n; k++) {
             if (k != i && strcmp(ret->items[k].name, ret->items[i].name) == 0 &&

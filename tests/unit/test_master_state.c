@@ -1,0 +1,771 @@
+/* Unit tests for the master's state machine (master/master.c) and its JSON
+ * shapes (master/render.c), without sockets: a fake allocator stands in for
+ * the policy and an event sink captures what the master would send. The
+ * loop is created for timers but never run. */
+#include "test.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "allocator/allocator.h"
+#include "core/json.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "core/resources.h"
+#include "master/internal.h"
+
+/* --- a fake allocator: offers each agent whole to the one framework --- */
+
+#define FAKE_MAX 8
+
+struct ag_allocator {
+    ag_allocator_offer_cb cb;
+    void *ctx;
+    char fw[256], role[64];
+    bool has_fw, fw_active;
+    char agents[FAKE_MAX][256];
+    struct ag_resources totals[FAKE_MAX];
+    bool present[FAKE_MAX], offered[FAKE_MAX];
+    size_t n_agents;
+    int n_recover, n_add_used, n_remove_agent, n_remove_framework;
+    double last_refuse;
+};
+
+static struct ag_allocator *fake_create(const struct ag_allocator_options *o,
+                                        ag_allocator_offer_cb cb, void *ctx)
+{
+    (void)o;
+    struct ag_allocator *a = calloc(1, sizeof(*a));
+    a->cb = cb;
+    a->ctx = ctx;
+    return a;
+}
+
+static void fake_destroy(struct ag_allocator *a)
+{
+    for (size_t i = 0; i < a->n_agents; i++)
+        ag_resources_release(&a->totals[i]);
+    free(a);
+}
+
+static int fake_add_framework(struct ag_allocator *a, const char *id, const char *const *roles,
+                              size_t n, const char *const *sup, size_t n_sup, bool active)
+{
+    (void)sup;
+    (void)n_sup;
+    snprintf(a->fw, sizeof(a->fw), "%s", id);
+    snprintf(a->role, sizeof(a->role), "%s", n ? roles[0] : "*");
+    a->has_fw = true;
+    a->fw_active = active;
+    return 0;
+}
+
+static void fake_remove_framework(struct ag_allocator *a, const char *id)
+{
+    (void)id;
+    a->has_fw = false;
+    a->n_remove_framework++;
+}
+
+static void fake_set_framework_active(struct ag_allocator *a, const char *id, bool active)
+{
+    (void)id;
+    a->fw_active = active;
+}
+
+static int agent_index(struct ag_allocator *a, const char *id)
+{
+    for (size_t i = 0; i < a->n_agents; i++)
+        if (strcmp(a->agents[i], id) == 0)
+            return (int)i;
+    return -1;
+}
+
+static int fake_add_agent(struct ag_allocator *a, const char *id, const struct ag_resources *t)
+{
+    int i = agent_index(a, id);
+    if (i < 0) {
+        i = (int)a->n_agents++;
+        snprintf(a->agents[i], sizeof(a->agents[i]), "%s", id);
+        ag_resources_init(&a->totals[i]);
+    }
+    ag_resources_clear(&a->totals[i]);
+    ag_resources_copy(&a->totals[i], t);
+    a->present[i] = true;
+    a->offered[i] = false;
+    return 0;
+}
+
+static void fake_remove_agent(struct ag_allocator *a, const char *id)
+{
+    int i = agent_index(a, id);
+    if (i >= 0)
+        a->present[i] = false;
+    a->n_remove_agent++;
+}
+
+static void fake_set_agent_active(struct ag_allocator *a, const char *id, bool active)
+{
+    (void)a;
+    (void)id;
+    (void)active;
+}
+
+static int fake_add_used(struct ag_allocator *a, const char *fw, const char *role,
+                         const char *agent, const struct ag_resources *used)
+{
+    (void)fw;
+    (void)role;
+    (void)agent;
+    (void)used;
+    a->n_add_used++;
+    return 0;
+}
+
+static void fake_recover(struct ag_allocator *a, const char *fw, const char *role,
+                         const char *agent, const struct ag_resources *res, double refuse,
+                         double now)
+{
+    (void)fw;
+    (void)role;
+    (void)res;
+    (void)now;
+    a->n_recover++;
+    a->last_refuse = refuse;
+    int i = agent_index(a, agent);
+    if (i >= 0)
+        a->offered[i] = false;
+}
+
+static void fake_roles(struct ag_allocator *a, const char *fw, const char *const *roles, size_t n)
+{
+    (void)a;
+    (void)fw;
+    (void)roles;
+    (void)n;
+}
+
+static void fake_revive(struct ag_allocator *a, const char *fw, const char *const *roles, size_t n,
+                        double now)
+{
+    (void)now;
+    fake_roles(a, fw, roles, n);
+}
+
+static int fake_set_weight(struct ag_allocator *a, const char *role, double w)
+{
+    (void)a;
+    (void)role;
+    (void)w;
+    return 0;
+}
+
+static void fake_allocate(struct ag_allocator *a, double now)
+{
+    (void)now;
+    if (!a->has_fw || !a->fw_active)
+        return;
+    for (size_t i = 0; i < a->n_agents; i++) {
+        if (!a->present[i] || a->offered[i])
+            continue;
+        struct ag_resources r;
+        ag_resources_init(&r);
+        ag_resources_copy(&r, &a->totals[i]);
+        ag_resources_set_allocation_role(&r, a->role);
+        a->offered[i] = true;
+        a->cb(a->ctx, a->fw, a->role, a->agents[i], &r); /* the callee owns r now */
+    }
+}
+
+static const struct ag_allocator_ops fake_ops = {
+    .name = "fake",
+    .create = fake_create,
+    .destroy = fake_destroy,
+    .add_framework = fake_add_framework,
+    .remove_framework = fake_remove_framework,
+    .set_framework_active = fake_set_framework_active,
+    .add_agent = fake_add_agent,
+    .remove_agent = fake_remove_agent,
+    .set_agent_active = fake_set_agent_active,
+    .add_used = fake_add_used,
+    .recover = fake_recover,
+    .suppress = fake_roles,
+    .revive = fake_revive,
+    .set_weight = fake_set_weight,
+    .allocate = fake_allocate,
+};
+
+/* --- fixture --- */
+
+struct fixture {
+    struct ag_loop *loop;
+    struct ag_master *m;
+    json_t *events; /* [{to_agent, id, event}] */
+};
+
+static void sink(void *arg, bool to_agent, const char *id, const json_t *event)
+{
+    struct fixture *f = arg;
+    json_array_append_new(
+        f->events, json_pack("{s:b, s:s, s:O}", "to_agent", to_agent, "id", id, "event", event));
+}
+
+static void setup(struct fixture *f)
+{
+    struct ag_master_config cfg;
+    ag_master_config_defaults(&cfg);
+    cfg.port = 5050;
+    char err[256];
+    ag_log_set_level(AG_LOG_ERROR);
+    f->loop = ag_loop_new();
+    f->m = ag_master_new(&cfg, f->loop, &fake_ops, err, sizeof(err));
+    f->events = json_array();
+    f->m->sink = sink;
+    f->m->sink_arg = f;
+}
+
+static void teardown(struct fixture *f)
+{
+    ag_master_free(f->m);
+    ag_loop_free(f->loop);
+    json_decref(f->events);
+}
+
+static json_t *parse(const char *text)
+{
+    char err[256];
+    json_t *j = ag_json_parse(text, strlen(text), err, sizeof(err));
+    if (!j)
+        fprintf(stderr, "bad test JSON: %s\n", err);
+    return j;
+}
+
+/* The n-th captured event of `type` (0-based), or NULL. */
+static json_t *event(struct fixture *f, const char *type, size_t nth)
+{
+    size_t i;
+    json_t *e;
+    json_array_foreach(f->events, i, e)
+    {
+        json_t *ev = json_object_get(e, "event");
+        if (strcmp(json_string_value(json_object_get(ev, "type")), type) == 0 && nth-- == 0)
+            return ev;
+    }
+    return NULL;
+}
+
+static const char *path_str(const json_t *j, const char *a, const char *b, const char *c)
+{
+    json_t *v = json_object_get(j, a);
+    if (b)
+        v = json_object_get(v, b);
+    if (c)
+        v = json_object_get(v, c);
+    return json_string_value(v);
+}
+
+static struct ag_master_agent *add_agent(struct fixture *f, const char *id)
+{
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"hostname\":\"node1\",%s%s%s\"resources\":["
+             "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},"
+             "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1024}}],"
+             "\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\",\"text\":{\"value\":\"r1\"}}]}}",
+             id ? "\"id\":{\"value\":\"" : "", id ? id : "", id ? "\"}," : "");
+    json_t *sub = parse(text);
+    struct ag_master_agent *a = NULL;
+    char err[256];
+    int r = ag_master_agent_subscribe(f->m, sub, "127.0.0.1", NULL, "sid-a", &a, err, sizeof(err));
+    json_decref(sub);
+    return r == 0 ? a : NULL;
+}
+
+static struct ag_master_framework *add_fw(struct fixture *f, const char *extra)
+{
+    char text[1024];
+    snprintf(text, sizeof(text), "{\"user\":\"u\",\"name\":\"fw\"%s}", extra ? extra : "");
+    json_t *info = parse(text);
+    struct ag_master_framework *fw = NULL;
+    char err[256];
+    int r = ag_master_fw_subscribe(f->m, info, NULL, NULL, "sid-f", &fw, err, sizeof(err));
+    json_decref(info);
+    return r == 0 ? fw : NULL;
+}
+
+/* A running task on a, holding cpus:1. */
+static struct ag_master_task *add_task(struct fixture *f, struct ag_master_framework *fw,
+                                       struct ag_master_agent *a, const char *id)
+{
+    struct ag_resources res;
+    char err[256];
+    ag_resources_init(&res);
+    ag_resources_parse("cpus:1", NULL, &res, err, sizeof(err));
+    ag_resources_set_allocation_role(&res, "*");
+    json_t *info = json_pack("{s:s, s:{s:s}}", "name", id, "task_id", "value", id);
+    struct ag_master_task *t =
+        ag_master_task_new(f->m, fw, a, id, NULL, "*", info, &res, AG_TASK_RUNNING);
+    ag_master_task_hold(f->m, t, false);
+    json_decref(info);
+    ag_resources_release(&res);
+    return t;
+}
+
+/* --- tests --- */
+
+TEST(ids_and_subscribed_events)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    ASSERT_NOT_NULL(a);
+    char want[128];
+    snprintf(want, sizeof(want), "%s-S0", f.m->id);
+    ASSERT_STREQ(a->id, want);
+    json_t *ev = event(&f, "SUBSCRIBED", 0);
+    ASSERT_STREQ(path_str(ev, "subscribed", "agent_id", "value"), want);
+
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    ASSERT_NOT_NULL(fw);
+    snprintf(want, sizeof(want), "%s-0000", f.m->id);
+    ASSERT_STREQ(fw->id, want);
+    ev = event(&f, "SUBSCRIBED", 1);
+    ASSERT_STREQ(path_str(ev, "subscribed", "framework_id", "value"), want);
+    ASSERT_STREQ(path_str(ev, "subscribed", "master_info", "id"), f.m->id);
+    ASSERT_EQ(json_integer_value(json_object_get(
+                  json_object_get(json_object_get(ev, "subscribed"), "master_info"), "ip")),
+              16777343);
+    ASSERT_NEAR(json_number_value(json_object_get(json_object_get(ev, "subscribed"),
+                                                  "heartbeat_interval_seconds")),
+                15.0, 1e-9);
+    teardown(&f);
+}
+
+TEST(offers_batched_and_shaped)
+{
+    struct fixture f;
+    setup(&f);
+    add_agent(&f, NULL);
+    add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    ag_master_allocate(f.m);
+    /* two agents, one OFFERS event with two offers */
+    json_t *ev = event(&f, "OFFERS", 0);
+    ASSERT_NOT_NULL(ev);
+    ASSERT_NULL(event(&f, "OFFERS", 1));
+    json_t *offers = json_object_get(json_object_get(ev, "offers"), "offers");
+    ASSERT_EQ(json_array_size(offers), 2);
+    json_t *o = json_array_get(offers, 0);
+    char want[128];
+    snprintf(want, sizeof(want), "%s-O0", f.m->id);
+    ASSERT_STREQ(path_str(o, "id", "value", NULL), want);
+    ASSERT_STREQ(path_str(o, "framework_id", "value", NULL), fw->id);
+    ASSERT_STREQ(path_str(o, "hostname", NULL, NULL), "node1");
+    ASSERT_STREQ(path_str(o, "url", "scheme", NULL), "http");
+    ASSERT_STREQ(path_str(o, "url", "address", "ip"), "127.0.0.1");
+    ASSERT_STREQ(path_str(o, "allocation_info", "role", NULL), "*");
+    ASSERT_EQ(json_array_size(json_object_get(o, "resources")), 2);
+    ASSERT_EQ(json_array_size(json_object_get(o, "attributes")), 1);
+    ASSERT_EQ(f.m->offers.n, 2);
+    ASSERT_NEAR(ag_resources_scalar(&fw->offered, "cpus"), 8.0, 1e-9);
+    teardown(&f);
+}
+
+TEST(disconnect_recovers_offers_and_remove_completes)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, ",\"failover_timeout\":100");
+    ag_master_allocate(f.m);
+    struct ag_master_task *t = add_task(&f, fw, a, "t1");
+    (void)t;
+    struct ag_allocator *fa = f.m->alloc;
+    int recovered = fa->n_recover;
+    ag_master_fw_disconnected(f.m, fw);
+    ASSERT_EQ(fw->state, AG_MASTER_FW_DISCONNECTED);
+    ASSERT_EQ(f.m->offers.n, 0);
+    ASSERT_EQ(fa->n_recover, recovered + 1); /* the offer, silently */
+    ASSERT_NULL(event(&f, "RESCIND", 0));
+    ASSERT_FALSE(fa->fw_active);
+
+    char id[128];
+    snprintf(id, sizeof(id), "%s", fw->id);
+    ag_master_fw_remove(f.m, fw);
+    ASSERT_NULL(ag_master_fw_find(f.m, id));
+    ASSERT_EQ(f.m->n_completed_frameworks, 1);
+    ASSERT_EQ(fa->n_remove_framework, 1);
+    /* the agent is told; the task is killed and its resources freed */
+    json_t *ev = event(&f, "SHUTDOWN_FRAMEWORK", 0);
+    ASSERT_STREQ(path_str(ev, "shutdown_framework", "framework_id", "value"), id);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 0.0, 1e-9);
+    ASSERT_EQ(f.m->metrics.tasks_terminal[AG_TASK_KILLED], 1);
+
+    /* the id can never come back */
+    char text[256];
+    snprintf(text, sizeof(text), "{\"user\":\"u\",\"name\":\"fw\",\"id\":{\"value\":\"%s\"}}", id);
+    json_t *info = parse(text);
+    char err[256];
+    ASSERT_EQ(ag_master_fw_subscribe(f.m, info, NULL, NULL, "x", NULL, err, sizeof(err)), -EINVAL);
+    ASSERT_STREQ(err, "Framework has been removed");
+    json_decref(info);
+
+    json_t *state = ag_master_state_json(f.m);
+    json_t *done = json_array_get(json_object_get(state, "completed_frameworks"), 0);
+    json_t *ct = json_array_get(json_object_get(done, "completed_tasks"), 0);
+    ASSERT_STREQ(path_str(ct, "state", NULL, NULL), "TASK_KILLED");
+    json_decref(state);
+    teardown(&f);
+}
+
+TEST(resubscribe_keeps_tasks_and_ignores_user_change)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, ",\"failover_timeout\":100");
+    add_task(&f, fw, a, "t1");
+    ag_master_fw_disconnected(f.m, fw);
+    char text[256];
+    snprintf(text, sizeof(text), "{\"user\":\"other\",\"name\":\"fw2\",\"id\":{\"value\":\"%s\"}}",
+             fw->id);
+    json_t *info = parse(text);
+    struct ag_master_framework *again = NULL;
+    char err[256];
+    ASSERT_EQ(ag_master_fw_subscribe(f.m, info, NULL, NULL, "sid2", &again, err, sizeof(err)), 0);
+    json_decref(info);
+    ASSERT_TRUE(again == fw);
+    ASSERT_EQ(fw->state, AG_MASTER_FW_CONNECTED);
+    ASSERT_STREQ(fw->stream_id, "sid2");
+    ASSERT_STREQ(path_str(fw->info, "user", NULL, NULL), "u");
+    ASSERT_STREQ(path_str(fw->info, "name", NULL, NULL), "fw2");
+    ASSERT_EQ(fw->tasks.n, 1);
+    ASSERT_TRUE(fw->reregistered_time > 0);
+    teardown(&f);
+}
+
+TEST(terminal_state_releases_once)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    struct ag_master_task *t = add_task(&f, fw, a, "t1");
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 1.0, 1e-9);
+    ASSERT_EQ(f.m->metrics.tasks_gauge[AG_TASK_RUNNING], 1);
+    struct ag_allocator *fa = f.m->alloc;
+    int before = fa->n_recover;
+    ag_master_task_set_state(f.m, t, AG_TASK_FINISHED);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 0.0, 1e-9);
+    ASSERT_EQ(fa->n_recover, before + 1);
+    ag_master_task_set_state(f.m, t, AG_TASK_FAILED); /* terminal to terminal: nothing */
+    ASSERT_EQ(fa->n_recover, before + 1);
+    ASSERT_EQ(f.m->metrics.tasks_terminal[AG_TASK_FINISHED], 1);
+    ASSERT_EQ(f.m->metrics.tasks_gauge[AG_TASK_RUNNING], 0);
+    ag_master_task_complete(f.m, t);
+    ASSERT_EQ(fw->tasks.n, 0);
+    ASSERT_EQ(fw->n_completed, 1);
+    teardown(&f);
+}
+
+TEST(completed_tasks_are_capped)
+{
+    struct fixture f;
+    setup(&f);
+    f.m->cfg.max_completed_tasks_per_framework = 2;
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    const char *ids[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        struct ag_master_task *t = add_task(&f, fw, a, ids[i]);
+        ag_master_task_set_state(f.m, t, AG_TASK_FINISHED);
+        ag_master_task_complete(f.m, t);
+    }
+    ASSERT_EQ(fw->n_completed, 2);
+    struct ag_master_task *oldest =
+        ag_master_container_of(fw->completed.next, struct ag_master_task, fw_link);
+    ASSERT_STREQ(oldest->id, "b");
+    teardown(&f);
+}
+
+TEST(unreachable_agent_and_reregistration)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *pa =
+        add_fw(&f, ",\"capabilities\":[{\"type\":\"PARTITION_AWARE\"}]");
+    add_task(&f, pa, a, "t1");
+    ag_master_allocate(f.m);
+    ag_master_agent_unreachable(f.m, a);
+    ASSERT_EQ(a->state, AG_MASTER_AGENT_UNREACHABLE);
+    ASSERT_EQ(f.m->offers.n, 0);
+    ASSERT_NOT_NULL(event(&f, "RESCIND", 0));
+    json_t *ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_UNREACHABLE");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_AGENT_REMOVED");
+    ASSERT_STREQ(path_str(st, "source", NULL, NULL), "SOURCE_MASTER");
+    ASSERT_NOT_NULL(json_object_get(st, "unreachable_time"));
+    ASSERT_NULL(json_object_get(st, "uuid"));
+    ev = event(&f, "FAILURE", 0);
+    ASSERT_STREQ(path_str(ev, "failure", "agent_id", "value"), a->id);
+    ASSERT_EQ(f.m->metrics.tasks_gauge[AG_TASK_UNREACHABLE], 1);
+    struct ag_allocator *fa = f.m->alloc;
+    ASSERT_EQ(fa->n_remove_agent, 1);
+
+    /* the agent comes back with the task still running */
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"hostname\":\"node1\",\"id\":{\"value\":\"%s\"},"
+             "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},"
+             "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1024}}]},"
+             "\"tasks\":[{\"task_id\":{\"value\":\"t1\"},\"framework_id\":{\"value\":\"%s\"},"
+             "\"name\":\"t1\",\"state\":\"TASK_RUNNING\",\"resources\":[{\"name\":\"cpus\","
+             "\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]}]}",
+             a->id, pa->id);
+    json_t *sub = parse(text);
+    char err[256];
+    ASSERT_EQ(ag_master_agent_subscribe(f.m, sub, "127.0.0.1", NULL, "s2", NULL, err, sizeof(err)),
+              0);
+    json_decref(sub);
+    ASSERT_EQ(a->state, AG_MASTER_AGENT_CONNECTED);
+    ev = event(&f, "UPDATE", 1);
+    st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_RUNNING");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_AGENT_REREGISTERED");
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 1.0, 1e-9);
+    ASSERT_EQ(f.m->metrics.tasks_gauge[AG_TASK_RUNNING], 1);
+    teardown(&f);
+}
+
+TEST(non_partition_aware_sees_lost)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    add_task(&f, fw, a, "t1");
+    ag_master_agent_unreachable(f.m, a);
+    json_t *ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_LOST");
+    /* internally the task is unreachable, not gone */
+    struct ag_master_task *t = ag_master_map_get(&fw->tasks, "t1");
+    ASSERT_NOT_NULL(t);
+    ASSERT_EQ(t->state, AG_TASK_UNREACHABLE);
+    teardown(&f);
+}
+
+TEST(reregistration_drops_unreported_and_adopts_unknown)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    add_task(&f, fw, a, "gone");
+    ag_master_agent_disconnected(f.m, a);
+    ASSERT_EQ(a->state, AG_MASTER_AGENT_DISCONNECTED);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"hostname\":\"node1\",\"id\":{\"value\":\"%s\"}},"
+             "\"tasks\":[{\"task_id\":{\"value\":\"new\"},\"framework_id\":{\"value\":\"OTHER\"},"
+             "\"name\":\"n\",\"state\":\"TASK_RUNNING\"}],"
+             "\"frameworks\":[{\"user\":\"x\",\"name\":\"other\",\"id\":{\"value\":\"OTHER\"}}]}",
+             a->id);
+    json_t *sub = parse(text);
+    char err[256];
+    ASSERT_EQ(ag_master_agent_subscribe(f.m, sub, "127.0.0.1", NULL, "s2", NULL, err, sizeof(err)),
+              0);
+    json_decref(sub);
+    /* the unreported task is lost for this non-PA framework and completed */
+    json_t *ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_LOST");
+    ASSERT_EQ(fw->tasks.n, 0);
+    /* the unknown framework is recovered with its task */
+    struct ag_master_framework *other = ag_master_fw_find(f.m, "OTHER");
+    ASSERT_NOT_NULL(other);
+    ASSERT_EQ(other->state, AG_MASTER_FW_RECOVERED);
+    ASSERT_NOT_NULL(ag_master_map_get(&other->tasks, "new"));
+    json_t *fws = ag_master_get_frameworks_json(f.m);
+    json_t *j = json_array_get(json_object_get(fws, "frameworks"), 1);
+    ASSERT_TRUE(json_is_true(json_object_get(j, "recovered")));
+    json_decref(fws);
+    teardown(&f);
+}
+
+TEST(state_json_shapes)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw =
+        add_fw(&f, ",\"roles\":[\"web\"],\"capabilities\":[{\"type\":\"MULTI_ROLE\"}]");
+    add_task(&f, fw, a, "t1");
+    json_t *s = ag_master_state_json(f.m);
+    static const char *const keys[] = {"version",
+                                       "build_date",
+                                       "build_time",
+                                       "build_user",
+                                       "start_time",
+                                       "elected_time",
+                                       "id",
+                                       "pid",
+                                       "hostname",
+                                       "activated_slaves",
+                                       "deactivated_slaves",
+                                       "unreachable_slaves",
+                                       "leader",
+                                       "leader_info",
+                                       "flags",
+                                       "slaves",
+                                       "recovered_slaves",
+                                       "frameworks",
+                                       "completed_frameworks",
+                                       "orphan_tasks",
+                                       "unregistered_frameworks",
+                                       "capabilities"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (!json_object_get(s, keys[i]))
+            AG_TEST_FAIL("missing state key '%s'", keys[i]);
+    ASSERT_EQ(json_integer_value(json_object_get(s, "activated_slaves")), 1);
+
+    json_t *sl = json_array_get(json_object_get(s, "slaves"), 0);
+    ASSERT_STREQ(path_str(sl, "id", NULL, NULL), a->id);
+    ASSERT_STREQ(path_str(sl, "pid", NULL, NULL), "slave(1)@127.0.0.1:5051");
+    ASSERT_STREQ(path_str(sl, "attributes", "rack", NULL), "r1");
+    ASSERT_NEAR(json_number_value(json_object_get(json_object_get(sl, "resources"), "cpus")), 4.0,
+                1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(json_object_get(sl, "used_resources"), "cpus")),
+                1.0, 1e-9);
+    ASSERT_TRUE(json_is_true(json_object_get(sl, "active")));
+
+    json_t *fj = json_array_get(json_object_get(s, "frameworks"), 0);
+    ASSERT_STREQ(path_str(fj, "id", NULL, NULL), fw->id);
+    ASSERT_STREQ(json_string_value(json_array_get(json_object_get(fj, "roles"), 0)), "web");
+    ASSERT_NULL(json_object_get(fj, "role"));
+    ASSERT_TRUE(json_is_true(json_object_get(fj, "active")));
+    static const char *const fkeys[] = {"name",
+                                        "user",
+                                        "failover_timeout",
+                                        "checkpoint",
+                                        "registered_time",
+                                        "unregistered_time",
+                                        "resources",
+                                        "used_resources",
+                                        "offered_resources",
+                                        "capabilities",
+                                        "tasks",
+                                        "unreachable_tasks",
+                                        "completed_tasks",
+                                        "offers",
+                                        "executors",
+                                        "hostname",
+                                        "webui_url",
+                                        "connected",
+                                        "recovered"};
+    for (size_t i = 0; i < sizeof(fkeys) / sizeof(fkeys[0]); i++)
+        if (!json_object_get(fj, fkeys[i]))
+            AG_TEST_FAIL("missing framework key '%s'", fkeys[i]);
+    json_t *tj = json_array_get(json_object_get(fj, "tasks"), 0);
+    ASSERT_STREQ(path_str(tj, "id", NULL, NULL), "t1");
+    ASSERT_STREQ(path_str(tj, "slave_id", NULL, NULL), a->id);
+    ASSERT_STREQ(path_str(tj, "executor_id", NULL, NULL), "");
+    ASSERT_STREQ(path_str(tj, "state", NULL, NULL), "TASK_RUNNING");
+    ASSERT_STREQ(path_str(tj, "user", NULL, NULL), "u");
+    ASSERT_TRUE(json_is_array(json_object_get(tj, "statuses")));
+    json_decref(s);
+
+    /* the operator API's Task and Agent */
+    json_t *tasks = ag_master_get_tasks_json(f.m);
+    json_t *pt = json_array_get(json_object_get(tasks, "tasks"), 0);
+    ASSERT_STREQ(path_str(pt, "task_id", "value", NULL), "t1");
+    ASSERT_STREQ(path_str(pt, "agent_id", "value", NULL), a->id);
+    ASSERT_STREQ(path_str(pt, "framework_id", "value", NULL), fw->id);
+    ASSERT_STREQ(path_str(pt, "state", NULL, NULL), "TASK_RUNNING");
+    json_decref(tasks);
+    json_t *agents = ag_master_get_agents_json(f.m);
+    json_t *pa = json_array_get(json_object_get(agents, "agents"), 0);
+    ASSERT_STREQ(path_str(pa, "agent_info", "id", "value"), a->id);
+    ASSERT_TRUE(json_is_true(json_object_get(pa, "active")));
+    ASSERT_NOT_NULL(json_object_get(pa, "total_resources"));
+    json_decref(agents);
+
+    json_t *metrics = ag_master_metrics_json(f.m);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/cpus_total")), 4.0, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/cpus_used")), 1.0, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/cpus_percent")), 0.25, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/tasks_running")), 1.0, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/slaves_active")), 1.0, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/frameworks_active")), 1.0, 1e-9);
+    ASSERT_NEAR(json_number_value(json_object_get(metrics, "master/elected")), 1.0, 1e-9);
+    json_decref(metrics);
+
+    json_t *summary = ag_master_state_summary_json(f.m);
+    json_t *ss = json_array_get(json_object_get(summary, "slaves"), 0);
+    ASSERT_EQ(json_integer_value(json_object_get(ss, "TASK_RUNNING")), 1);
+    ASSERT_STREQ(json_string_value(json_array_get(json_object_get(ss, "framework_ids"), 0)),
+                 fw->id);
+    json_decref(summary);
+    teardown(&f);
+}
+
+TEST(update_framework_rules)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_framework *fw = add_fw(&f, ",\"role\":\"web\"");
+    char err[256];
+    json_t *info = parse("{\"user\":\"other\",\"name\":\"fw\",\"role\":\"web\"}");
+    ASSERT_EQ(ag_master_fw_update(f.m, fw, info, NULL, err, sizeof(err)), -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "user"));
+    json_decref(info);
+    info = parse("{\"user\":\"u\",\"name\":\"renamed\",\"role\":\"db\"}");
+    ASSERT_EQ(ag_master_fw_update(f.m, fw, info, NULL, err, sizeof(err)), 0);
+    json_decref(info);
+    ASSERT_STREQ(fw->roles[0], "db");
+    ASSERT_STREQ(path_str(fw->info, "name", NULL, NULL), "renamed");
+    ASSERT_STREQ(path_str(fw->info, "id", "value", NULL), fw->id);
+    teardown(&f);
+}
+
+TEST(map_basics)
+{
+    struct ag_master_map map;
+    ag_master_map_init(&map);
+    char key[32];
+    static int values[200];
+    for (int i = 0; i < 200; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        ASSERT_EQ(ag_master_map_put(&map, key, &values[i]), 0);
+    }
+    ASSERT_EQ(map.n, 200);
+    ASSERT_TRUE(ag_master_map_get(&map, "k150") == &values[150]);
+    ASSERT_NULL(ag_master_map_get(&map, "k200"));
+    ASSERT_TRUE(ag_master_map_remove(&map, "k0") == &values[0]);
+    ASSERT_NULL(ag_master_map_remove(&map, "k0"));
+    ASSERT_STREQ(map.head->key, "k1");
+    ASSERT_STREQ(map.tail->key, "k199");
+    ASSERT_EQ(ag_master_map_put(&map, "k5", NULL), 0); /* replace in place */
+    ASSERT_TRUE(ag_master_map_has(&map, "k5"));
+    ASSERT_NULL(ag_master_map_get(&map, "k5"));
+    ASSERT_EQ(map.n, 199);
+    int n = 0;
+    for (struct ag_master_map_entry *e = map.head, *next; e; e = next) {
+        next = e->next;
+        ag_master_map_remove(&map, e->key);
+        n++;
+    }
+    ASSERT_EQ(n, 199);
+    ASSERT_EQ(map.n, 0);
+    ag_master_map_release(&map);
+}
+
+TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
+          TEST_CASE(disconnect_recovers_offers_and_remove_completes),
+          TEST_CASE(resubscribe_keeps_tasks_and_ignores_user_change),
+          TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
+          TEST_CASE(unreachable_agent_and_reregistration), TEST_CASE(non_partition_aware_sees_lost),
+          TEST_CASE(reregistration_drops_unreported_and_adopts_unknown),
+          TEST_CASE(state_json_shapes), TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
