@@ -1,0 +1,434 @@
+/*
+ * agent internals: the objects the agent's modules share (frameworks,
+ * executors, tasks), and the small APIs between those modules. Nothing
+ * outside agent/ (and its unit tests) includes this.
+ *
+ * Ownership: the agent owns its frameworks; a framework owns its executors
+ * (live and completed); an executor owns its tasks (queued, launched,
+ * completed). Every object is freed by its owner's free function.
+ */
+#ifndef AG_AGENT_INTERNAL_H
+#define AG_AGENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+#include "core/http.h"
+#include "core/id.h"
+#include "core/proto.h"
+#include "core/resources.h"
+
+struct ag_loop;
+struct ag_timer;
+struct ag_signal;
+struct ag_flag;
+
+/* --- intrusive doubly linked list --- */
+
+struct ag_agent_list {
+    struct ag_agent_list *prev, *next;
+};
+
+static inline void ag_agent_list_init(struct ag_agent_list *head)
+{
+    head->prev = head->next = head;
+}
+
+static inline bool ag_agent_list_empty(const struct ag_agent_list *head)
+{
+    return head->next == head;
+}
+
+static inline void ag_agent_list_add_tail(struct ag_agent_list *head, struct ag_agent_list *node)
+{
+    node->prev = head->prev;
+    node->next = head;
+    head->prev->next = node;
+    head->prev = node;
+}
+
+static inline void ag_agent_list_del(struct ag_agent_list *node)
+{
+    node->prev->next = node->next;
+    node->next->prev = node->prev;
+    node->prev = node->next = node;
+}
+
+#define ag_agent_list_entry(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+/* Iterates allowing removal of `pos`. */
+#define ag_agent_list_for_each(pos, tmp, head)                                                     \
+    for ((pos) = (head)->next, (tmp) = (pos)->next; (pos) != (head);                               \
+         (pos) = (tmp), (tmp) = (pos)->next)
+
+/* --- configuration (flags) --- */
+
+struct ag_agent_config {
+    char *master;
+    char *ip;
+    int port;
+    char *hostname;
+    char *work_dir;
+    char *resources;
+    char *attributes;
+    char *launcher_dir;
+    char *log_level;
+    double executor_registration_timeout;
+    double executor_shutdown_grace_period;
+    double status_update_retry_interval;
+    double registration_backoff_factor;
+};
+
+/* --- tasks, executors, frameworks --- */
+
+struct ag_agent_executor;
+struct ag_agent_framework;
+struct ag_agent;
+
+struct ag_agent_task {
+    struct ag_agent_list node; /* in the executor's queued/launched/completed list */
+    struct ag_agent_executor *executor;
+    char *id;
+    json_t *info;             /* TaskInfo as launched */
+    enum ag_task_state state; /* latest state the agent knows */
+    json_t *statuses;         /* array of every TaskStatus accepted, in order */
+    struct ag_resources resources;
+};
+
+enum ag_agent_executor_state {
+    AG_AGENT_EXECUTOR_REGISTERING = 0, /* launched, not subscribed yet */
+    AG_AGENT_EXECUTOR_RUNNING = 1,     /* subscribed (stream may be gone) */
+    AG_AGENT_EXECUTOR_TERMINATING = 2, /* being shut down or killed */
+    AG_AGENT_EXECUTOR_TERMINATED = 3,  /* process reaped */
+};
+
+struct ag_agent_executor {
+    struct ag_agent_list node; /* in the framework's executors/completed list */
+    struct ag_agent_framework *framework;
+    char *id;
+    json_t *info; /* ExecutorInfo (generated for command tasks) */
+    bool command; /* the built-in command executor */
+    char container_id[AG_UUID_STR_LEN];
+    char *directory; /* host sandbox path */
+    pid_t pid;       /* > 0 while the process lives */
+    enum ag_agent_executor_state state;
+    struct ag_http_stream *stream; /* the executor's SUBSCRIBE stream */
+    struct ag_agent_list queued, launched, completed;
+    size_t n_completed;
+    struct ag_timer *registration_timer;
+    struct ag_timer *kill_timer;
+    bool shutdown_requested; /* SHUTDOWN asked by the framework/master */
+    int exit_status;         /* wait status once TERMINATED */
+    bool done;               /* moved to the framework's completed list */
+    struct ag_resources resources;
+};
+
+struct ag_agent_framework {
+    struct ag_agent_list node; /* in the agent's frameworks/completed list */
+    struct ag_agent *agent;
+    char *id;
+    json_t *info; /* FrameworkInfo */
+    struct ag_agent_list executors, completed_executors;
+    size_t n_completed_executors;
+    bool shutting_down;
+    bool done; /* moved to the agent's completed list */
+};
+
+struct ag_agent_metrics {
+    uint64_t valid_status_updates, invalid_status_updates;
+    uint64_t valid_framework_messages, invalid_framework_messages;
+    uint64_t container_launch_errors;
+    uint64_t executors_terminated;
+    uint64_t tasks_finished, tasks_failed, tasks_killed, tasks_lost, tasks_gone;
+};
+
+struct ag_agent_master;
+struct ag_agent_sum;
+
+struct ag_agent {
+    struct ag_loop *loop;
+    struct ag_http_server *http;
+    struct ag_agent_config cfg;
+    struct ag_flag *flags;
+    size_t n_flags;
+    char *id; /* NULL until the master assigned one */
+    char *hostname;
+    int port;          /* actually bound */
+    char endpoint[64]; /* "ip:port" */
+    char pid[96];      /* "slave(1)@ip:port" */
+    char *work_dir;    /* realpath of --work_dir */
+    char *launcher_dir;
+    struct ag_resources resources;
+    json_t *attributes; /* array of Attribute objects */
+    double start_time;
+    struct ag_agent_list frameworks, completed_frameworks;
+    size_t n_completed_frameworks;
+    struct ag_agent_master *master;
+    struct ag_agent_sum *sum;
+    struct ag_agent_metrics metrics;
+    struct ag_signal *sigchld, *sigint, *sigterm;
+    struct ag_timer *reap_timer;
+    struct ag_timer *exec_heartbeat_timer;
+    struct ag_timer *stop_timer;
+    bool stopping;
+};
+
+/* Limits on completed objects kept for /state (as Mesos' defaults). */
+#define AG_AGENT_MAX_COMPLETED_TASKS      200
+#define AG_AGENT_MAX_COMPLETED_EXECUTORS  150
+#define AG_AGENT_MAX_COMPLETED_FRAMEWORKS 50
+
+/* --- agent.c: lookups and actions other modules use --- */
+
+struct ag_agent_framework *ag_agent_framework_find(struct ag_agent *agent, const char *id);
+struct ag_agent_executor *ag_agent_executor_find(struct ag_agent_framework *fw, const char *id);
+/* Finds a task among the executor's queued and launched (not completed) tasks. */
+struct ag_agent_task *ag_agent_executor_task(struct ag_agent_executor *ex, const char *task_id);
+/* A live (queued or launched) task of a framework, or NULL. */
+struct ag_agent_task *ag_agent_task_find(struct ag_agent_framework *fw, const char *task_id);
+/* Whether the framework has the capability ("TASK_KILLING_STATE"...). */
+bool ag_agent_framework_capable(const struct ag_agent_framework *fw, const char *capability);
+/* The role the framework's tasks run under (first of roles, role, or "*"). */
+const char *ag_agent_framework_role(const struct ag_agent_framework *fw);
+
+/* Accepts a status update for a task: records it on the task and queues
+ * it for the master. `status` is borrowed. 0; -EEXIST for a duplicate uuid
+ * (already accepted: still acknowledge it). */
+int ag_agent_task_status(struct ag_agent *agent, struct ag_agent_task *task, const json_t *status);
+/* Generates an agent-side update (fresh uuid, SOURCE_AGENT). */
+void ag_agent_task_fail(struct ag_agent *agent, struct ag_agent_task *task,
+                        enum ag_task_state state, const char *reason, const char *message);
+
+/* Executor subscribed (executor_api.c → agent.c): sends queued launches. */
+void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* Sends one event to a subscribed executor. 0 or -ENOTCONN. */
+int ag_agent_executor_send(struct ag_agent_executor *ex, const json_t *event);
+/* An executor's MESSAGE call, relayed to the master. */
+void ag_agent_executor_message(struct ag_agent *agent, struct ag_agent_executor *ex,
+                               const char *data_b64);
+
+/* --- executor_api.c --- */
+
+/* Serves POST /api/v1/executor. */
+void ag_agent_executor_api(struct ag_http_req *req, void *arg);
+/* The executor's stream went away. */
+void ag_agent_executor_stream_closed(struct ag_http_stream *stream, void *arg);
+
+/* --- http_state.c: /state, /metrics/snapshot, /flags, /version, /health --- */
+
+void ag_agent_routes_state(struct ag_agent *agent);
+json_t *ag_agent_state_json(struct ag_agent *agent);
+/* A Task object in the Mesos v1 shape for SUBSCRIBE (not the legacy one). */
+json_t *ag_agent_task_v1(const struct ag_agent *agent, const struct ag_agent_task *task);
+
+/* --- files.c: /files/browse, /files/read, /files/download, /files/debug --- */
+
+void ag_agent_routes_files(struct ag_agent *agent);
+/* Maps a /files path to a real path: "/frameworks/..." is a virtual name
+ * under root/slaves/<agent_id>/, "slaves/..." one under root (the
+ * realpath of the work dir); anything else is a host path. The result
+ * (realpath'd, malloc'd) must be one of the `n` sandbox directories (real
+ * paths) or inside one: parents of sandboxes, "..", and symlinks that lead
+ * out are refused. 0; -ENOENT if it does not exist; -EACCES if it resolves
+ * outside every sandbox. */
+int ag_agent_files_resolve(const char *root, const char *agent_id, const char *path,
+                           const char *const *sandboxes, size_t n, char **ret_real);
+/* Replaces bytes that are not valid UTF-8 with '?' (so the JSON string
+ * keeps one character per byte), and returns the length to keep so that a
+ * sequence cut at the end of a read is not split (len when `at_eof`). */
+size_t ag_agent_files_sanitize(char *data, size_t len, bool at_eof);
+/* "drwxr-xr-x" for a st_mode; out >= 11. */
+void ag_agent_files_mode_string(unsigned mode, char out[11]);
+
+/* --- resources.c: resource detection and attributes --- */
+
+/* Default mem (MB) from total RAM in bytes: RAM - 1 GB, or half below 2 GB. */
+uint64_t ag_agent_default_mem_mb(uint64_t ram_bytes);
+/* Default disk (MB) from the work dir's filesystem size: size - 5 GB, or
+ * half below 10 GB. */
+uint64_t ag_agent_default_disk_mb(uint64_t fs_bytes);
+/* Total RAM in bytes from /proc/meminfo text ("MemTotal: N kB"); 0 if absent. */
+uint64_t ag_agent_meminfo_total(const char *text);
+/* The agent's resources: --resources (`flag`, may be NULL) with the
+ * detected defaults for cpus, mem, disk and ports where it says nothing.
+ * -EINVAL with a message naming the bad part. */
+int ag_agent_resources_build(const char *flag, unsigned cpus, uint64_t mem_mb, uint64_t disk_mb,
+                             struct ag_resources *ret, char *err, size_t errlen);
+/* Detects cpus/mem/disk for work_dir and builds the resources. */
+int ag_agent_resources_detect(const char *flag, const char *work_dir, struct ag_resources *ret,
+                              char *err, size_t errlen);
+/* Parses --attributes "rack:r1;zone:a;level:3" into an array of Attribute
+ * objects (SCALAR if numeric, RANGES "[a-b,...]", SET "{a,b}", else TEXT).
+ * NULL with a message on a bad attribute. */
+json_t *ag_agent_attributes_parse(const char *text, char *err, size_t errlen);
+/* The legacy flattened form {"rack":"r1","level":3}. */
+json_t *ag_agent_attributes_flatten(const json_t *attributes);
+
+/* --- status_update.c: the status update manager --- */
+
+/* One queued update. */
+struct ag_agent_update {
+    char uuid[32];
+    json_t *status; /* TaskStatus, owned */
+};
+
+/* The ordered update stream of one task. Pure part: no I/O, no timers. */
+struct ag_agent_update_queue {
+    struct ag_agent_update *items;
+    size_t n, cap;
+    enum ag_task_state latest_state; /* newest state pushed */
+    bool has_terminal;               /* a terminal update was pushed */
+};
+
+void ag_agent_update_queue_init(struct ag_agent_update_queue *q);
+void ag_agent_update_queue_release(struct ag_agent_update_queue *q);
+/* Appends a TaskStatus (borrowed; a copy is kept). 0; -EEXIST if an update
+ * with the same uuid is queued; -EINVAL without a uuid or state; -ENOMEM. */
+int ag_agent_update_queue_push(struct ag_agent_update_queue *q, const json_t *status);
+/* The update to deliver now, or NULL when empty. */
+const struct ag_agent_update *ag_agent_update_queue_head(const struct ag_agent_update_queue *q);
+/* Pops the head if its uuid is `uuid`: 0; -ENOENT otherwise (nothing changes). */
+int ag_agent_update_queue_ack(struct ag_agent_update_queue *q, const char *uuid);
+/* Next retry interval after `current`: doubled, capped at `max`. */
+double ag_agent_update_backoff(double current, double max);
+
+#define AG_AGENT_UPDATE_RETRY_MAX 600.0 /* 10 minutes */
+
+struct ag_agent_sum_ops {
+    /* Sends the head update of a task's stream to the master. */
+    void (*send)(void *arg, const char *framework_id, const json_t *status,
+                 enum ag_task_state latest_state);
+    /* The master acknowledged `status` (now popped). */
+    void (*acked)(void *arg, const char *framework_id, const char *task_id, const json_t *status);
+};
+
+/* The manager: one queue per (framework, task), a retry timer each.
+ * Sends only while "connected" (subscribed to a master). */
+struct ag_agent_sum *ag_agent_sum_new(struct ag_loop *loop, double retry_interval,
+                                      const struct ag_agent_sum_ops *ops, void *arg);
+void ag_agent_sum_free(struct ag_agent_sum *sum);
+/* Queues an update (borrowed). 0, -EEXIST (duplicate uuid), -EINVAL, -ENOMEM. */
+int ag_agent_sum_update(struct ag_agent_sum *sum, const char *framework_id, const char *task_id,
+                        const json_t *status);
+/* The master acknowledged `uuid` for a task. 0 if it was the head. */
+int ag_agent_sum_ack(struct ag_agent_sum *sum, const char *framework_id, const char *task_id,
+                     const char *uuid);
+/* Connected: (re)send every head now. Disconnected: stop retrying. */
+void ag_agent_sum_set_connected(struct ag_agent_sum *sum, bool connected);
+/* Drops every stream of a framework (SHUTDOWN_FRAMEWORK). */
+void ag_agent_sum_drop_framework(struct ag_agent_sum *sum, const char *framework_id);
+/* Whether a task still has updates waiting for acknowledgement. */
+bool ag_agent_sum_pending(const struct ag_agent_sum *sum, const char *framework_id,
+                          const char *task_id);
+/* Number of streams (for tests and metrics). */
+size_t ag_agent_sum_streams(const struct ag_agent_sum *sum);
+
+/* --- master.c: the link to the master --- */
+
+struct ag_agent_master_ops {
+    /* Builds the SUBSCRIBE call (new reference). */
+    json_t *(*subscribe_call)(void *arg);
+    /* SUBSCRIBED arrived. */
+    void (*subscribed)(void *arg, const char *agent_id, double heartbeat_interval);
+    /* Any other event (HEARTBEAT is answered by the link itself). */
+    void (*event)(void *arg, const char *type, const json_t *event);
+    /* The stream is gone; the link re-subscribes by itself. */
+    void (*disconnected)(void *arg, const char *reason);
+};
+
+struct ag_agent_master *ag_agent_master_new(struct ag_loop *loop, const char *base_url,
+                                            double backoff_initial,
+                                            const struct ag_agent_master_ops *ops, void *arg);
+void ag_agent_master_free(struct ag_agent_master *m);
+void ag_agent_master_start(struct ag_agent_master *m);
+bool ag_agent_master_connected(const struct ag_agent_master *m);
+/* The base URL of the master in use ("http://host:port"). */
+const char *ag_agent_master_url(const struct ag_agent_master *m);
+/* POSTs a call to the master (steals `call`). -ENOTCONN when not subscribed. */
+int ag_agent_master_call(struct ag_agent_master *m, json_t *call);
+/* Normalises --master ("host:port", "http://host:port[/...]", "//host:port")
+ * to "http://host:port" (malloc'd). Port defaults to 5050. 0 or -EINVAL. */
+int ag_agent_master_parse(const char *address, char **ret_base);
+/* The base URL from a 307 Location ("//host:port/path" or "http://..."). */
+int ag_agent_master_location(const char *location, char **ret_base);
+/* Reconnect delay: `backoff` scaled by a jitter factor in [0.5, 1] drawn
+ * from `random01` in [0, 1). */
+double ag_agent_master_jitter(double backoff, double random01);
+
+/* --- launcher.c: sandboxes and processes --- */
+
+/* Creates the sandbox <work_dir>/slaves/<agent>/frameworks/<fw>/executors/
+ * <ex>/runs/<container> (and the runs/latest link); malloc'd path. */
+int ag_agent_sandbox_create(const char *work_dir, const char *agent_id, const char *framework_id,
+                            const char *executor_id, const char *container_id, char **ret_path,
+                            char *err, size_t errlen);
+/* mkdir -p. 0 or -errno. */
+int ag_agent_mkdirs(const char *path, mode_t mode);
+
+/* A growable environment ("NAME=VALUE" strings, NULL-terminated). */
+struct ag_agent_env {
+    char **vars;
+    size_t n, cap;
+};
+void ag_agent_env_init(struct ag_agent_env *env);
+void ag_agent_env_release(struct ag_agent_env *env);
+/* Sets NAME to VALUE, replacing an earlier NAME. 0 or -ENOMEM / -EINVAL. */
+int ag_agent_env_set(struct ag_agent_env *env, const char *name, const char *value);
+/* Adds every "NAME=VALUE" of a NULL-terminated array (e.g. environ). */
+int ag_agent_env_merge(struct ag_agent_env *env, char *const *vars);
+/* Adds the VALUE variables of an Environment object
+ * ({"variables":[{"name","value"}]}); others (SECRET) are skipped. */
+int ag_agent_env_merge_json(struct ag_agent_env *env, const json_t *environment);
+/* The value of NAME or NULL. */
+const char *ag_agent_env_get(const struct ag_agent_env *env, const char *name);
+
+/* What the agent tells an executor through its environment (§5.3). */
+struct ag_agent_exec_env {
+    const char *framework_id, *executor_id, *agent_id;
+    const char *endpoint;      /* "ip:port" */
+    const char *agent_pid;     /* "slave(1)@ip:port" */
+    const char *directory;     /* the sandbox */
+    const char *role;          /* MESOS_ALLOCATION_ROLE */
+    double shutdown_grace;     /* seconds */
+    const json_t *environment; /* CommandInfo.environment, may be NULL */
+};
+/* env = base (e.g. environ) + the MESOS_* variables + the CommandInfo's
+ * environment, later ones replacing earlier ones of the same name. */
+int ag_agent_executor_env(struct ag_agent_env *env, char *const *base,
+                          const struct ag_agent_exec_env *p);
+
+/* Builds the executor's argv from a CommandInfo: shell → /bin/sh -c value;
+ * else value with arguments (argv[0] = arguments[0] or value). NULL with a
+ * message when the CommandInfo cannot run. Free with ag_agent_argv_free. */
+char **ag_agent_command_argv(const json_t *command, char **ret_path, char *err, size_t errlen);
+void ag_agent_argv_free(char **argv);
+
+/* Spawns `path` with argv/envp in a new session (pid = pgid = sid), cwd =
+ * sandbox, stdout/stderr appended to sandbox/stdout and sandbox/stderr,
+ * stdin /dev/null, all other descriptors closed. 0 and *ret_pid, or -errno
+ * with a message. */
+int ag_agent_spawn(const char *path, char *const argv[], char *const envp[], const char *sandbox,
+                   pid_t *ret_pid, char *err, size_t errlen);
+/* Signals the process group `pgid` and every process whose session is
+ * `sid` (the executor and whatever it started, even in other groups). */
+void ag_agent_kill_tree(pid_t pgid, int signo);
+/* The session id field of a /proc/<pid>/stat line, or -1. */
+pid_t ag_agent_stat_session(const char *stat_line);
+
+/* --- small helpers (util.c) --- */
+
+/* DurationInfo {nanoseconds} at obj[key] in seconds; -1 if absent/bad. */
+double ag_agent_json_duration(const json_t *obj, const char *key);
+/* Content-Type check for API calls: 0, or an HTTP code (400/415) with a
+ * message. */
+int ag_agent_check_content_type(const char *value, char *err, size_t errlen);
+/* Accept check: whether JSON is acceptable (absent header = yes). */
+bool ag_agent_accepts_json(const char *accept);
+/* strdup that aborts on OOM: for small strings whose loss would leave
+ * half-built state. */
+char *ag_agent_strdup(const char *s);
+
+#endif
