@@ -1170,6 +1170,8 @@ static void subscribe_now(struct ag_scheduler *s)
     free(url);
     if (!s->stream)
         lost(s, "cannot open the subscription (bad master URL or out of memory)", -1);
+    else
+        arm_heartbeat(s); /* also bounds a connection attempt that hangs */
 }
 
 /* --- lifecycle --- */
