@@ -276,10 +276,10 @@ static json_t *executor_legacy_json(const struct ag_master_executor *x)
         copy_member(c, cmd, "shell");
         copy_member(c, cmd, "value");
         json_t *argv = ag_json_get(cmd, "arguments");
-        json_object_set(c, "argv", json_is_array(argv) ? argv : json_array());
+        json_object_set_new(c, "argv", json_is_array(argv) ? json_incref(argv) : json_array());
         copy_member(c, cmd, "environment");
         json_t *uris = ag_json_get(cmd, "uris");
-        json_object_set(c, "uris", json_is_array(uris) ? uris : json_array());
+        json_object_set_new(c, "uris", json_is_array(uris) ? json_incref(uris) : json_array());
     }
     json_object_set_new(j, "command", c);
     set_legacy_labels(j, info);

@@ -711,6 +711,45 @@ TEST(state_json_shapes)
     teardown(&f);
 }
 
+TEST(executors_in_state)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    struct ag_resources res;
+    char err[256];
+    ag_resources_init(&res);
+    ag_resources_parse("cpus:0.5", NULL, &res, err, sizeof(err));
+    json_t *info = parse("{\"executor_id\":{\"value\":\"ex\"},\"name\":\"my exec\","
+                         "\"command\":{\"value\":\"run\"}}");
+    struct ag_master_executor *x = ag_master_executor_new(f.m, fw, a, info, &res, "*", false);
+    json_decref(info);
+    ag_resources_release(&res);
+    ASSERT_TRUE(ag_master_executor_find(a, fw, "ex") == x);
+    ASSERT_NEAR(ag_resources_scalar(&fw->used, "cpus"), 0.5, 1e-9);
+
+    json_t *s = ag_master_state_json(f.m);
+    json_t *fj = json_array_get(json_object_get(s, "frameworks"), 0);
+    json_t *xj = json_array_get(json_object_get(fj, "executors"), 0);
+    ASSERT_STREQ(path_str(xj, "executor_id", NULL, NULL), "ex");
+    ASSERT_STREQ(path_str(xj, "name", NULL, NULL), "my exec");
+    ASSERT_STREQ(path_str(xj, "slave_id", NULL, NULL), a->id);
+    ASSERT_STREQ(path_str(xj, "command", "value", NULL), "run");
+    ASSERT_TRUE(json_is_array(json_object_get(json_object_get(xj, "command"), "argv")));
+    json_decref(s);
+    json_t *ex = ag_master_get_executors_json(f.m);
+    ASSERT_STREQ(
+        path_str(json_array_get(json_object_get(ex, "executors"), 0), "agent_id", "value", NULL),
+        a->id);
+    json_decref(ex);
+
+    ag_master_executor_remove(f.m, x);
+    ASSERT_NEAR(ag_resources_scalar(&fw->used, "cpus"), 0.0, 1e-9);
+    ASSERT_NULL(ag_master_executor_find(a, fw, "ex"));
+    teardown(&f);
+}
+
 TEST(update_framework_rules)
 {
     struct fixture f;
@@ -768,4 +807,5 @@ TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_sha
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
           TEST_CASE(unreachable_agent_and_reregistration), TEST_CASE(non_partition_aware_sees_lost),
           TEST_CASE(reregistration_drops_unreported_and_adopts_unknown),
-          TEST_CASE(state_json_shapes), TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
+          TEST_CASE(state_json_shapes), TEST_CASE(executors_in_state),
+          TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
