@@ -21,6 +21,7 @@
 
 struct ex_task {
     char id[32];
+    char command[96];
     char *agent_url;
     char state[40];
     bool launched, ended, shown;
@@ -161,7 +162,7 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         }
         struct ag_sched_task spec = {
             .task_id = t->id,
-            .command = "echo \"hello from $MESOS_TASK_ID\"",
+            .command = t->command,
             .cpus = 0.1,
             .mem = 32,
         };
@@ -267,8 +268,11 @@ struct ag_cli_example *ag_cli_example_start(struct ag_loop *loop, const char *ma
         ag_cli_example_free(ex);
         return NULL;
     }
-    for (size_t i = 0; i < ntasks; i++)
+    for (size_t i = 0; i < ntasks; i++) {
         snprintf(ex->tasks[i].id, sizeof(ex->tasks[i].id), "hello-%zu", i + 1);
+        snprintf(ex->tasks[i].command, sizeof(ex->tasks[i].command),
+                 "echo \"hello from %s (pid $$)\"", ex->tasks[i].id);
+    }
     ag_timer_start(ex->timeout, EXAMPLE_TIMEOUT_SECS);
     ag_scheduler_start(ex->sched);
     return ex;

@@ -222,8 +222,11 @@ static void on_read(const struct ag_http_response *resp, void *arg)
     if (code == 200) {
         size_t len = 0;
         const char *body = ag_http_response_body(resp, &len);
-        char jerr[128];
-        json_t *doc = ag_json_parse(body, len, jerr, sizeof(jerr));
+        /* Task output may hold NUL bytes, which /files/read sends as \u0000. */
+        json_error_t jerr;
+        json_t *doc = json_loadb(body, len, JSON_ALLOW_NUL, &jerr);
+        if (!doc && ++f->errors == 20)
+            say("cannot decode the agent's answer for the task's %s: %s", f->name, jerr.text);
         json_t *data = json_object_get(doc, "data");
         size_t n = json_is_string(data) ? json_string_length(data) : 0;
         if (n > 0) {
