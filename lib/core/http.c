@@ -1302,7 +1302,10 @@ static void cstream_schedule_free(struct ag_http_client_stream *s)
 static void cstream_finish(struct ag_http_client_stream *s, const char *reason)
 {
     s->finished = true;
-    snprintf(s->reason, sizeof(s->reason), "%s", reason);
+    /* Truncation is fine: the reason is for humans. */
+    size_t n = strnlen(reason, sizeof(s->reason) - 1);
+    memcpy(s->reason, reason, n);
+    s->reason[n] = '\0';
     if (s->opening) {
         s->deliver_closed = true;
         cstream_schedule_free(s);
