@@ -209,6 +209,10 @@ static json_t *parse_attribute(char *item, char *err, size_t errlen)
         return NULL;
     }
     attr = json_pack("{s:s}", "name", name);
+    if (!attr) {
+        snprintf(err, errlen, "attribute name '%s' is not valid UTF-8", name);
+        return NULL;
+    }
     if (parse_scalar(value, &scalar)) {
         json_object_set_new(attr, "type", json_string("SCALAR"));
         json_object_set_new(attr, "scalar", json_pack("{s:f}", "value", scalar));
@@ -224,13 +228,14 @@ static json_t *parse_attribute(char *item, char *err, size_t errlen)
         json_object_set_new(attr, "type", json_string("SET"));
         json_object_set_new(attr, "set", parse_set(value));
     } else {
-        if (!json_string(value)) {
+        json_t *text = json_string(value);
+        if (!text) {
             snprintf(err, errlen, "attribute '%s' is not valid UTF-8", name);
             json_decref(attr);
             return NULL;
         }
         json_object_set_new(attr, "type", json_string("TEXT"));
-        json_object_set_new(attr, "text", json_pack("{s:s}", "value", value));
+        json_object_set_new(attr, "text", json_pack("{s:o}", "value", text));
     }
     return attr;
 }
