@@ -7,6 +7,7 @@ Binaries come from $AGORA_BUILD/bin (set by ctest). Only the standard
 library and pytest are used.
 """
 
+import atexit
 import http.client
 import json
 import os
@@ -431,6 +432,16 @@ class Daemon:
             return None
         start = text.rfind("\n", 0, max(0, m.start() - 200)) + 1
         return text[start:start + 4000]
+
+
+@atexit.register
+def _stop_leftovers():
+    """Whatever a crashed or interrupted run left behind."""
+    for d in list(LIVE_DAEMONS):
+        try:
+            d.stop(timeout=3)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 # --------------------------------------------------------------------------

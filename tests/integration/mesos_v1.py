@@ -212,6 +212,7 @@ class Scheduler:
         self.closed = False        # the stream ended (EOF or error)
         self.close_reason = None
         self.acks_sent = []        # uuids acknowledged (auto or manual)
+        self.ack_failures = []     # (uuid, status, message) of failed auto-acks
         self._cond = threading.Condition()
         self._sock = None
         self._reader = None
@@ -244,7 +245,12 @@ class Scheduler:
         conn = http.client.HTTPConnection(host, port, timeout=timeout)
         body = json.dumps(self.subscribe_body_json(framework_id))
         hdrs = {"Content-Type": "application/json", "Accept": "application/json"}
-        hdrs.update(headers or {})
+        for k, v in (headers or {}).items():
+            for existing in list(hdrs):
+                if existing.lower() == k.lower():
+                    del hdrs[existing]
+            if v is not None:
+                hdrs[k] = v
         conn.request("POST", SCHEDULER_PATH, body=body, headers=hdrs)
         self._sock = conn.sock
         resp = conn.getresponse()
@@ -415,9 +421,11 @@ class Scheduler:
             if st is None:
                 return
             try:
-                self.acknowledge(st)
-            except OSError:
-                pass
+                r = self.acknowledge(st, check=False)
+                if r.status != 202:
+                    self.ack_failures.append((st.get("uuid"), r.status, r.text[:200]))
+            except OSError as e:
+                self.ack_failures.append((st.get("uuid"), 0, str(e)))
 
     # ---- waiting
 
@@ -526,6 +534,32 @@ class Scheduler:
                     del self.offers[oid]
                     return o
         return None
+
+    def release_offers(self, refuse_seconds=3600):
+        """Declines every outstanding offer (so another framework can be
+        offered those agents); returns how many."""
+        offers = self.outstanding()
+        for o in offers:
+            self.decline(o["id"]["value"], refuse_seconds=refuse_seconds)
+        return len(offers)
+
+    def fence(self, timeout=15.0):
+        """Waits until every event the master sent before now has arrived:
+        reconciles a task id nobody uses and waits for the answer (events on
+        one stream are ordered)."""
+        tid = "fence-%d" % len(self.events)
+        m = self.mark()
+        self.reconcile([tid])
+        self.wait_for(lambda e: e.get("type") == "UPDATE" and
+                      status_of(e).get("task_id", {}).get("value") == tid, timeout,
+                      "reconciliation fence", m)
+
+    def quiesce(self):
+        """SUPPRESS, then give back every offer held: afterwards this
+        framework holds no offers and gets none until REVIVE."""
+        self.suppress()
+        self.fence()
+        return self.release_offers(refuse_seconds=0)
 
     def hold(self, offer):
         """Puts an offer taken with take_offer/poll_offer back (unless it

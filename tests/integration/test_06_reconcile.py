@@ -17,13 +17,17 @@ def _sched(mc, name, caps=()):
     s = mesos_v1.Scheduler(mc.url, name=name, capabilities=caps)
     harness.LIVE_SCHEDULERS.append(s)
     s.subscribe()
-    s.launch_one("run", shell="sleep 600")
-    s.launch_one("done", shell="true")
+    # The accept's filter keeps the leftovers away from this framework, so
+    # the other one is offered the agent.
+    o = s.take_offer()
+    s.launch(o, [mesos_v1.task_info(o, "run", shell="sleep 600"),
+                 mesos_v1.task_info(o, "done", shell="true")], refuse_seconds=3600)
     s.wait_update("run", "TASK_RUNNING")
     s.wait_update("done", "TASK_FINISHED")
     # "done" leaves the active set once its terminal update is acknowledged.
     harness.wait_until(lambda: not [t for t in mc.framework(s.framework_id)[1]["tasks"]
                                     if t["id"] == "done"], 10, what="'done' completed")
+    s.quiesce()  # leave the agent to the other framework
     return s
 
 
@@ -121,8 +125,10 @@ def test_implicit(mc, plain, pa):
 
 
 def test_implicit_sees_latest_state_after_kill(mc, plain):
+    plain.revive()
     plain.launch_one("short", shell="sleep 600")
     plain.wait_update("short", "TASK_RUNNING")
+    plain.quiesce()
     assert sorted(implicit_round(plain)) == [("run", "TASK_RUNNING"), ("short", "TASK_RUNNING")]
     plain.kill("short")
     plain.wait_update("short", "TASK_KILLED")
