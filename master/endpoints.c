@@ -384,6 +384,45 @@ static json_t *get_state(const struct ag_master *m)
                      ag_master_get_frameworks_json(m), "get_agents", ag_master_get_agents_json(m));
 }
 
+/* Shape checks of the payloads of the calls served (400 on failure). */
+static int check_operator_payload(const json_t *call, const char *t, char *err, size_t errlen)
+{
+    char key[64];
+    size_t i = 0;
+    for (; t[i] && i + 1 < sizeof(key); i++)
+        key[i] = (char)(t[i] >= 'A' && t[i] <= 'Z' ? t[i] - 'A' + 'a' : t[i]);
+    key[i] = '\0';
+    json_t *payload = ag_json_get(call, key);
+    if (payload && !json_is_object(payload)) {
+        snprintf(err, errlen, "'%s' must be an object", key);
+        return -EINVAL;
+    }
+    if (strcmp(t, "GET_METRICS") == 0 && payload) {
+        json_t *timeout = ag_json_get(payload, "timeout");
+        double ns;
+        char e[256] = "";
+        if (timeout && (!json_is_object(timeout) ||
+                        ag_json_get_number(timeout, "nanoseconds", true, &ns, e, sizeof(e)) < 0)) {
+            snprintf(err, errlen,
+                     "'get_metrics.timeout' must be a DurationInfo {\"nanoseconds\": number}");
+            return -EINVAL;
+        }
+    }
+    if (strcmp(t, "TEARDOWN") == 0) {
+        char e[256] = "";
+        if (!payload) {
+            snprintf(err, errlen, "Expecting 'teardown' to be present");
+            return -EINVAL;
+        }
+        if (!ag_json_get_id(payload, "framework_id", true, e, sizeof(e))) {
+            snprintf(err, errlen,
+                     "Expecting 'teardown.framework_id' to be present as {\"value\": string}");
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
 /* Runs one operator call that answers 200 with a body; NULL if the call
  * is not one of them. */
 static json_t *operator_query(struct ag_master *m, const char *t)
@@ -463,16 +502,14 @@ static void handle_operator(struct ag_http_req *req, void *arg)
         ag_http_reply_error(req, 501, "Received 'UNKNOWN' call");
         goto out;
     }
+    if (check_operator_payload(call, t, err, sizeof(err)) < 0) {
+        ag_http_reply_error(req, 400, "Failed to validate master::Call: %s", err);
+        goto out;
+    }
     if (strcmp(t, "TEARDOWN") == 0) {
         char e[256] = "";
         const char *fid =
             ag_json_get_id(ag_json_get(call, "teardown"), "framework_id", true, e, sizeof(e));
-        if (!fid) {
-            ag_http_reply_error(req, 400,
-                                "Failed to validate master::Call: Expecting "
-                                "'teardown.framework_id' to be present");
-            goto out;
-        }
         struct ag_master_framework *fw = ag_master_fw_find(m, fid);
         if (!fw) {
             ag_http_reply_error(req, 400, "No framework found with specified ID");

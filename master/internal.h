@@ -354,8 +354,6 @@ void ag_master_task_hold(struct ag_master *m, struct ag_master_task *t, bool to_
 void ag_master_task_release(struct ag_master *m, struct ag_master_task *t);
 /* Moves an active task to its framework's completed list (capped). */
 void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t);
-/* The state reconciliation and the UIs report: status_update_state if set. */
-enum ag_task_state ag_master_task_reported_state(const struct ag_master_task *t);
 /* Appends a status (stolen) to the task's history. */
 void ag_master_task_add_status(struct ag_master_task *t, json_t *status);
 
@@ -497,8 +495,9 @@ enum ag_master_recon_agent {
  * expected to re-register. The result is already mapped for pa. */
 bool ag_master_reconcile_unknown(enum ag_master_recon_agent agent, bool any_recovering, bool pa,
                                  enum ag_task_state *ret_state);
-/* The state to report for a known task: status_update_state when set,
- * else the latest state; mapped for pa. */
+/* The state to report for a known task: TASK_UNREACHABLE when the master
+ * marked it so, else status_update_state when set, else the latest state;
+ * mapped for pa. */
 enum ag_task_state ag_master_reconcile_known(enum ag_task_state state, bool has_update_state,
                                              enum ag_task_state update_state, bool pa);
 

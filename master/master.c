@@ -826,11 +826,6 @@ void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t)
     }
 }
 
-enum ag_task_state ag_master_task_reported_state(const struct ag_master_task *t)
-{
-    return t->has_update_state ? t->update_state : t->state;
-}
-
 void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
 {
     if (!status)

@@ -38,5 +38,10 @@ bool ag_master_reconcile_unknown(enum ag_master_recon_agent agent, bool any_reco
 enum ag_task_state ag_master_reconcile_known(enum ag_task_state state, bool has_update_state,
                                              enum ag_task_state update_state, bool pa)
 {
+    /* A task the master moved to UNREACHABLE itself (its agent is gone)
+     * answers that, not the last update the agent delivered: Mesos keeps
+     * such tasks among the framework's unreachable tasks. */
+    if (state == AG_TASK_UNREACHABLE)
+        return ag_task_state_for(AG_TASK_UNREACHABLE, pa);
     return ag_task_state_for(has_update_state ? update_state : state, pa);
 }

@@ -424,7 +424,7 @@ static int check_operation(const json_t *op, size_t idx, char *err, size_t errle
 
 static int check_accept(const json_t *payload, char *err, size_t errlen)
 {
-    if (id_array(payload, "offer_ids", "accept.", false, err, errlen) < 0)
+    if (id_array(payload, "offer_ids", "accept.", true, err, errlen) < 0)
         return -EINVAL;
     json_t *ops;
     if (opt_array(payload, "operations", "accept.", &ops, err, errlen) < 0)
@@ -503,7 +503,7 @@ static int check_payload(enum ag_master_call type, const json_t *call, const jso
     case AG_CALL_ACCEPT:
         return check_accept(payload, err, errlen);
     case AG_CALL_DECLINE:
-        if (id_array(payload, "offer_ids", "decline.", false, err, errlen) < 0)
+        if (id_array(payload, "offer_ids", "decline.", true, err, errlen) < 0)
             return -EINVAL;
         return check_filters(payload, "decline.", err, errlen);
     case AG_CALL_ACCEPT_INVERSE_OFFERS:

@@ -172,6 +172,16 @@ TEST(call_accept_shapes)
               -EINVAL);
     ASSERT_NOT_NULL(strstr(err, "refuse_seconds"));
     ASSERT_EQ(call_check("{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"f\"},\"accept\":"
+                         "{\"operations\":[]}}",
+                         &t, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "accept.offer_ids"));
+    ASSERT_EQ(call_check("{\"type\":\"DECLINE\",\"framework_id\":{\"value\":\"f\"},"
+                         "\"decline\":{}}",
+                         &t, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "decline.offer_ids"));
+    ASSERT_EQ(call_check("{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"f\"},\"accept\":"
                          "{\"offer_ids\":[{\"value\":\"o\"}],\"operations\":[{\"type\":\"LAUNCH\","
                          "\"launch\":{\"task_infos\":[{\"name\":\"n\",\"task_id\":{\"value\":"
                          "\"t\"},\"agent_id\":{\"value\":\"a\"}}]}}],\"filters\":"
