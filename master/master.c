@@ -1068,6 +1068,17 @@ static void admit_reported_task(struct ag_master *m, struct ag_master_agent *a,
         size_t i;
         json_t *st;
         json_array_foreach(sts, i, st) ag_master_task_add_status(t, json_deep_copy(st));
+        /* The update the agent is delivering, so a later ACKNOWLEDGE of a
+         * terminal one completes the task. */
+        json_t *us = ag_json_get(rt, "status_update_state");
+        json_t *uu = ag_json_get(rt, "status_update_uuid");
+        enum ag_task_state ustate;
+        if (json_is_string(us) && ag_task_state_parse(json_string_value(us), &ustate) == 0) {
+            t->has_update_state = true;
+            t->update_state = ustate;
+            if (json_is_string(uu))
+                t->update_uuid = xstrdup(json_string_value(uu));
+        }
         if (!ag_task_state_is_terminal(state))
             ag_master_task_hold(m, t, true);
         ag_info("adopted task '%s' of framework '%s' on agent '%s' (%s)", tid, fid, a->id,
@@ -1138,6 +1149,11 @@ static void admit_reported_executors(struct ag_master *m, struct ag_master_agent
         }
         struct ag_master_framework *fw = reported_framework(m, a, subscribe, fid);
         if (!fw || ag_master_executor_find(a, fw, eid))
+            continue;
+        /* A command task's executor (ExecutorID = TaskID) is not charged:
+         * its task holds the resources (§4.2). */
+        struct ag_master_task *t = ag_master_map_get(&fw->tasks, eid);
+        if (t && !t->executor_id && t->agent == a)
             continue;
         struct ag_resources res;
         ag_resources_init(&res);

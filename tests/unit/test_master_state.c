@@ -595,6 +595,36 @@ TEST(reregistration_drops_unreported_and_adopts_unknown)
     teardown(&f);
 }
 
+TEST(reregistration_does_not_charge_command_executors)
+{
+    struct fixture f;
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    add_task(&f, fw, a, "t1");
+    ag_master_agent_disconnected(f.m, a);
+    char text[2048];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"hostname\":\"node1\",\"id\":{\"value\":\"%s\"},"
+             "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":4}},"
+             "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1024}}]},"
+             "\"tasks\":[{\"task_id\":{\"value\":\"t1\"},\"framework_id\":{\"value\":\"%s\"},"
+             "\"name\":\"t1\",\"state\":\"TASK_RUNNING\",\"resources\":[{\"name\":\"cpus\","
+             "\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]}],"
+             "\"executors\":[{\"framework_id\":{\"value\":\"%s\"},\"executor_info\":{"
+             "\"executor_id\":{\"value\":\"t1\"},\"command\":{\"value\":\"x\"},"
+             "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1}}]}}]}",
+             a->id, fw->id, fw->id);
+    json_t *sub = parse(text);
+    char err[256];
+    ASSERT_EQ(ag_master_agent_subscribe(f.m, sub, "127.0.0.1", NULL, "s2", NULL, err, sizeof(err)),
+              0);
+    json_decref(sub);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 1.0, 1e-9);
+    ASSERT_NULL(ag_master_executor_find(a, fw, "t1"));
+    teardown(&f);
+}
+
 TEST(state_json_shapes)
 {
     struct fixture f;
@@ -807,5 +837,5 @@ TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_sha
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
           TEST_CASE(unreachable_agent_and_reregistration), TEST_CASE(non_partition_aware_sees_lost),
           TEST_CASE(reregistration_drops_unreported_and_adopts_unknown),
-          TEST_CASE(state_json_shapes), TEST_CASE(executors_in_state),
-          TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
+          TEST_CASE(reregistration_does_not_charge_command_executors), TEST_CASE(state_json_shapes),
+          TEST_CASE(executors_in_state), TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
