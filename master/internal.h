@@ -124,6 +124,7 @@ struct ag_master_agent {
     char stream_id[AG_UUID_STR_LEN];
     int missed_pings;
     bool ping_outstanding;
+    bool overflowed; /* stream backlog too large; disconnect soon */
     struct ag_timer *ping_timer;
     struct ag_timer *reregister_timer;
     double registered_time, reregistered_time, unreachable_time;
@@ -177,6 +178,7 @@ struct ag_master_framework {
     struct ag_resources used, offered;
     double registered_time, reregistered_time, unregistered_time;
     json_t *pending_offers;               /* OFFERS being batched in one allocation round */
+    bool overflowed;                      /* stream backlog too large; disconnect soon */
     struct ag_master_list completed_link; /* in master's completed_frameworks */
     struct ag_master *m;
 };
@@ -286,6 +288,7 @@ struct ag_master {
     struct ag_master_pending_offer *pending;
     size_t n_pending, cap_pending;
 
+    bool overflow_check; /* a deferred overflow sweep is queued */
     struct ag_master_metrics metrics;
     ag_master_event_sink sink;
     void *sink_arg;
@@ -530,6 +533,9 @@ int ag_master_http_start(struct ag_master *m, char *err, size_t errlen);
 void ag_master_scheduler_routes(struct ag_master *m);
 void ag_master_agent_routes(struct ag_master *m);
 void ag_master_endpoint_routes(struct ag_master *m);
+
+/* A stream whose peer leaves this many bytes unread is dropped. */
+#define AG_MASTER_MAX_STREAM_BACKLOG (64u * 1024 * 1024)
 
 /* Version reported on the wire: the Mesos API level Agora speaks. */
 #define AG_MASTER_MESOS_VERSION "1.11.0"

@@ -90,6 +90,56 @@ static json_t *event_new(const char *type)
     return json_pack("{s:s}", "type", type);
 }
 
+/* Drops the streams whose peers stopped reading. Runs deferred: a send can
+ * happen in the middle of a walk over the lists a disconnect changes. */
+static void overflow_sweep(void *arg)
+{
+    struct ag_master *m = arg;
+    struct ag_master_map_entry *e, *next;
+    m->overflow_check = false;
+    for (e = m->frameworks.head; e; e = next) {
+        next = e->next;
+        struct ag_master_framework *fw = e->value;
+        if (!fw->overflowed)
+            continue;
+        fw->overflowed = false;
+        if (fw->stream) {
+            ag_warn("framework '%s' does not read its event stream; disconnecting it", fw->id);
+            ag_http_stream_end(fw->stream);
+            fw->stream = NULL;
+            ag_master_fw_disconnected(m, fw);
+        }
+    }
+    for (e = m->agents.head; e; e = e->next) {
+        struct ag_master_agent *a = e->value;
+        if (!a->overflowed)
+            continue;
+        a->overflowed = false;
+        if (a->stream) {
+            ag_warn("agent '%s' does not read its event stream; disconnecting it", a->id);
+            ag_http_stream_end(a->stream);
+            a->stream = NULL;
+            ag_master_agent_disconnected(m, a);
+        }
+    }
+}
+
+/* Sends on a stream unless its backlog is over the cap; false if dropped
+ * (then *overflowed is set and a sweep is queued). */
+static bool stream_send(struct ag_master *m, struct ag_http_stream *stream, bool *overflowed,
+                        const json_t *event)
+{
+    if (*overflowed)
+        return false;
+    if (ag_http_stream_pending(stream) > AG_MASTER_MAX_STREAM_BACKLOG) {
+        *overflowed = true;
+        if (!m->overflow_check && m->loop && ag_loop_defer(m->loop, overflow_sweep, m) == 0)
+            m->overflow_check = true;
+        return false;
+    }
+    return ag_http_stream_send_json(stream, event) == 0;
+}
+
 void ag_master_send_fw(struct ag_master *m, struct ag_master_framework *fw, json_t *event)
 {
     if (!event)
@@ -97,7 +147,7 @@ void ag_master_send_fw(struct ag_master *m, struct ag_master_framework *fw, json
     if (m->sink)
         m->sink(m->sink_arg, false, fw->id, event);
     if (fw->stream) {
-        if (ag_http_stream_send_json(fw->stream, event) < 0)
+        if (!stream_send(m, fw->stream, &fw->overflowed, event))
             m->metrics.dropped_messages++;
     } else if (!m->sink) {
         m->metrics.dropped_messages++;
@@ -112,7 +162,7 @@ void ag_master_send_agent(struct ag_master *m, struct ag_master_agent *a, json_t
     if (m->sink)
         m->sink(m->sink_arg, true, a->id, event);
     if (a->stream) {
-        if (ag_http_stream_send_json(a->stream, event) < 0)
+        if (!stream_send(m, a->stream, &a->overflowed, event))
             m->metrics.dropped_messages++;
     } else if (!m->sink) {
         m->metrics.dropped_messages++;
@@ -524,6 +574,7 @@ int ag_master_fw_subscribe(struct ag_master *m, const json_t *framework_info,
 
     fw->state = AG_MASTER_FW_CONNECTED;
     fw->stream = stream;
+    fw->overflowed = false;
     snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", stream_id ? stream_id : "");
     if (stream)
         ag_http_stream_set_data(stream, fw);
@@ -1335,6 +1386,7 @@ int ag_master_agent_subscribe(struct ag_master *m, const json_t *subscribe, cons
 
     a->state = AG_MASTER_AGENT_CONNECTED;
     a->stream = stream;
+    a->overflowed = false;
     snprintf(a->stream_id, sizeof(a->stream_id), "%s", stream_id ? stream_id : "");
     if (stream)
         ag_http_stream_set_data(stream, a);
