@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -617,6 +618,32 @@ static const char *resources_role(const json_t *resources, const struct ag_agent
     return ag_agent_framework_role(fw);
 }
 
+/* The user the executor's work runs as: the task's (or executor's)
+ * CommandInfo.user, else the framework's. */
+static const char *run_user(const struct ag_agent_executor *ex, const json_t *task_info)
+{
+    const char *user = json_string_value(ag_json_get(ag_json_get(task_info, "command"), "user"));
+    if (!user)
+        user = json_string_value(ag_json_get(ag_json_get(ex->info, "command"), "user"));
+    if (!user)
+        user = json_string_value(ag_json_get(ex->framework->info, "user"));
+    return user;
+}
+
+/* As root, the sandbox belongs to the user the task runs as, so that it can
+ * write there (an unknown user is left to the executor to report). */
+static void sandbox_chown(const char *dir, const char *user)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    if (!user || geteuid() != 0)
+        return;
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &res) != 0 || !res || pw.pw_uid == 0)
+        return;
+    if (chown(dir, pw.pw_uid, pw.pw_gid) < 0)
+        ag_warn("cannot give sandbox '%s' to user '%s': %s", dir, user, strerror(errno));
+}
+
 /* Creates the sandbox and starts the executor process. */
 static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
                            const json_t *task_info, char *err, size_t errlen)
@@ -633,6 +660,7 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
                                  &ex->directory, err, errlen);
     if (rc < 0)
         return rc;
+    sandbox_chown(ex->directory, run_user(ex, task_info));
     if (!json_is_object(command)) {
         snprintf(err, errlen, "executor '%s' has no command to run", ex->id);
         return -EINVAL;

@@ -329,10 +329,15 @@ static void handle_subscribe(struct ag_agent *agent, struct ag_agent_executor *e
 void ag_agent_executor_stream_closed(struct ag_http_stream *stream, void *arg)
 {
     struct ag_agent_executor *ex = arg;
-    if (ex->stream == stream) {
-        ex->stream = NULL;
-        ag_info("executor '%s' of framework '%s' disconnected", ex->id, ex->framework->id);
-    }
+    struct ag_agent *agent = ex->framework->agent;
+    if (ex->stream != stream)
+        return;
+    ex->stream = NULL;
+    ag_info("executor '%s' of framework '%s' disconnected", ex->id, ex->framework->id);
+    /* It has as long to come back as it had to subscribe; after that it is
+     * killed (its tasks then fail as REASON_EXECUTOR_TERMINATED). */
+    if (ex->state == AG_AGENT_EXECUTOR_RUNNING && !agent->stopping)
+        ag_timer_start(ex->registration_timer, agent->cfg.executor_registration_timeout);
 }
 
 void ag_agent_executor_api(struct ag_http_req *req, void *arg)
