@@ -173,6 +173,8 @@ struct ag_master_framework {
     struct ag_master_map tasks;      /* task id -> ag_master_task (active + unreachable) */
     struct ag_master_list completed; /* ag_master_task.fw_link, oldest first */
     size_t n_completed;
+    struct ag_master_list unreachable; /* ag_master_task.fw_link, oldest first */
+    size_t n_unreachable;
     struct ag_master_list offers;    /* ag_master_offer.fw_link */
     struct ag_master_list executors; /* ag_master_executor.fw_link */
     struct ag_resources used, offered;
@@ -203,7 +205,7 @@ struct ag_master_task {
     bool held;               /* resources count as used (agent, framework, allocator) */
     bool completed;          /* in fw->completed, out of fw->tasks */
     struct ag_master_list agent_link;
-    struct ag_master_list fw_link; /* fw->completed */
+    struct ag_master_list fw_link; /* fw->completed, or fw->unreachable */
 };
 
 /* --- executors --- */

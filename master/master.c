@@ -401,6 +401,7 @@ static struct ag_master_framework *fw_new(struct ag_master *m, const char *id)
     fw->id = xstrdup(id);
     ag_master_map_init(&fw->tasks);
     ag_master_list_init(&fw->completed);
+    ag_master_list_init(&fw->unreachable);
     ag_master_list_init(&fw->offers);
     ag_master_list_init(&fw->executors);
     ag_master_list_init(&fw->completed_link);
@@ -412,6 +413,8 @@ static struct ag_master_framework *fw_new(struct ag_master *m, const char *id)
 }
 
 static void task_free(struct ag_master_task *t);
+static void track_unreachable(struct ag_master *m, struct ag_master_task *t, enum ag_task_state old,
+                              enum ag_task_state state);
 
 /* Frees a framework that holds no offers and no active tasks. */
 static void fw_free(struct ag_master_framework *fw)
@@ -794,6 +797,8 @@ struct ag_master_task *ag_master_task_new(struct ag_master *m, struct ag_master_
     ag_master_list_append(&a->tasks, &t->agent_link);
     ag_master_map_put(&fw->tasks, t->id, t);
     m->metrics.tasks_gauge[state]++;
+    if (state == AG_TASK_UNREACHABLE)
+        track_unreachable(m, t, AG_TASK_STAGING, state);
     return t;
 }
 
@@ -827,6 +832,45 @@ void ag_master_task_release(struct ag_master *m, struct ag_master_task *t)
     }
 }
 
+/* Forgets a task entirely (no completed entry): the oldest unreachable
+ * tasks beyond --max_unreachable_tasks_per_framework. */
+static void task_forget(struct ag_master *m, struct ag_master_task *t)
+{
+    ag_master_map_remove(&t->fw->tasks, t->id);
+    ag_master_list_unlink(&t->fw_link);
+    t->fw->n_unreachable--;
+    if (m->metrics.tasks_gauge[t->state] > 0)
+        m->metrics.tasks_gauge[t->state]--;
+    ag_info("forgetting unreachable task '%s' of framework '%s' (over the limit)", t->id,
+            t->fw->id);
+    task_free(t);
+}
+
+/* Keeps the framework's unreachable list in step with a state change. */
+static void track_unreachable(struct ag_master *m, struct ag_master_task *t, enum ag_task_state old,
+                              enum ag_task_state state)
+{
+    struct ag_master_framework *fw = t->fw;
+    if (old == AG_TASK_UNREACHABLE) {
+        ag_master_list_unlink(&t->fw_link);
+        fw->n_unreachable--;
+    }
+    if (state != AG_TASK_UNREACHABLE)
+        return;
+    ag_master_list_append(&fw->unreachable, &t->fw_link);
+    fw->n_unreachable++;
+    size_t max = m->cfg.max_unreachable_tasks_per_framework > 0
+                     ? (size_t)m->cfg.max_unreachable_tasks_per_framework
+                     : 0;
+    while (fw->n_unreachable > max) {
+        struct ag_master_task *oldest =
+            ag_master_container_of(fw->unreachable.next, struct ag_master_task, fw_link);
+        if (oldest == t)
+            break; /* never the task being changed: the caller still holds it */
+        task_forget(m, oldest);
+    }
+}
+
 void ag_master_task_set_state(struct ag_master *m, struct ag_master_task *t,
                               enum ag_task_state state)
 {
@@ -837,6 +881,7 @@ void ag_master_task_set_state(struct ag_master *m, struct ag_master_task *t,
         if (m->metrics.tasks_gauge[old] > 0)
             m->metrics.tasks_gauge[old]--;
         m->metrics.tasks_gauge[state]++;
+        track_unreachable(m, t, old, state);
     }
     t->state = state;
     if (ag_task_state_is_terminal(state) && !ag_task_state_is_terminal(old)) {
@@ -852,6 +897,10 @@ void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t)
     if (t->completed)
         return;
     ag_master_task_release(m, t);
+    if (t->state == AG_TASK_UNREACHABLE) {
+        ag_master_list_unlink(&t->fw_link);
+        t->fw->n_unreachable--;
+    }
     ag_master_map_remove(&t->fw->tasks, t->id);
     ag_master_list_unlink(&t->agent_link);
     if (m->metrics.tasks_gauge[t->state] > 0)

@@ -488,6 +488,28 @@ TEST(completed_tasks_are_capped)
     teardown(&f);
 }
 
+TEST(unreachable_tasks_are_capped)
+{
+    struct fixture f;
+    setup(&f);
+    f.m->cfg.max_unreachable_tasks_per_framework = 2;
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    add_task(&f, fw, a, "a");
+    add_task(&f, fw, a, "b");
+    add_task(&f, fw, a, "c");
+    ag_master_agent_unreachable(f.m, a);
+    ASSERT_EQ(fw->n_unreachable, 2);
+    ASSERT_EQ(fw->tasks.n, 2);
+    ASSERT_NULL(ag_master_map_get(&fw->tasks, "a")); /* the oldest is forgotten */
+    ASSERT_EQ(f.m->metrics.tasks_gauge[AG_TASK_UNREACHABLE], 2);
+    /* removing the framework completes the rest and empties the list */
+    ag_master_fw_remove(f.m, fw);
+    ASSERT_EQ(fw->n_unreachable, 0);
+    ASSERT_EQ(fw->n_completed, 2);
+    teardown(&f);
+}
+
 TEST(unreachable_agent_and_reregistration)
 {
     struct fixture f;
@@ -835,7 +857,8 @@ TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_sha
           TEST_CASE(disconnect_recovers_offers_and_remove_completes),
           TEST_CASE(resubscribe_keeps_tasks_and_ignores_user_change),
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
-          TEST_CASE(unreachable_agent_and_reregistration), TEST_CASE(non_partition_aware_sees_lost),
+          TEST_CASE(unreachable_tasks_are_capped), TEST_CASE(unreachable_agent_and_reregistration),
+          TEST_CASE(non_partition_aware_sees_lost),
           TEST_CASE(reregistration_drops_unreported_and_adopts_unknown),
           TEST_CASE(reregistration_does_not_charge_command_executors), TEST_CASE(state_json_shapes),
           TEST_CASE(executors_in_state), TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
