@@ -63,6 +63,24 @@ const char *ag_master_fw_state_name(enum ag_master_fw_state state)
     return (unsigned)state < AG_MASTER_FW_STATE_COUNT ? fw_state_names[state] : "?";
 }
 
+/* The one place a framework changes state (STYLE.md §12). */
+static void fw_transition(struct ag_master_framework *fw, enum ag_master_fw_state state)
+{
+    if (fw->state != state)
+        ag_debug("framework '%s': %s -> %s", fw->id, ag_master_fw_state_name(fw->state),
+                 ag_master_fw_state_name(state));
+    fw->state = state;
+}
+
+/* The one place an agent changes state. */
+static void agent_transition(struct ag_master_agent *a, enum ag_master_agent_state state)
+{
+    if (a->state != state)
+        ag_debug("agent '%s': %s -> %s", a->id, ag_master_agent_state_name(a->state),
+                 ag_master_agent_state_name(state));
+    a->state = state;
+}
+
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n, size);
@@ -407,7 +425,7 @@ static struct ag_master_framework *fw_new(struct ag_master *m, const char *id)
     ag_master_list_init(&fw->completed_link);
     ag_resources_init(&fw->used);
     ag_resources_init(&fw->offered);
-    fw->state = AG_MASTER_FW_RECOVERED;
+    fw->state = AG_MASTER_FW_RECOVERED; /* initial state */
     ag_master_map_put(&m->frameworks, fw->id, fw);
     return fw;
 }
@@ -575,7 +593,7 @@ int ag_master_fw_subscribe(struct ag_master *m, const json_t *framework_info,
     fw_set_roles(fw, &fi);
     ag_master_fwinfo_release(&fi);
 
-    fw->state = AG_MASTER_FW_CONNECTED;
+    fw_transition(fw, AG_MASTER_FW_CONNECTED);
     fw->stream = stream;
     fw->overflowed = false;
     snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", stream_id ? stream_id : "");
@@ -645,7 +663,7 @@ void ag_master_fw_disconnected(struct ag_master *m, struct ag_master_framework *
 {
     if (fw->state != AG_MASTER_FW_CONNECTED)
         return;
-    fw->state = AG_MASTER_FW_DISCONNECTED;
+    fw_transition(fw, AG_MASTER_FW_DISCONNECTED);
     fw->stream = NULL;
     fw->unregistered_time = ag_now();
     if (fw->heartbeat)
@@ -722,7 +740,7 @@ void ag_master_fw_remove(struct ag_master *m, struct ag_master_framework *fw)
     ag_master_map_release(&seen);
 
     m->alloc_ops->remove_framework(m->alloc, fw->id);
-    fw->state = AG_MASTER_FW_REMOVED;
+    fw_transition(fw, AG_MASTER_FW_REMOVED);
     fw->unregistered_time = ag_now();
     m->metrics.msg_unregister_framework++;
     ag_master_map_remove(&m->frameworks, fw->id);
@@ -753,7 +771,7 @@ static struct ag_master_framework *fw_recovered(struct ag_master *m, const char 
         fw_set_roles(fw, &fi);
         ag_master_fwinfo_release(&fi);
     }
-    fw->state = AG_MASTER_FW_RECOVERED;
+    fw_transition(fw, AG_MASTER_FW_RECOVERED);
     fw->registered_time = ag_now();
     ag_info("framework '%s' recovered from an agent's report", id);
     return fw;
@@ -1045,7 +1063,7 @@ static struct ag_master_agent *agent_new(struct ag_master *m, const char *id)
     ag_master_list_init(&a->tasks);
     ag_master_list_init(&a->executors);
     ag_master_list_init(&a->offers);
-    a->state = AG_MASTER_AGENT_DISCONNECTED;
+    a->state = AG_MASTER_AGENT_DISCONNECTED; /* initial state */
     a->ping_timer = ag_timer_new(m->loop, agent_ping_cb, a);
     a->reregister_timer = ag_timer_new(m->loop, agent_reregister_cb, a);
     ag_master_map_put(&m->agents, a->id, a);
@@ -1433,7 +1451,7 @@ int ag_master_agent_subscribe(struct ag_master *m, const json_t *subscribe, cons
         m->alloc_ops->set_agent_active(m->alloc, a->id, true);
     }
 
-    a->state = AG_MASTER_AGENT_CONNECTED;
+    agent_transition(a, AG_MASTER_AGENT_CONNECTED);
     a->stream = stream;
     a->overflowed = false;
     snprintf(a->stream_id, sizeof(a->stream_id), "%s", stream_id ? stream_id : "");
@@ -1475,7 +1493,7 @@ void ag_master_agent_disconnected(struct ag_master *m, struct ag_master_agent *a
         return;
     ag_info("agent '%s' disconnected; it has %gs to re-register", a->id,
             m->cfg.agent_reregister_timeout);
-    a->state = AG_MASTER_AGENT_DISCONNECTED;
+    agent_transition(a, AG_MASTER_AGENT_DISCONNECTED);
     a->stream = NULL;
     ag_timer_stop(a->ping_timer);
     if (a->in_allocator)
@@ -1496,7 +1514,7 @@ void ag_master_agent_unreachable(struct ag_master *m, struct ag_master_agent *a)
     }
     ag_timer_stop(a->ping_timer);
     ag_timer_stop(a->reregister_timer);
-    a->state = AG_MASTER_AGENT_UNREACHABLE;
+    agent_transition(a, AG_MASTER_AGENT_UNREACHABLE);
     a->unreachable_time = ag_now();
     m->metrics.slave_removals++;
 
