@@ -242,6 +242,37 @@ static void subscribe(struct ag_master *m, struct ag_http_req *req, const json_t
     }
 }
 
+int ag_master_agent_call(struct ag_master *m, struct ag_master_agent *a, const json_t *call,
+                         char *err, size_t errlen)
+{
+    const char *t = json_string_value(ag_json_get(call, "type"));
+    int r = 0;
+    if (!t) {
+        snprintf(err, errlen, "Expecting 'type' to be present as a string");
+        return -EINVAL;
+    }
+    if (strcmp(t, "UPDATE") == 0) {
+        r = check_update(ag_json_get(call, "update"), err, errlen);
+        if (r == 0)
+            handle_update(m, a, ag_json_get(call, "update"));
+    } else if (strcmp(t, "EXECUTOR_EXITED") == 0) {
+        r = check_executor_call(ag_json_get(call, "executor_exited"), "executor_exited", false, err,
+                                errlen);
+        if (r == 0)
+            handle_executor_exited(m, a, ag_json_get(call, "executor_exited"));
+    } else if (strcmp(t, "MESSAGE") == 0) {
+        r = check_executor_call(ag_json_get(call, "message"), "message", true, err, errlen);
+        if (r == 0)
+            handle_message(m, a, ag_json_get(call, "message"));
+    } else if (strcmp(t, "HEARTBEAT") != 0) {
+        snprintf(err, errlen, "'type' has an unknown value '%s'", t);
+        return -EINVAL;
+    }
+    if (r == 0)
+        ag_master_agent_alive(a);
+    return r;
+}
+
 static void handle_agent(struct ag_http_req *req, void *arg)
 {
     struct ag_master *m = arg;
@@ -312,26 +343,11 @@ static void handle_agent(struct ag_http_req *req, void *arg)
         goto out;
     }
 
-    int r = 0;
-    if (strcmp(t, "UPDATE") == 0) {
-        r = check_update(ag_json_get(call, "update"), err, sizeof(err));
-        if (r == 0)
-            handle_update(m, a, ag_json_get(call, "update"));
-    } else if (strcmp(t, "EXECUTOR_EXITED") == 0) {
-        r = check_executor_call(ag_json_get(call, "executor_exited"), "executor_exited", false, err,
-                                sizeof(err));
-        if (r == 0)
-            handle_executor_exited(m, a, ag_json_get(call, "executor_exited"));
-    } else if (strcmp(t, "MESSAGE") == 0) {
-        r = check_executor_call(ag_json_get(call, "message"), "message", true, err, sizeof(err));
-        if (r == 0)
-            handle_message(m, a, ag_json_get(call, "message"));
-    }
+    int r = ag_master_agent_call(m, a, call, err, sizeof(err));
     if (r < 0) {
         ag_http_reply_error(req, 400, "%s", err);
         goto out;
     }
-    ag_master_agent_alive(a);
     ag_http_reply(req, 202, NULL, NULL, 0);
 out:
     json_decref(call);

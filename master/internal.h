@@ -529,6 +529,21 @@ json_t *ag_master_get_executors_json(const struct ag_master *m);
 /* {"nanoseconds": t * 1e9} */
 json_t *ag_master_time_info(double seconds);
 
+/* --- calls after authentication (scheduler.c, agent_api.c) --- */
+
+enum {
+    AG_MASTER_CALL_ACCEPTED = 0, /* answer 202 */
+    AG_MASTER_CALL_OK = 1,       /* answer 200 (UPDATE_FRAMEWORK) */
+};
+/* Runs a validated scheduler call (ag_master_validate_sched_call) of a
+ * subscribed framework: AG_MASTER_CALL_*, or -EINVAL with a message (400). */
+int ag_master_sched_call(struct ag_master *m, struct ag_master_framework *fw,
+                         enum ag_master_call type, const json_t *call, char *err, size_t errlen);
+/* Runs an agent call (UPDATE, EXECUTOR_EXITED, MESSAGE, HEARTBEAT) of a
+ * connected agent: 0, or -EINVAL with a message (400). */
+int ag_master_agent_call(struct ag_master *m, struct ag_master_agent *a, const json_t *call,
+                         char *err, size_t errlen);
+
 /* --- http handlers (scheduler.c, agent_api.c, endpoints.c) --- */
 
 int ag_master_http_start(struct ag_master *m, char *err, size_t errlen);

@@ -23,8 +23,8 @@
 
 /* Outcome of a call handler: 202, 200 (UPDATE_FRAMEWORK) or 400 (err). */
 enum call_result {
-    CALL_ACCEPTED = 0,
-    CALL_OK = 1,
+    CALL_ACCEPTED = AG_MASTER_CALL_ACCEPTED,
+    CALL_OK = AG_MASTER_CALL_OK,
 };
 
 static json_t *event_new(const char *type)
@@ -548,8 +548,8 @@ static int call_reconcile_operations(struct ag_master *m, struct ag_master_frame
     return CALL_ACCEPTED;
 }
 
-static int dispatch(struct ag_master *m, struct ag_master_framework *fw, enum ag_master_call type,
-                    const json_t *call, char *err, size_t errlen)
+int ag_master_sched_call(struct ag_master *m, struct ag_master_framework *fw,
+                         enum ag_master_call type, const json_t *call, char *err, size_t errlen)
 {
     char key[64];
     const char *name = ag_master_call_name(type);
@@ -712,7 +712,7 @@ static void handle_scheduler(struct ag_http_req *req, void *arg)
                             sid, fw->id);
         goto out;
     }
-    int r = dispatch(m, fw, type, call, err, sizeof(err));
+    int r = ag_master_sched_call(m, fw, type, call, err, sizeof(err));
     if (r < 0)
         ag_http_reply_error(req, 400, "%s", err);
     else if (r == CALL_OK)

@@ -5,6 +5,7 @@
 #include "test.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 
 #include "allocator/allocator.h"
@@ -821,6 +822,339 @@ TEST(update_framework_rules)
     teardown(&f);
 }
 
+/* --- calls, through the same entry points the HTTP handlers use --- */
+
+/* Validates and runs a scheduler call given as printf-style JSON. */
+static int sched_call(struct fixture *f, struct ag_master_framework *fw, char *err, size_t errlen,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int sched_call(struct fixture *f, struct ag_master_framework *fw, char *err, size_t errlen,
+                      const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    json_t *call = parse(text);
+    enum ag_master_call type;
+    err[0] = '\0';
+    int r = ag_master_validate_sched_call(call, &type, err, errlen);
+    if (r == 0)
+        r = ag_master_sched_call(f->m, fw, type, call, err, errlen);
+    json_decref(call);
+    return r;
+}
+
+static int agent_call(struct fixture *f, struct ag_master_agent *a, char *err, size_t errlen,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int agent_call(struct fixture *f, struct ag_master_agent *a, char *err, size_t errlen,
+                      const char *fmt, ...)
+{
+    char text[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    json_t *call = parse(text);
+    err[0] = '\0';
+    int r = ag_master_agent_call(f->m, a, call, err, errlen);
+    json_decref(call);
+    return r;
+}
+
+/* The id of the first offer of the n-th OFFERS event. */
+static const char *offer_id(struct fixture *f, size_t nth)
+{
+    json_t *ev = event(f, "OFFERS", nth);
+    json_t *o = json_array_get(json_object_get(json_object_get(ev, "offers"), "offers"), 0);
+    return path_str(o, "id", "value", NULL);
+}
+
+static const char *const UUID1 = "p0Vd5qzCQj+3sN8m1tXc1w==";
+static const char *const UUID2 = "aRdYZnQdQ0aBmocRWygNPQ==";
+
+#define LAUNCH_ONE(tid, cpus)                                                                      \
+    "{\"type\":\"ACCEPT\",\"framework_id\":{\"value\":\"%s\"},\"accept\":{\"offer_ids\":"          \
+    "[{\"value\":\"%s\"}],\"operations\":[{\"type\":\"LAUNCH\",\"launch\":{\"task_infos\":[{"      \
+    "\"name\":\"" tid "\",\"task_id\":{\"value\":\"" tid "\"},\"agent_id\":{\"value\":\"%s\"},"    \
+    "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" cpus "}}],"     \
+    "\"command\":{\"value\":\"sleep 1\"}}]}}],\"filters\":{\"refuse_seconds\":7}}}"
+
+#define AGENT_UPDATE(tid, state, uuid)                                                             \
+    "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"update\":{\"framework_id\":"           \
+    "{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"" tid "\"},\"state\":\"" state        \
+    "\",\"source\":\"SOURCE_EXECUTOR\",\"uuid\":\"%s\"}}}"
+
+TEST(launch_update_acknowledge_flow)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw =
+        add_fw(&f, ",\"capabilities\":[{\"type\":\"PARTITION_AWARE\"}]");
+    ag_master_allocate(f.m);
+    char oid[256];
+    snprintf(oid, sizeof(oid), "%s", offer_id(&f, 0));
+    struct ag_allocator *fa = f.m->alloc;
+
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err), LAUNCH_ONE("t1", "1.5"), fw->id, oid, a->id),
+              AG_MASTER_CALL_ACCEPTED);
+    /* the agent is told, the task is staged and charged, leftovers filtered */
+    json_t *ev = event(&f, "LAUNCH", 0);
+    ASSERT_NOT_NULL(ev);
+    ASSERT_STREQ(path_str(ev, "launch", "task", "name"), "t1");
+    ASSERT_STREQ(path_str(json_object_get(json_object_get(ev, "launch"), "framework_info"), "id",
+                          "value", NULL),
+                 fw->id);
+    ASSERT_NULL(json_object_get(json_object_get(ev, "launch"), "executor"));
+    struct ag_master_task *t = ag_master_map_get(&fw->tasks, "t1");
+    ASSERT_NOT_NULL(t);
+    ASSERT_EQ(t->state, AG_TASK_STAGING);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 1.5, 1e-9);
+    ASSERT_EQ(f.m->offers.n, 0);
+    ASSERT_NEAR(fa->last_refuse, 7.0, 1e-9);
+
+    /* RUNNING from the agent reaches the framework with its uuid */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err), AGENT_UPDATE("t1", "TASK_RUNNING", "%s"), a->id,
+                         fw->id, UUID1),
+              0);
+    ASSERT_EQ(t->state, AG_TASK_RUNNING);
+    ASSERT_STREQ(t->update_uuid, UUID1);
+    ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_RUNNING");
+    ASSERT_STREQ(path_str(st, "uuid", NULL, NULL), UUID1);
+
+    /* a duplicate is forwarded again but recorded once */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err), AGENT_UPDATE("t1", "TASK_RUNNING", "%s"), a->id,
+                         fw->id, UUID1),
+              0);
+    ASSERT_NOT_NULL(event(&f, "UPDATE", 1));
+    ASSERT_EQ(json_array_size(t->statuses), 1);
+
+    /* the acknowledgement goes to the agent byte for byte */
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"acknowledge\":{\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":"
+                         "\"t1\"},\"uuid\":\"%s\"}}",
+                         fw->id, a->id, UUID1),
+              AG_MASTER_CALL_ACCEPTED);
+    ev = event(&f, "ACKNOWLEDGE", 0);
+    ASSERT_STREQ(path_str(ev, "acknowledge", "uuid", NULL), UUID1);
+    ASSERT_STREQ(path_str(ev, "acknowledge", "task_id", "value"), "t1");
+    ASSERT_EQ(f.m->metrics.valid_acks, 1);
+
+    /* FINISHED frees the resources at once; its ack completes the task */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err), AGENT_UPDATE("t1", "TASK_FINISHED", "%s"), a->id,
+                         fw->id, UUID2),
+              0);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 0.0, 1e-9);
+    ASSERT_EQ(fw->tasks.n, 1);
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"ACKNOWLEDGE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"acknowledge\":{\"agent_id\":{\"value\":\"%s\"},\"task_id\":{\"value\":"
+                         "\"t1\"},\"uuid\":\"%s\"}}",
+                         fw->id, a->id, UUID2),
+              AG_MASTER_CALL_ACCEPTED);
+    ASSERT_EQ(fw->tasks.n, 0);
+    ASSERT_EQ(fw->n_completed, 1);
+    teardown(&f);
+}
+
+TEST(accept_with_invalid_offer_drops_tasks)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL); /* not partition-aware */
+    ASSERT_EQ(
+        sched_call(&f, fw, err, sizeof(err), LAUNCH_ONE("t1", "1"), fw->id, "no-such-offer", a->id),
+        AG_MASTER_CALL_ACCEPTED);
+    json_t *ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_LOST");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_INVALID_OFFERS");
+    ASSERT_STREQ(path_str(st, "source", NULL, NULL), "SOURCE_MASTER");
+    ASSERT_NULL(json_object_get(st, "uuid"));
+    ASSERT_NULL(event(&f, "LAUNCH", 0));
+    ASSERT_EQ(fw->tasks.n, 0);
+    teardown(&f);
+}
+
+TEST(accept_with_invalid_task_reports_error)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    ag_master_allocate(f.m);
+    char oid[256];
+    snprintf(oid, sizeof(oid), "%s", offer_id(&f, 0));
+    struct ag_allocator *fa = f.m->alloc;
+    int before = fa->n_recover;
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err), LAUNCH_ONE("big", "64"), fw->id, oid, a->id),
+              AG_MASTER_CALL_ACCEPTED);
+    json_t *ev = event(&f, "UPDATE", 0);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_ERROR");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_TASK_INVALID");
+    ASSERT_NOT_NULL(strstr(path_str(st, "message", NULL, NULL), "more resources"));
+    /* the whole offer went back, with the call's filter */
+    ASSERT_EQ(fa->n_recover, before + 1);
+    ASSERT_NEAR(ag_resources_scalar(&a->offered, "cpus"), 0.0, 1e-9);
+    ASSERT_NEAR(fa->last_refuse, 7.0, 1e-9);
+    teardown(&f);
+}
+
+TEST(calls_stay_within_their_framework)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *mine = add_fw(&f, NULL);
+    ag_master_allocate(f.m); /* the fake offers to the latest framework: mine */
+    char oid[256];
+    snprintf(oid, sizeof(oid), "%s", offer_id(&f, 0));
+    add_task(&f, mine, a, "secret");
+    struct ag_master_framework *other = add_fw(&f, NULL);
+    /* another framework cannot decline, accept or kill what is not its own */
+    ASSERT_EQ(sched_call(&f, other, err, sizeof(err),
+                         "{\"type\":\"DECLINE\",\"framework_id\":{\"value\":\"%s\"},\"decline\":"
+                         "{\"offer_ids\":[{\"value\":\"%s\"}]}}",
+                         other->id, oid),
+              AG_MASTER_CALL_ACCEPTED);
+    ASSERT_EQ(f.m->offers.n, 1);
+    ASSERT_EQ(sched_call(&f, other, err, sizeof(err),
+                         "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":"
+                         "{\"task_id\":{\"value\":\"secret\"}}}",
+                         other->id),
+              AG_MASTER_CALL_ACCEPTED);
+    ASSERT_NULL(event(&f, "KILL", 0));
+    json_t *ev = event(&f, "UPDATE", 0); /* reconciliation answer: unknown to it */
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_LOST");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_RECONCILIATION");
+    /* its owner can kill it */
+    ASSERT_EQ(sched_call(&f, mine, err, sizeof(err),
+                         "{\"type\":\"KILL\",\"framework_id\":{\"value\":\"%s\"},\"kill\":"
+                         "{\"task_id\":{\"value\":\"secret\"}}}",
+                         mine->id),
+              AG_MASTER_CALL_ACCEPTED);
+    ev = event(&f, "KILL", 0);
+    ASSERT_STREQ(path_str(ev, "kill", "task_id", "value"), "secret");
+    ASSERT_STREQ(path_str(ev, "kill", "framework_id", "value"), mine->id);
+    teardown(&f);
+}
+
+TEST(reconcile_and_revive_calls)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw =
+        add_fw(&f, ",\"role\":\"web\",\"capabilities\":[{\"type\":\"PARTITION_AWARE\"}]");
+    add_task(&f, fw, a, "t1");
+    add_task(&f, fw, a, "t2");
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"reconcile\":{}}",
+                         fw->id),
+              AG_MASTER_CALL_ACCEPTED);
+    ASSERT_NOT_NULL(event(&f, "UPDATE", 1));
+    ASSERT_NULL(event(&f, "UPDATE", 2));
+    json_t *st = json_object_get(json_object_get(event(&f, "UPDATE", 0), "update"), "status");
+    ASSERT_STREQ(path_str(st, "reason", NULL, NULL), "REASON_RECONCILIATION");
+    ASSERT_STREQ(path_str(st, "message", NULL, NULL), "Reconciliation: Latest task state");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_RUNNING");
+
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"RECONCILE\",\"framework_id\":{\"value\":\"%s\"},"
+                         "\"reconcile\":{\"tasks\":[{\"task_id\":{\"value\":\"zz\"},"
+                         "\"agent_id\":{\"value\":\"%s\"}}]}}",
+                         fw->id, a->id),
+              AG_MASTER_CALL_ACCEPTED);
+    st = json_object_get(json_object_get(event(&f, "UPDATE", 2), "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_GONE");
+
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"REVIVE\",\"framework_id\":{\"value\":\"%s\"},\"revive\":"
+                         "{\"roles\":[\"db\"]}}",
+                         fw->id),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "'db'"));
+    ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
+                         "{\"type\":\"SUPPRESS\",\"framework_id\":{\"value\":\"%s\"},\"suppress\":"
+                         "{\"role\":\"web\"}}",
+                         fw->id),
+              AG_MASTER_CALL_ACCEPTED);
+    teardown(&f);
+}
+
+TEST(agent_calls_validate_and_relay)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    add_task(&f, fw, a, "t1");
+    /* a bad uuid changes nothing */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err), AGENT_UPDATE("t1", "TASK_FAILED", "%s"), a->id,
+                         fw->id, "aGk="),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "uuid"));
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err), AGENT_UPDATE("t1", "TASK_BOGUS", "%s"), a->id,
+                         fw->id, UUID1),
+              -EINVAL);
+    struct ag_master_task *t = ag_master_map_get(&fw->tasks, "t1");
+    ASSERT_EQ(t->state, AG_TASK_RUNNING);
+    ASSERT_NULL(event(&f, "UPDATE", 0));
+    /* latest_state ahead of the delivered status: resources freed now */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err),
+                         "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"update\":"
+                         "{\"framework_id\":{\"value\":\"%s\"},\"latest_state\":\"TASK_FAILED\","
+                         "\"status\":{\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_RUNNING\","
+                         "\"uuid\":\"%s\"}}}",
+                         a->id, fw->id, UUID1),
+              0);
+    ASSERT_EQ(t->state, AG_TASK_FAILED);
+    ASSERT_EQ(t->update_state, AG_TASK_RUNNING);
+    ASSERT_NEAR(ag_resources_scalar(&a->used, "cpus"), 0.0, 1e-9);
+    /* executor exit and messages reach the framework */
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err),
+                         "{\"type\":\"EXECUTOR_EXITED\",\"agent_id\":{\"value\":\"%s\"},"
+                         "\"executor_exited\":{\"framework_id\":{\"value\":\"%s\"},"
+                         "\"executor_id\":{\"value\":\"t1\"},\"status\":256}}",
+                         a->id, fw->id),
+              0);
+    json_t *ev = event(&f, "FAILURE", 0);
+    ASSERT_STREQ(path_str(ev, "failure", "executor_id", "value"), "t1");
+    ASSERT_EQ(json_integer_value(json_object_get(json_object_get(ev, "failure"), "status")), 256);
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err),
+                         "{\"type\":\"MESSAGE\",\"agent_id\":{\"value\":\"%s\"},\"message\":"
+                         "{\"framework_id\":{\"value\":\"%s\"},\"executor_id\":{\"value\":\"t1\"},"
+                         "\"data\":\"aGk=\"}}",
+                         a->id, fw->id),
+              0);
+    ev = event(&f, "MESSAGE", 0);
+    ASSERT_STREQ(path_str(ev, "message", "data", NULL), "aGk=");
+    ASSERT_STREQ(path_str(ev, "message", "agent_id", "value"), a->id);
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err),
+                         "{\"type\":\"MESSAGE\",\"agent_id\":{\"value\":\"%s\"},\"message\":"
+                         "{\"framework_id\":{\"value\":\"%s\"},\"executor_id\":{\"value\":\"t1\"},"
+                         "\"data\":\"!!\"}}",
+                         a->id, fw->id),
+              -EINVAL);
+    teardown(&f);
+}
+
 TEST(map_basics)
 {
     struct ag_master_map map;
@@ -861,4 +1195,9 @@ TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_sha
           TEST_CASE(non_partition_aware_sees_lost),
           TEST_CASE(reregistration_drops_unreported_and_adopts_unknown),
           TEST_CASE(reregistration_does_not_charge_command_executors), TEST_CASE(state_json_shapes),
-          TEST_CASE(executors_in_state), TEST_CASE(update_framework_rules), TEST_CASE(map_basics))
+          TEST_CASE(executors_in_state), TEST_CASE(update_framework_rules),
+          TEST_CASE(launch_update_acknowledge_flow),
+          TEST_CASE(accept_with_invalid_offer_drops_tasks),
+          TEST_CASE(accept_with_invalid_task_reports_error),
+          TEST_CASE(calls_stay_within_their_framework), TEST_CASE(reconcile_and_revive_calls),
+          TEST_CASE(agent_calls_validate_and_relay), TEST_CASE(map_basics))
