@@ -375,7 +375,7 @@ static int check_operation(const json_t *op, size_t idx, char *err, size_t errle
     snprintf(p, sizeof(p), "%s.", path);
     if (opt_id(op, "id", p, err, errlen) < 0)
         return -EINVAL;
-    json_t *payload;
+    json_t *payload = NULL;
     if (strcmp(t, "LAUNCH") == 0) {
         if (need_object(op, "launch", p, &payload, err, errlen) < 0)
             return -EINVAL;
@@ -397,7 +397,7 @@ static int check_operation(const json_t *op, size_t idx, char *err, size_t errle
     } else if (strcmp(t, "LAUNCH_GROUP") == 0) {
         if (need_object(op, "launch_group", p, &payload, err, errlen) < 0)
             return -EINVAL;
-        json_t *group;
+        json_t *group = NULL;
         snprintf(p, sizeof(p), "%s.launch_group.", path);
         if (need_object(payload, "task_group", p, &group, err, errlen) < 0)
             return -EINVAL;
@@ -464,7 +464,7 @@ static int check_reconcile(const json_t *payload, char *err, size_t errlen)
 
 static int check_subscribe(const json_t *call, const json_t *payload, char *err, size_t errlen)
 {
-    json_t *info;
+    json_t *info = NULL;
     if (need_object(payload, "framework_info", "subscribe.", &info, err, errlen) < 0)
         return -EINVAL;
     if (ag_master_check_framework_info_shape(info, err, errlen) < 0)
@@ -553,7 +553,7 @@ static int check_payload(enum ag_master_call type, const json_t *call, const jso
         return opt_array(payload, "requests", "request.", &reqs, err, errlen);
     }
     case AG_CALL_UPDATE_FRAMEWORK: {
-        json_t *info;
+        json_t *info = NULL;
         if (need_object(payload, "framework_info", "update_framework.", &info, err, errlen) < 0)
             return -EINVAL;
         return ag_master_check_framework_info_shape(info, err, errlen);
