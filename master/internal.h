@@ -128,10 +128,11 @@ struct ag_master_agent {
     struct ag_timer *ping_timer;
     struct ag_timer *reregister_timer;
     double registered_time, reregistered_time, unreachable_time;
-    bool in_allocator;               /* added to the allocator and not removed */
-    struct ag_master_list tasks;     /* ag_master_task.agent_link */
-    struct ag_master_list executors; /* ag_master_executor.agent_link */
-    struct ag_master_list offers;    /* ag_master_offer.agent_link */
+    bool in_allocator;                   /* added to the allocator and not removed */
+    struct ag_master_list tasks;         /* ag_master_task.agent_link */
+    struct ag_master_list executors;     /* ag_master_executor.agent_link */
+    struct ag_master_map executor_index; /* "<framework id>\n<executor id>" -> executor */
+    struct ag_master_list offers;        /* ag_master_offer.agent_link */
     struct ag_master *m;
 };
 

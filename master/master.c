@@ -955,17 +955,20 @@ void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
 
 /* --- executors --- */
 
+/* The key of an executor in its agent's index. */
+static void executor_key(char *out, size_t len, const char *framework_id, const char *executor_id)
+{
+    snprintf(out, len, "%s\n%s", framework_id, executor_id);
+}
+
 struct ag_master_executor *ag_master_executor_find(struct ag_master_agent *a,
                                                    const struct ag_master_framework *fw,
                                                    const char *executor_id)
 {
-    for (struct ag_master_list *n = a->executors.next; n != &a->executors; n = n->next) {
-        struct ag_master_executor *x =
-            ag_master_container_of(n, struct ag_master_executor, agent_link);
-        if (x->fw == fw && strcmp(x->id, executor_id) == 0)
-            return x;
-    }
-    return NULL;
+    char key[2048];
+    executor_key(key, sizeof(key), fw->id, executor_id);
+    struct ag_master_executor *x = ag_master_map_get(&a->executor_index, key);
+    return x && x->fw == fw && strcmp(x->id, executor_id) == 0 ? x : NULL;
 }
 
 struct ag_master_executor *ag_master_executor_new(struct ag_master *m,
@@ -986,6 +989,9 @@ struct ag_master_executor *ag_master_executor_new(struct ag_master *m,
         ag_resources_copy(&x->resources, res);
     ag_master_list_append(&a->executors, &x->agent_link);
     ag_master_list_append(&fw->executors, &x->fw_link);
+    char key[2048];
+    executor_key(key, sizeof(key), fw->id, x->id);
+    ag_master_map_put(&a->executor_index, key, x);
     ag_resources_add(&a->used, &x->resources);
     ag_resources_add(&fw->used, &x->resources);
     if (to_allocator && a->in_allocator && !ag_resources_empty(&x->resources))
@@ -1005,6 +1011,10 @@ void ag_master_executor_remove(struct ag_master *m, struct ag_master_executor *x
             ag_master_allocate_soon(m);
         }
     }
+    char key[2048];
+    executor_key(key, sizeof(key), x->fw->id, x->id);
+    if (ag_master_map_get(&x->agent->executor_index, key) == x)
+        ag_master_map_remove(&x->agent->executor_index, key);
     ag_master_list_unlink(&x->agent_link);
     ag_master_list_unlink(&x->fw_link);
     ag_resources_release(&x->resources);
@@ -1062,6 +1072,7 @@ static struct ag_master_agent *agent_new(struct ag_master *m, const char *id)
     ag_resources_init(&a->offered);
     ag_master_list_init(&a->tasks);
     ag_master_list_init(&a->executors);
+    ag_master_map_init(&a->executor_index);
     ag_master_list_init(&a->offers);
     a->state = AG_MASTER_AGENT_DISCONNECTED; /* initial state */
     a->ping_timer = ag_timer_new(m->loop, agent_ping_cb, a);
@@ -1074,6 +1085,7 @@ static void agent_free(struct ag_master_agent *a)
 {
     ag_timer_free(a->ping_timer);
     ag_timer_free(a->reregister_timer);
+    ag_master_map_release(&a->executor_index);
     ag_resources_release(&a->total);
     ag_resources_release(&a->used);
     ag_resources_release(&a->offered);
@@ -1290,27 +1302,33 @@ static void admit_reported_executors(struct ag_master *m, struct ag_master_agent
 static void drop_unreported_executors(struct ag_master *m, struct ag_master_agent *a,
                                       const json_t *subscribe)
 {
+    struct ag_master_map reported;
+    ag_master_map_init(&reported);
     json_t *execs = ag_json_get(subscribe, "executors");
+    size_t i;
+    json_t *rx;
+    json_array_foreach(execs, i, rx)
+    {
+        char e[256] = "", key[2048];
+        const char *fid = ag_json_get_id(rx, "framework_id", false, e, sizeof(e));
+        const char *eid =
+            ag_json_get_id(ag_json_get(rx, "executor_info"), "executor_id", false, e, sizeof(e));
+        if (fid && eid) {
+            executor_key(key, sizeof(key), fid, eid);
+            ag_master_map_put(&reported, key, NULL);
+        }
+    }
     struct ag_master_list *n = a->executors.next, *next;
     for (; n != &a->executors; n = next) {
         next = n->next;
         struct ag_master_executor *x =
             ag_master_container_of(n, struct ag_master_executor, agent_link);
-        bool found = false;
-        size_t i;
-        json_t *rx;
-        json_array_foreach(execs, i, rx)
-        {
-            char e[256] = "";
-            const char *fid = ag_json_get_id(rx, "framework_id", false, e, sizeof(e));
-            const char *eid = ag_json_get_id(ag_json_get(rx, "executor_info"), "executor_id", false,
-                                             e, sizeof(e));
-            if (fid && eid && strcmp(fid, x->fw->id) == 0 && strcmp(eid, x->id) == 0)
-                found = true;
-        }
-        if (!found)
+        char key[2048];
+        executor_key(key, sizeof(key), x->fw->id, x->id);
+        if (!ag_master_map_has(&reported, key))
             ag_master_executor_remove(m, x);
     }
+    ag_master_map_release(&reported);
 }
 
 int ag_master_check_agent_subscribe(const json_t *subscribe, char *err, size_t errlen)

@@ -189,19 +189,22 @@ static int call_accept(struct ag_master *m, struct ag_master_framework *fw, cons
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
+    struct ag_master_map seen;
+    ag_master_map_init(&seen);
     for (size_t i = 0; i < n; i++) {
         offer_ids[i] = json_string_value(ag_json_get(json_array_get(ids, i), "value"));
         struct ag_master_offer *o = ag_master_map_get(&m->offers, offer_ids[i]);
-        /* Offers of other frameworks look unknown: no data leaks across. */
-        bool dup = false;
-        for (size_t k = 0; k < i; k++)
-            dup = dup || offers[k] == o;
+        /* Offers of other frameworks look unknown: no data leaks across.
+         * A repeated id is used once (validation reports the repeat). */
+        bool dup = ag_master_map_has(&seen, offer_ids[i]);
+        ag_master_map_put(&seen, offer_ids[i], NULL);
         if (o && o->fw == fw && !dup) {
             offers[i] = o;
             refs[i] = (struct ag_master_offer_ref){fw->id, o->agent->id, o->role};
             refp[i] = &refs[i];
         }
     }
+    ag_master_map_release(&seen);
 
     if (json_array_size(ops) == 0) {
         /* ACCEPT without operations is a DECLINE. */

@@ -811,16 +811,24 @@ int ag_master_validate_offers(const char *framework_id, const char *const *offer
 {
     if (n == 0)
         return fail(err, errlen, "no offers specified");
-    for (size_t i = 0; i < n; i++) {
-        for (size_t k = 0; k < i; k++)
-            if (strcmp(offer_ids[i], offer_ids[k]) == 0)
-                return fail(err, errlen, "offer '%s' appears more than once", offer_ids[i]);
-        if (!offers[i])
-            return fail(err, errlen, "offer '%s' is no longer valid", offer_ids[i]);
-        if (strcmp(offers[i]->framework_id, framework_id) != 0)
-            return fail(err, errlen, "offer '%s' is not an offer of framework '%s'", offer_ids[i],
-                        framework_id);
+    /* A set, not a pairwise scan: a call may name tens of thousands. */
+    struct ag_master_map seen;
+    ag_master_map_init(&seen);
+    int r = 0;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        if (ag_master_map_has(&seen, offer_ids[i]))
+            r = fail(err, errlen, "offer '%s' appears more than once", offer_ids[i]);
+        else if (ag_master_map_put(&seen, offer_ids[i], NULL) < 0)
+            r = fail(err, errlen, "out of memory");
+        else if (!offers[i])
+            r = fail(err, errlen, "offer '%s' is no longer valid", offer_ids[i]);
+        else if (strcmp(offers[i]->framework_id, framework_id) != 0)
+            r = fail(err, errlen, "offer '%s' is not an offer of framework '%s'", offer_ids[i],
+                     framework_id);
     }
+    ag_master_map_release(&seen);
+    if (r < 0)
+        return r;
     for (size_t i = 1; i < n; i++) {
         if (strcmp(offers[i]->agent_id, offers[0]->agent_id) != 0)
             return fail(err, errlen, "offers '%s' and '%s' are for different agents", offer_ids[0],
