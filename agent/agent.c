@@ -332,8 +332,7 @@ void ag_agent_task_fail(struct ag_agent *agent, struct ag_agent_task *task,
     json_t *s;
     if (ag_task_state_is_terminal(task->state))
         return;
-    s = agent_status(agent, task->id, task->executor->command ? NULL : task->executor->id, state,
-                     reason, message);
+    s = agent_status(agent, task->id, task->executor->id, state, reason, message);
     if (!s)
         return;
     ag_info("task '%s' of framework '%s': %s (%s: %s)", task->id, task->executor->framework->id,
@@ -404,7 +403,7 @@ int ag_agent_executor_send(struct ag_agent_executor *ex, const json_t *event)
     return 0;
 }
 
-static json_t *agent_info(const struct ag_agent *agent)
+json_t *ag_agent_info_json(const struct ag_agent *agent)
 {
     json_t *info =
         json_pack("{s:s,s:i,s:o,s:O}", "hostname", agent->hostname, "port", agent->port,
@@ -481,7 +480,7 @@ void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_execut
     ag_info("executor '%s' of framework '%s' subscribed", ex->id, ex->framework->id);
     ev = json_pack("{s:s,s:{s:O,s:O,s:o,s:{s:s}}}", "type", "SUBSCRIBED", "subscribed",
                    "executor_info", ex->info, "framework_info", ex->framework->info, "agent_info",
-                   agent_info(agent), "container_id", "value", ex->container_id);
+                   ag_agent_info_json(agent), "container_id", "value", ex->container_id);
     if (ev)
         ag_agent_executor_send(ex, ev);
     json_decref(ev);
@@ -1149,8 +1148,8 @@ static json_t *subscribe_call(void *arg)
         }
     }
     call = json_pack("{s:s,s:{s:i,s:o,s:o,s:o,s:o}}", "type", "SUBSCRIBE", "subscribe", "version",
-                     1, "agent_info", agent_info(agent), "tasks", tasks, "executors", executors,
-                     "frameworks", frameworks);
+                     1, "agent_info", ag_agent_info_json(agent), "tasks", tasks, "executors",
+                     executors, "frameworks", frameworks);
     if (call && agent->id)
         ag_json_set_id(call, "agent_id", agent->id);
     return call;
@@ -1470,6 +1469,8 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
     ag_http_server_route(agent->http, "/slave(1)/api/v1/executor", ag_agent_executor_api, agent);
     ag_agent_routes_state(agent);
     ag_agent_routes_files(agent);
+    ag_http_server_route(agent->http, "/api/v1", ag_agent_operator_api, agent);
+    ag_http_server_route(agent->http, "/slave(1)/api/v1", ag_agent_operator_api, agent);
 
     agent->sum = ag_agent_sum_new(agent->loop, c->status_update_retry_interval, &sum_ops, agent);
     if (ag_agent_master_parse(c->master, &base) < 0 || !agent->sum) {

@@ -300,7 +300,7 @@ static void used_resources(const struct ag_agent *agent, struct ag_resources *us
     }
 }
 
-static json_t *flags_json(const struct ag_agent *agent)
+json_t *ag_agent_flags_json(const struct ag_agent *agent)
 {
     json_t *flags = json_object();
     for (size_t i = 0; i < agent->n_flags; i++) {
@@ -332,8 +332,8 @@ json_t *ag_agent_state_json(struct ag_agent *agent)
         reserved_full, "unreserved_resources_full",
         ag_resources_to_json(&unreserved, AG_RESOURCES_PRE_REFINEMENT),
         "reserved_resources_allocated", "unreserved_resources_allocated", "attributes",
-        ag_agent_attributes_flatten(agent->attributes), "flags", flags_json(agent), "frameworks",
-        frameworks_json(agent, &agent->frameworks), "completed_frameworks",
+        ag_agent_attributes_flatten(agent->attributes), "flags", ag_agent_flags_json(agent),
+        "frameworks", frameworks_json(agent, &agent->frameworks), "completed_frameworks",
         frameworks_json(agent, &agent->completed_frameworks));
     ag_resources_release(&unreserved);
     if (state && agent->master) {
@@ -384,7 +384,7 @@ static void resource_metrics(json_t *m, const char *name, double total, double u
     set_num(m, key, 0);
 }
 
-static json_t *metrics_json(struct ag_agent *agent)
+json_t *ag_agent_metrics_json(struct ag_agent *agent)
 {
     json_t *m = json_object();
     struct ag_resources used;
@@ -460,14 +460,14 @@ static void serve_metrics(struct ag_http_req *req, void *arg)
 {
     if (reject_method(req))
         return;
-    ag_http_reply_json(req, 200, metrics_json(arg));
+    ag_http_reply_json(req, 200, ag_agent_metrics_json(arg));
 }
 
 static void serve_flags(struct ag_http_req *req, void *arg)
 {
     if (reject_method(req))
         return;
-    ag_http_reply_json(req, 200, json_pack("{s:o}", "flags", flags_json(arg)));
+    ag_http_reply_json(req, 200, json_pack("{s:o}", "flags", ag_agent_flags_json(arg)));
 }
 
 static void serve_version(struct ag_http_req *req, void *arg)

@@ -221,6 +221,16 @@ void ag_agent_executor_stream_closed(struct ag_http_stream *stream, void *arg);
 
 void ag_agent_routes_state(struct ag_agent *agent);
 json_t *ag_agent_state_json(struct ag_agent *agent);
+/* {"name": "value"} of every flag. */
+json_t *ag_agent_flags_json(const struct ag_agent *agent);
+/* The /metrics/snapshot object. */
+json_t *ag_agent_metrics_json(struct ag_agent *agent);
+/* The AgentInfo (v1 shape) of this agent (agent.c). */
+json_t *ag_agent_info_json(const struct ag_agent *agent);
+
+/* --- operator.c: the agent's operator API (POST /api/v1), read-only calls --- */
+
+void ag_agent_operator_api(struct ag_http_req *req, void *arg);
 /* A Task object in the Mesos v1 shape for SUBSCRIBE (not the legacy one). */
 json_t *ag_agent_task_v1(const struct ag_agent *agent, const struct ag_agent_task *task);
 
