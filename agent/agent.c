@@ -1361,7 +1361,7 @@ static int agent_configure(struct ag_agent *agent, int argc, char **argv, char *
     int next = argc, rc;
 
     rc = ag_flags_parse(agent->flags, agent->n_flags, argc, argv,
-                        "Usage: agora-agent --master=HOST:PORT --work_dir=DIR [flags]", &next, err,
+                        "agora-agent --master=HOST:PORT --work_dir=DIR [flags]", &next, err,
                         errlen);
     if (rc)
         return rc;

@@ -607,11 +607,16 @@ static void on_message(struct ag_executor *e, const uint8_t *data, size_t len, v
 
 static void shutdown_now(struct cmd *c)
 {
+    /* Mesos leaves the task the shutdown grace period less 2 s (the reap
+     * interval and a second to report); with short grace periods keep at
+     * least half of it for the task. */
     double grace = c->cfg.shutdown_grace_period - 2.0;
+    if (grace < c->cfg.shutdown_grace_period / 2)
+        grace = c->cfg.shutdown_grace_period / 2;
     c->shutdown = true;
     c->kill_requested = true;
     if (c->pid > 0) {
-        kill_task(c, grace > 0 ? grace : 0);
+        kill_task(c, grace);
         return;
     }
     /* Nothing running: a task that never started is reported killed. */
