@@ -121,6 +121,8 @@ typedef void (*ag_cli_example_done_cb)(size_t finished, size_t total, const char
  * what happens. NULL on failure. */
 struct ag_cli_example *ag_cli_example_start(struct ag_loop *loop, const char *master, size_t ntasks,
                                             ag_cli_example_done_cb done, void *arg);
+/* Stops the example without reporting (the cluster is going away). */
+void ag_cli_example_abort(struct ag_cli_example *ex);
 /* Whether no request of the example is in flight (it may then be freed). */
 bool ag_cli_example_idle(const struct ag_cli_example *ex);
 void ag_cli_example_free(struct ag_cli_example *ex);

@@ -278,6 +278,15 @@ struct ag_cli_example *ag_cli_example_start(struct ag_loop *loop, const char *ma
     return ex;
 }
 
+void ag_cli_example_abort(struct ag_cli_example *ex)
+{
+    if (!ex || ex->finished)
+        return;
+    ex->finished = true;
+    ag_timer_stop(ex->timeout);
+    ag_scheduler_stop(ex->sched);
+}
+
 bool ag_cli_example_idle(const struct ag_cli_example *ex)
 {
     return !ex || (ex->inflight == 0 && ag_scheduler_calls_in_flight(ex->sched) == 0);

@@ -299,6 +299,7 @@ static void stop_all(struct local *l, int exit_code)
     l->phase = PHASE_STOPPING;
     l->exit_code = exit_code;
     ag_timer_stop(l->poll_timer);
+    ag_cli_example_abort(l->ex);
     /* Agents first, then the master, so agents do not log a lost master. */
     for (size_t i = l->nchildren; i-- > 0;)
         if (l->children[i].alive)
@@ -374,7 +375,7 @@ static void example_done(size_t finished, size_t total, const char *error, void 
 static void cluster_up(struct local *l)
 {
     printf("The master and %d agent%s are up.\n", l->nagents, l->nagents == 1 ? "" : "s");
-    if (!l->example) {
+    if (!l->example || l->nagents == 0) {
         l->phase = PHASE_SERVING;
         print_ready(l);
         return;
