@@ -368,6 +368,48 @@ TEST(malformed_stream_is_a_final_disconnection_without_checkpoint)
     teardown(&f);
 }
 
+TEST(checkpointed_executor_reconnects_with_its_unacknowledged_updates)
+{
+    struct fixture f;
+    struct ag_executor_config cfg = {
+        .agent_endpoint = "127.0.0.1:1",
+        .framework_id = "F",
+        .executor_id = "E",
+        .checkpoint = true,
+        .recovery_timeout = 60,
+        .subscription_backoff_max = 1,
+    };
+    json_t *sub, *updates;
+    memset(&f, 0, sizeof(f));
+    f.loop = ag_loop_new();
+    f.seen.calls = json_array();
+    f.seen.answer = 202;
+    f.e = ag_executor_new(f.loop, &cfg, &callbacks, &f.seen);
+    ASSERT_NOT_NULL(f.e);
+    ag_executor_set_call_hook(f.e, hook, &f.seen);
+    feed(&f, SUBSCRIBED);
+    feed(&f, LAUNCH_T1);
+    ASSERT_EQ(ag_executor_update(f.e, "t1", "TASK_RUNNING", NULL, NULL, NULL), 0);
+    ASSERT_EQ(ag_executor_feed(f.e, "x\n", 2), -EBADMSG);
+    ASSERT_EQ(f.seen.disconnects, 1);
+    ASSERT_FALSE(f.seen.final); /* it will re-subscribe */
+    ASSERT_FALSE(ag_executor_subscribed(f.e));
+    /* Meanwhile updates wait, and the next SUBSCRIBE carries them. */
+    ASSERT_EQ(ag_executor_update(f.e, "t1", "TASK_FINISHED", NULL, NULL, NULL), 0);
+    ASSERT_EQ(json_array_size(f.seen.calls), 1);
+    sub = ag_executor_subscribe_call(f.e);
+    updates = json_object_get(json_object_get(sub, "subscribe"), "unacknowledged_updates");
+    ASSERT_EQ(json_array_size(updates), 2);
+    ASSERT_STREQ(json_string_value(json_object_get(
+                     json_object_get(json_array_get(updates, 1), "status"), "state")),
+                 "TASK_FINISHED");
+    ASSERT_EQ(
+        json_array_size(json_object_get(json_object_get(sub, "subscribe"), "unacknowledged_tasks")),
+        1);
+    json_decref(sub);
+    teardown(&f);
+}
+
 TEST(config_from_env)
 {
     struct ag_executor_config cfg;
@@ -402,4 +444,5 @@ TEST_MAIN(TEST_CASE(new_refuses_incomplete_config), TEST_CASE(subscribed_records
           TEST_CASE(bad_updates_are_refused_locally), TEST_CASE(events_reach_their_callbacks),
           TEST_CASE(message_needs_a_subscription),
           TEST_CASE(malformed_stream_is_a_final_disconnection_without_checkpoint),
+          TEST_CASE(checkpointed_executor_reconnects_with_its_unacknowledged_updates),
           TEST_CASE(config_from_env))
