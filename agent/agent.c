@@ -367,9 +367,17 @@ static void sum_send(void *arg, const char *framework_id, const json_t *status,
                      enum ag_task_state latest_state)
 {
     struct ag_agent *agent = arg;
-    json_t *call = json_pack("{s:s,s:{s:O,s:s,s:{s:s}}}", "type", "UPDATE", "update", "status",
-                             status, "latest_state", ag_task_state_name(latest_state),
-                             "framework_id", "value", framework_id);
+    json_t *copy = json_deep_copy(status);
+    json_t *call;
+
+    if (!copy)
+        return;
+    /* The id may have changed since the update was made (a master that
+     * forgot this agent assigns a new one). */
+    ag_json_set_id(copy, "agent_id", agent->id);
+    call = json_pack("{s:s,s:{s:o,s:s,s:{s:s}}}", "type", "UPDATE", "update", "status", copy,
+                     "latest_state", ag_task_state_name(latest_state), "framework_id", "value",
+                     framework_id);
     if (!call)
         return;
     ag_json_set_id(call, "agent_id", agent->id);
@@ -1360,9 +1368,9 @@ static int agent_configure(struct ag_agent *agent, int argc, char **argv, char *
     char host[256], *base = NULL;
     int next = argc, rc;
 
-    rc = ag_flags_parse(agent->flags, agent->n_flags, argc, argv,
-                        "agora-agent --master=HOST:PORT --work_dir=DIR [flags]", &next, err,
-                        errlen);
+    rc =
+        ag_flags_parse(agent->flags, agent->n_flags, argc, argv,
+                       "agora-agent --master=HOST:PORT --work_dir=DIR [flags]", &next, err, errlen);
     if (rc)
         return rc;
     if (next < argc) {
