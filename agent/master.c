@@ -285,6 +285,8 @@ static int on_record(const char *data, size_t len, void *arg)
                 0 ||
             hb <= 0)
             hb = 15;
+        /* A sane range for the watchdog, whatever the master says. */
+        hb = hb < 0.1 ? 0.1 : hb > 3600 ? 3600 : hb;
         m->heartbeat_interval = hb;
         free(m->agent_id);
         m->agent_id = ag_agent_strdup(id);
