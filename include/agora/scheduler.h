@@ -30,6 +30,11 @@
  * retries) is reported to the `call_failed` callback. -ENOTCONN means the
  * scheduler is not subscribed (no framework id / stream id yet).
  *
+ * Stopping: ag_scheduler_teardown() removes the framework (its tasks are
+ * killed); ag_scheduler_stop() only disconnects (the master keeps the
+ * framework for its failover_timeout). Before stopping your loop, call
+ * ag_scheduler_flush() so acknowledgements in flight reach the master.
+ *
  * ERROR events are final: the master closes the stream after one, and the
  * SDK does not re-subscribe (the framework was removed, failed over to
  * another instance, or is invalid). The `error` callback is the last one
@@ -39,12 +44,15 @@
  *
  *     static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
  *     {
+ *         static bool launched;
  *         size_t i;
  *         json_t *offer;
  *         json_array_foreach(offers, i, offer) {
  *             struct ag_sched_task t = {.task_id = "t1", .command = "echo hi",
  *                                       .cpus = 0.1, .mem = 32};
- *             if (ag_scheduler_launch(s, offer, &t, 1, -1) < 0)
+ *             if (!launched && ag_scheduler_launch(s, offer, &t, 1, -1) == 0)
+ *                 launched = true;
+ *             else
  *                 ag_scheduler_decline_offer(s, offer, 5);
  *         }
  *     }
