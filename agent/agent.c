@@ -734,7 +734,7 @@ static void describe_status(int status, char *out, size_t outlen)
 
 static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex, int status)
 {
-    char how[96], msg[160];
+    char how[96], msg[256];
     struct ag_agent_list *pos, *tmp;
     pid_t pid = ex->pid;
 
@@ -756,7 +756,8 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     }
     if (agent->stopping)
         return;
-    snprintf(msg, sizeof(msg), "Executor %s", how);
+    snprintf(msg, sizeof(msg), "Executor %s%s", how,
+             ex->shutdown_requested ? " after it was asked to shut down" : "");
     ag_agent_list_for_each(pos, tmp, &ex->queued)
     {
         struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
@@ -766,8 +767,9 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     ag_agent_list_for_each(pos, tmp, &ex->launched)
     {
         struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
-        ag_agent_task_fail(agent, t, ex->shutdown_requested ? AG_TASK_KILLED : AG_TASK_FAILED,
-                           "REASON_EXECUTOR_TERMINATED", msg);
+        /* TASK_FAILED even after a requested shutdown, as Mesos does: the
+         * executor should have ended its tasks itself. */
+        ag_agent_task_fail(agent, t, AG_TASK_FAILED, "REASON_EXECUTOR_TERMINATED", msg);
     }
     call_executor_exited(agent, ex);
     executor_maybe_complete(agent, ex);
