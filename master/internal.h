@@ -165,6 +165,7 @@ struct ag_master_framework {
     json_t *info; /* FrameworkInfo with id set */
     char **roles;
     size_t n_roles;
+    struct ag_master_map role_index; /* role -> NULL, for lookups */
     unsigned caps;
     enum ag_master_fw_state state;
     struct ag_http_stream *stream;

@@ -394,10 +394,7 @@ enum ag_resources_format ag_master_fw_format(const struct ag_master_framework *f
 
 bool ag_master_fw_has_role(const struct ag_master_framework *fw, const char *role)
 {
-    for (size_t i = 0; i < fw->n_roles; i++)
-        if (strcmp(fw->roles[i], role) == 0)
-            return true;
-    return false;
+    return ag_master_map_has(&fw->role_index, role);
 }
 
 static void fw_set_roles(struct ag_master_framework *fw, struct ag_master_fwinfo *fi)
@@ -410,6 +407,9 @@ static void fw_set_roles(struct ag_master_framework *fw, struct ag_master_fwinfo
     fw->caps = fi->caps;
     fi->roles = NULL;
     fi->n_roles = 0;
+    ag_master_map_release(&fw->role_index);
+    for (size_t i = 0; i < fw->n_roles; i++)
+        ag_master_map_put(&fw->role_index, fw->roles[i], NULL);
 }
 
 static struct ag_master_framework *fw_new(struct ag_master *m, const char *id)
@@ -418,6 +418,7 @@ static struct ag_master_framework *fw_new(struct ag_master *m, const char *id)
     fw->m = m;
     fw->id = xstrdup(id);
     ag_master_map_init(&fw->tasks);
+    ag_master_map_init(&fw->role_index);
     ag_master_list_init(&fw->completed);
     ag_master_list_init(&fw->unreachable);
     ag_master_list_init(&fw->offers);
@@ -451,6 +452,7 @@ static void fw_free(struct ag_master_framework *fw)
     for (size_t i = 0; i < fw->n_roles; i++)
         free(fw->roles[i]);
     free(fw->roles);
+    ag_master_map_release(&fw->role_index);
     json_decref(fw->info);
     json_decref(fw->pending_offers);
     ag_resources_release(&fw->used);

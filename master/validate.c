@@ -710,12 +710,9 @@ static unsigned parse_caps(const json_t *info)
     return caps;
 }
 
+/* Appends a role; fi->roles was sized for every role up front. */
 static int add_role(struct ag_master_fwinfo *fi, const char *role)
 {
-    char **r = realloc(fi->roles, (fi->n_roles + 1) * sizeof(*r));
-    if (!r)
-        return -ENOMEM;
-    fi->roles = r;
     fi->roles[fi->n_roles] = strdup(role);
     if (!fi->roles[fi->n_roles])
         return -ENOMEM;
@@ -727,9 +724,14 @@ int ag_master_validate_framework_info(const json_t *info, const json_t *suppress
                                       struct ag_master_fwinfo *ret, char *err, size_t errlen)
 {
     struct ag_master_fwinfo fi = {0};
+    struct ag_master_map set; /* the roles seen: sets keep big lists linear */
+    ag_master_map_init(&set);
     fi.caps = parse_caps(info);
     json_t *role = ag_json_get(info, "role");
     json_t *roles = ag_json_get(info, "roles");
+    fi.roles = calloc(json_array_size(roles) + 1, sizeof(*fi.roles));
+    if (!fi.roles)
+        return fail(err, errlen, "out of memory");
     size_t i;
     json_t *r;
     char e[256];
@@ -751,13 +753,11 @@ int ag_master_validate_framework_info(const json_t *info, const json_t *suppress
                 fail(err, errlen, "invalid role '%s' in 'FrameworkInfo.roles': %s", name, e);
                 goto bad;
             }
-            for (size_t k = 0; k < fi.n_roles; k++) {
-                if (strcmp(fi.roles[k], name) == 0) {
-                    fail(err, errlen, "'FrameworkInfo.roles' contains duplicate role '%s'", name);
-                    goto bad;
-                }
+            if (ag_master_map_has(&set, name)) {
+                fail(err, errlen, "'FrameworkInfo.roles' contains duplicate role '%s'", name);
+                goto bad;
             }
-            if (add_role(&fi, name) < 0) {
+            if (ag_master_map_put(&set, name, NULL) < 0 || add_role(&fi, name) < 0) {
                 fail(err, errlen, "out of memory");
                 goto bad;
             }
@@ -778,7 +778,7 @@ int ag_master_validate_framework_info(const json_t *info, const json_t *suppress
             fail(err, errlen, "invalid role '%s' in 'FrameworkInfo.role': %s", name, e);
             goto bad;
         }
-        if (add_role(&fi, name) < 0) {
+        if (ag_master_map_put(&set, name, NULL) < 0 || add_role(&fi, name) < 0) {
             fail(err, errlen, "out of memory");
             goto bad;
         }
@@ -787,18 +787,17 @@ int ag_master_validate_framework_info(const json_t *info, const json_t *suppress
     json_array_foreach(suppressed_roles, i, r)
     {
         const char *name = json_string_value(r);
-        bool found = false;
-        for (size_t k = 0; name && k < fi.n_roles; k++)
-            found = found || strcmp(fi.roles[k], name) == 0;
-        if (!found) {
+        if (!name || !ag_master_map_has(&set, name)) {
             fail(err, errlen, "suppressed role '%s' is not one of the framework's roles",
                  name ? name : "?");
             goto bad;
         }
     }
+    ag_master_map_release(&set);
     *ret = fi;
     return 0;
 bad:
+    ag_master_map_release(&set);
     ag_master_fwinfo_release(&fi);
     return -EINVAL;
 }
