@@ -69,6 +69,13 @@ def test_unreachable_agent_and_its_return(pc, scheduler_factory):
     held_ids = {o["id"]["value"] for o in held}
     pids = [task_pid(agent, pa, "pa-task"), task_pid(agent, plain, "plain-task")]
     marks = (pa.mark(), plain.mark())
+    # Checks that need not stop the scenario are collected and reported
+    # together at the end, so one bug does not hide the next.
+    problems = []
+
+    def check(ok, msg):
+        if not ok:
+            problems.append(msg)
 
     t0 = time.monotonic()
     agent.pause()
@@ -76,20 +83,20 @@ def test_unreachable_agent_and_its_return(pc, scheduler_factory):
     st = pa.wait_update("pa-task", ["TASK_UNREACHABLE", "TASK_LOST"], timeout=15,
                         start=marks[0])
     assert st["state"] == "TASK_UNREACHABLE", "PARTITION_AWARE sees TASK_UNREACHABLE: %r" % st
-    assert st.get("reason") == "REASON_AGENT_REMOVED", st
-    assert not st.get("uuid"), st
-    assert "unreachable_time" in st, "TASK_UNREACHABLE carries unreachable_time (§4.5)"
+    check(st.get("reason") == "REASON_AGENT_REMOVED", "PA update reason (§4.5): %r" % st)
+    check(not st.get("uuid"), "master-generated update with a uuid: %r" % st)
+    check("unreachable_time" in st, "TASK_UNREACHABLE carries unreachable_time (§4.5): %r" % st)
     st = plain.wait_update("plain-task", ["TASK_UNREACHABLE", "TASK_LOST"], timeout=15,
                            start=marks[1])
     assert st["state"] == "TASK_LOST", "non-PA sees TASK_LOST: %r" % st
-    assert st.get("reason") == "REASON_AGENT_REMOVED", st
-    assert not st.get("uuid"), st
+    check(st.get("reason") == "REASON_AGENT_REMOVED", "non-PA update reason (§4.5): %r" % st)
+    check(not st.get("uuid"), "master-generated update with a uuid: %r" % st)
     elapsed = time.monotonic() - t0
-    assert elapsed < 10, "detection took %.1fs with 0.5s x 2 pings" % elapsed
+    check(elapsed < 10, "detection took %.1fs with 0.5s x 2 pings" % elapsed)
     for s, m in zip((pa, plain), marks):
         f = s.wait_for(lambda e: e["type"] == "FAILURE", 10, "FAILURE", start=m)
-        assert f["failure"]["agent_id"]["value"] == aid, f
-        assert "executor_id" not in f["failure"], f
+        check(f["failure"]["agent_id"]["value"] == aid, "FAILURE agent_id: %r" % f)
+        check("executor_id" not in f["failure"], "agent FAILURE has no executor_id: %r" % f)
     for s, m in zip((pa, plain), marks):
         for oid in held_ids:
             if s.index_of(lambda e: e["type"] == "OFFERS" and oid in
@@ -100,15 +107,19 @@ def test_unreachable_agent_and_its_return(pc, scheduler_factory):
     wait_until(lambda: get_json(pc.url, "/metrics/snapshot")["master/slaves_unreachable"] == 1,
                10, what="master/slaves_unreachable == 1")
     st_ = pc.state()
-    assert st_["unreachable_slaves"] == 1 and st_["activated_slaves"] == 0, \
-        (st_["unreachable_slaves"], st_["activated_slaves"])
+    check(st_["unreachable_slaves"] == 1 and st_["activated_slaves"] == 0,
+          "/master/state unreachable_slaves %r activated_slaves %r (§7.2)" %
+          (st_["unreachable_slaves"], st_["activated_slaves"]))
     # Reconciliation of the PA task answers TASK_UNREACHABLE meanwhile.
     m = pa.mark()
     pa.reconcile([("pa-task", aid)])
     rst = pa.wait_update("pa-task", ["TASK_UNREACHABLE", "TASK_LOST", "TASK_RUNNING"], start=m)
-    assert rst["state"] == "TASK_UNREACHABLE", rst
+    check(rst["state"] == "TASK_UNREACHABLE",
+          "reconciling a task of an unreachable agent must answer TASK_UNREACHABLE "
+          "(§4.6 / §4.5), got %r" % rst)
     # No offers from the unreachable agent.
-    assert not pa.outstanding(aid) and not plain.outstanding(aid)
+    check(not pa.outstanding(aid) and not plain.outstanding(aid),
+          "offers for the unreachable agent outstanding")
 
     marks = (pa.mark(), plain.mark())
     agent.resume()
@@ -116,17 +127,20 @@ def test_unreachable_agent_and_its_return(pc, scheduler_factory):
     assert agent.agent_id == aid, "the agent keeps its id when it re-registers"
     for s, tid, m in ((pa, "pa-task", marks[0]), (plain, "plain-task", marks[1])):
         st = s.wait_update(tid, "TASK_RUNNING", timeout=15, start=m)
-        assert st.get("reason") == "REASON_AGENT_REREGISTERED" and not st.get("uuid"), \
-            "docs/agent-protocol.md: re-admitted tasks are reported with no uuid and " \
-            "REASON_AGENT_REREGISTERED: %r" % st
+        check(st.get("reason") == "REASON_AGENT_REREGISTERED" and not st.get("uuid"),
+              "docs/agent-protocol.md: re-admitted tasks are reported with no uuid and "
+              "REASON_AGENT_REREGISTERED: %r" % st)
     # The tasks were never killed.
     assert all(pid_alive(p) for p in pids), "tasks must survive the partition (§4.5)"
     for s, tid in ((pa, "pa-task"), (plain, "plain-task")):
         m = s.mark()
         s.reconcile([(tid, aid)])
-        assert s.wait_update(tid, ["TASK_RUNNING", "TASK_LOST", "TASK_UNREACHABLE",
-                                   "TASK_GONE"], start=m)["state"] == "TASK_RUNNING"
+        rs = s.wait_update(tid, ["TASK_RUNNING", "TASK_LOST", "TASK_UNREACHABLE", "TASK_GONE"],
+                           start=m)
+        check(rs["state"] == "TASK_RUNNING", "reconcile after re-registration: %r" % rs)
     # And the agent is offered again, minus the running tasks.
     o = wait_until(lambda: pa.outstanding(aid) + plain.outstanding(aid), 15,
                    what="offers for the returned agent")
-    assert offer_scalar(o[0], "cpus") <= 4 - 0.2 + 1e-9, o[0]["resources"]
+    check(offer_scalar(o[0], "cpus") <= 4 - 0.2 + 1e-9,
+          "offer counts the running tasks' cpus as free: %r" % o[0]["resources"])
+    assert not problems, "\n".join(problems)

@@ -501,3 +501,48 @@ def test_exec_hostile_bodies(mc, body):
 def test_all_tasks_still_running(mc, fw, other):
     task_unaffected(mc, fw, "mine")
     task_unaffected(mc, other, "theirs")
+
+
+# ------------------------------------------------------------ client habits (§10)
+
+
+def test_calls_on_one_keepalive_connection(mc, fw):
+    """Clients keep one keep-alive connection for calls (§10)."""
+    import http.client
+    conn = http.client.HTTPConnection(mc.master.ip, mc.master.port, timeout=10)
+    try:
+        for _ in range(3):
+            conn.request("POST", SCHED, json.dumps({"type": "REVIVE", "framework_id": fid(fw)}),
+                         {"Content-Type": "application/json", "Mesos-Stream-Id": fw.stream_id})
+            r = conn.getresponse()
+            r.read()
+            assert r.status == 202, r.status
+        fw.quiesce()
+    finally:
+        conn.close()
+
+
+def test_subscribe_with_connection_close(mc):
+    """Some clients send Connection: close on SUBSCRIBE (§10): the stream
+    must still stay open and deliver events."""
+    s = mesos_v1.Scheduler(mc.url, name="conn-close")
+    harness.LIVE_SCHEDULERS.append(s)
+    try:
+        s.subscribe(headers={"Connection": "close"})
+        s.fence()
+        assert not s.closed and s.framing_violations == []
+    finally:
+        s.stop()
+        harness.LIVE_SCHEDULERS.remove(s)
+
+
+def test_numeric_strings_for_numbers(mc, fw):
+    """int64/double fields accept numeric strings (§3.1, §11.13)."""
+    r = sched_call(fw, {"type": "DECLINE", "framework_id": fid(fw),
+                        "decline": {"offer_ids": [{"value": "no-such-offer"}],
+                                    "filters": {"refuse_seconds": "1.5"}}})
+    assert r.status == 202, r
+    r = sched_call(fw, {"type": "KILL", "framework_id": fid(fw),
+                        "kill": {"task_id": {"value": "no-such-task"},
+                                 "kill_policy": {"grace_period": {"nanoseconds": "1000"}}}})
+    assert r.status == 202, r
