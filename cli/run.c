@@ -102,17 +102,19 @@ static void say(const char *fmt, ...)
     va_end(ap);
 }
 
-static void write_all(int fd, const char *data, size_t len)
+/* 0, or -errno (EPIPE when the reader went away, e.g. `| head -1`). */
+static int write_all(int fd, const char *data, size_t len)
 {
     while (len > 0) {
         ssize_t n = write(fd, data, len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
-            return;
+            return n < 0 ? -errno : -EIO;
         data += n;
         len -= (size_t)n;
     }
+    return 0;
 }
 
 /* --- the end --- */
@@ -216,7 +218,7 @@ static void on_read(const struct ag_http_response *resp, void *arg)
     struct out_file *f = rq->f;
     free(rq);
     r->inflight--;
-    if (r->done)
+    if (r->done || r->finishing)
         return;
     int code = ag_http_response_code(resp);
     if (code == 200) {
@@ -229,8 +231,16 @@ static void on_read(const struct ag_http_response *resp, void *arg)
             say("cannot decode the agent's answer for the task's %s: %s", f->name, jerr.text);
         json_t *data = json_object_get(doc, "data");
         size_t n = json_is_string(data) ? json_string_length(data) : 0;
+        if (n > 0 && write_all(f->fd, json_string_value(data), n) == -EPIPE) {
+            /* Nobody reads our output any more: like a shell pipeline,
+             * stop, and take the task down with us (the teardown kills it). */
+            json_decref(doc);
+            r->exit_code = 128 + SIGPIPE;
+            r->terminal = true;
+            finish(r);
+            return;
+        }
         if (n > 0) {
-            write_all(f->fd, json_string_value(data), n);
             f->offset += (long long)n;
             r->round_had_data = true;
         }
