@@ -118,6 +118,16 @@ def test_environment_and_working_directory(cluster, fw):
         "task must run in its sandbox: %r vs %r" % (out, d)
 
 
+def test_task_sees_its_sandbox(cluster, fw):
+    """MESOS_SANDBOX (§5.3) reaches the command."""
+    fw.launch_one("sandboxvar", shell='echo "SANDBOX=$MESOS_SANDBOX"')
+    assert fw.wait_terminal("sandboxvar")["state"] == "TASK_FINISHED"
+    d = executor_dir(cluster, fw, "sandboxvar")
+    out = mesos_v1.read_sandbox_file(cluster.agents[0].url, d, "stdout")
+    assert "SANDBOX=%s" % d in out or \
+        "SANDBOX=%s" % os.path.realpath(d) in out, (out, d)
+
+
 def test_failing_command_reports_exit_status(cluster, fw):
     fw.launch_one("fails", shell="echo about-to-fail; exit 3")
     st = fw.wait_terminal("fails")

@@ -127,3 +127,22 @@ def test_kill_twice_is_harmless(cluster, fw):
     killed = [st for st in fw.updates("twice") if st["state"] == "TASK_KILLED" and st.get("uuid")]
     assert len(killed) == 1, fw.updates("twice")
     assert cluster.master.alive() and cluster.agents[0].alive()
+
+
+def test_shutdown_executor(cluster, fw):
+    """SHUTDOWN (§2.5): the command executor kills its task (TASK_KILLED,
+    §5.2) and exits within the shutdown grace period."""
+    st = launch(fw, "shut", "echo $$ > pid; exec sleep 600", grace=1)
+    pid = task_pid(cluster, fw, "shut")
+    t0 = time.monotonic()
+    fw.shutdown("shut", st["agent_id"]["value"])
+    end = fw.wait_terminal("shut", timeout=20)
+    assert end["state"] == "TASK_KILLED", end
+    assert time.monotonic() - t0 < 10
+    wait_until(lambda: not pid_alive(pid), 5, what="task process %d gone" % pid)
+
+    def executor_gone():
+        ex = agent_executor(agent_state(cluster.agents[0].url), fw.framework_id, "shut")
+        return ex is None
+
+    wait_until(executor_gone, 10, what="executor 'shut' gone from the agent's executors")

@@ -180,7 +180,7 @@ def test_sched_subscribe_with_stream_id(mc, fw):
 def test_sched_wrong_content_type(mc, fw):
     r = sched_call(fw, {"type": "REVIVE", "framework_id": fid(fw)},
                    {"Content-Type": "text/plain"})
-    assert r.status == 415, r
+    expect(r, 415, "Content-Type")
 
 
 def test_sched_missing_content_type(mc, fw):
@@ -198,7 +198,7 @@ def test_sched_subscribe_accept_html(mc):
     s = mesos_v1.Scheduler(mc.url, name="html")
     r = raw_post(mc.url, SCHED, json.dumps(s.subscribe_body_json()),
                  {"Content-Type": "application/json", "Accept": "text/html"})
-    assert r.status == 406, r
+    expect(r, 406, "Accept")
 
 
 def test_sched_subscribe_without_accept_is_json(mc):
@@ -221,7 +221,7 @@ def test_sched_get_is_405(mc):
 def test_sched_oversized_body(mc, fw):
     r = post_oversized(mc.url, SCHED, 5 * 1024 * 1024)
     assert r is not None, "connection reset without an answer to an oversized body"
-    assert r.status == 413, r
+    expect(r, 413, "large")
 
 
 def test_sched_unknown_framework(mc, fw):
@@ -364,7 +364,7 @@ def test_op_type_unknown_is_501(mc):
 
 
 def test_op_wrong_content_type(mc):
-    assert op_post(mc, {"type": "GET_HEALTH"}, {"Content-Type": "text/xml"}).status == 415
+    expect(op_post(mc, {"type": "GET_HEALTH"}, {"Content-Type": "text/xml"}), 415, "Content-Type")
 
 
 def test_op_missing_content_type(mc):
@@ -372,7 +372,7 @@ def test_op_missing_content_type(mc):
 
 
 def test_op_accept_html(mc):
-    assert op_post(mc, {"type": "GET_HEALTH"}, {"Accept": "text/html"}).status == 406
+    expect(op_post(mc, {"type": "GET_HEALTH"}, {"Accept": "text/html"}), 406, "Accept")
 
 
 def test_op_get_is_405(mc):
@@ -382,7 +382,8 @@ def test_op_get_is_405(mc):
 
 def test_op_oversized(mc):
     r = post_oversized(mc.url, OPER, 5 * 1024 * 1024)
-    assert r is not None and r.status == 413, r
+    assert r is not None, "connection reset without an answer to an oversized body"
+    expect(r, 413, "large")
 
 
 def test_op_teardown_unknown_framework(mc):
@@ -470,7 +471,8 @@ def test_exec_forged_update_for_running_task(mc, fw):
 
 
 def test_exec_wrong_content_type(mc, fw):
-    assert ex_post(mc, ex_call(fw, "HEARTBEAT"), {"Content-Type": "text/plain"}).status == 415
+    expect(ex_post(mc, ex_call(fw, "HEARTBEAT"), {"Content-Type": "text/plain"}), 415,
+           "Content-Type")
 
 
 def test_exec_missing_content_type(mc, fw):
@@ -479,7 +481,7 @@ def test_exec_missing_content_type(mc, fw):
 
 def test_exec_accept_html_on_subscribe(mc, fw):
     r = ex_post(mc, ex_call(fw, "SUBSCRIBE", subscribe={}), {"Accept": "text/html"})
-    assert r.status == 406, r
+    expect(r, 406, "Accept")
 
 
 def test_exec_get_is_405(mc):
@@ -489,7 +491,8 @@ def test_exec_get_is_405(mc):
 
 def test_exec_oversized(mc):
     r = post_oversized(mc.agents[0].url, EXEC, 5 * 1024 * 1024)
-    assert r is not None and r.status == 413, r
+    assert r is not None, "connection reset without an answer to an oversized body"
+    expect(r, 413, "large")
 
 
 @pytest.mark.parametrize("body", [b"[" * 100000, b"\x00\x01\x02", b'{"type":null}'])
