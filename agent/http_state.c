@@ -103,13 +103,18 @@ json_t *ag_agent_task_v1(const struct ag_agent *agent, const struct ag_agent_tas
         ag_json_set_id(out, "agent_id", agent->id);
     v = ag_json_get(t->info, "resources");
     json_object_set_new(out, "resources", v ? json_incref(v) : json_array());
-    if (json_array_size(t->statuses) > 0) {
-        /* The update being delivered is the oldest one not yet acknowledged;
-         * the latest status is the best we can say without the manager. */
-        json_t *last = json_array_get(t->statuses, json_array_size(t->statuses) - 1);
-        json_object_set(out, "status_update_state", json_object_get(last, "state"));
-        if (json_object_get(last, "uuid"))
-            json_object_set(out, "status_update_uuid", json_object_get(last, "uuid"));
+    {
+        /* The update being delivered: the head of the task's stream, or,
+         * once everything is acknowledged, the latest one. */
+        const json_t *cur =
+            agent->sum ? ag_agent_sum_head(agent->sum, ex->framework->id, t->id) : NULL;
+        if (!cur && json_array_size(t->statuses) > 0)
+            cur = json_array_get(t->statuses, json_array_size(t->statuses) - 1);
+        if (cur) {
+            json_object_set(out, "status_update_state", json_object_get(cur, "state"));
+            if (json_object_get(cur, "uuid"))
+                json_object_set(out, "status_update_uuid", json_object_get(cur, "uuid"));
+        }
     }
     v = ag_json_get(t->info, "labels");
     if (v)

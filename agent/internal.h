@@ -333,6 +333,9 @@ void ag_agent_sum_drop_framework(struct ag_agent_sum *sum, const char *framework
 /* Whether a task still has updates waiting for acknowledgement. */
 bool ag_agent_sum_pending(const struct ag_agent_sum *sum, const char *framework_id,
                           const char *task_id);
+/* The update of a task being delivered now (head of its stream), or NULL. */
+const json_t *ag_agent_sum_head(const struct ag_agent_sum *sum, const char *framework_id,
+                                const char *task_id);
 /* Number of streams (for tests and metrics). */
 size_t ag_agent_sum_streams(const struct ag_agent_sum *sum);
 

@@ -293,6 +293,14 @@ bool ag_agent_sum_pending(const struct ag_agent_sum *sum, const char *framework_
     return stream_find(sum, framework_id, task_id) != NULL;
 }
 
+const json_t *ag_agent_sum_head(const struct ag_agent_sum *sum, const char *framework_id,
+                                const char *task_id)
+{
+    const struct sum_stream *s = stream_find(sum, framework_id, task_id);
+    const struct ag_agent_update *head = s ? ag_agent_update_queue_head(&s->queue) : NULL;
+    return head ? head->status : NULL;
+}
+
 size_t ag_agent_sum_streams(const struct ag_agent_sum *sum)
 {
     return sum->n_streams;

@@ -168,7 +168,11 @@ TEST(manager_ack_pops_and_sends_the_next)
     ASSERT_EQ(ag_agent_sum_ack(sum, "F", "a", "a2"), -ENOENT); /* not the head */
     ASSERT_EQ(ag_agent_sum_ack(sum, "G", "a", "a1"), -ENOENT); /* other framework */
     ASSERT_EQ(r.n_acked, 0);
+    ASSERT_STREQ(json_string_value(json_object_get(ag_agent_sum_head(sum, "F", "a"), "uuid")),
+                 "a1");
     ASSERT_EQ(ag_agent_sum_ack(sum, "F", "a", "a1"), 0);
+    ASSERT_STREQ(json_string_value(json_object_get(ag_agent_sum_head(sum, "F", "a"), "uuid")),
+                 "a2");
     ASSERT_EQ(r.n_acked, 1);
     ASSERT_STREQ(r.acked[0], "a:a1");
     ASSERT_EQ(r.n_sent, 2);
@@ -176,6 +180,7 @@ TEST(manager_ack_pops_and_sends_the_next)
     ASSERT_TRUE(ag_agent_sum_pending(sum, "F", "a"));
     ASSERT_EQ(ag_agent_sum_ack(sum, "F", "a", "a2"), 0);
     ASSERT_FALSE(ag_agent_sum_pending(sum, "F", "a"));
+    ASSERT_NULL(ag_agent_sum_head(sum, "F", "a"));
     ASSERT_EQ(ag_agent_sum_streams(sum), 0);
     ASSERT_EQ(r.n_sent, 2);
     ag_agent_sum_free(sum);
