@@ -14,6 +14,7 @@
  * `generation` counter lets the decoder stop as soon as the stream it was
  * decoding has been replaced or closed by a callback.
  */
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pwd.h>
@@ -103,6 +104,9 @@ struct call_ctx {
 
 static void subscribe_now(struct ag_scheduler *s);
 static void destroy(struct ag_scheduler *s);
+
+/* Catches use of a freed or foreign pointer in debug builds. */
+#define CHECK_MAGIC(s) assert((s)->magic == SCHED_MAGIC)
 
 /* --- small helpers --- */
 
@@ -588,6 +592,7 @@ static int send_call(struct ag_scheduler *s, json_t *call, bool stop_on_success,
         json_decref(call);
         return -EINVAL;
     }
+    CHECK_MAGIC(s);
     if (!s->framework_id || s->free_pending) {
         json_decref(call);
         return -ENOTCONN;
@@ -1237,6 +1242,7 @@ int ag_scheduler_start(struct ag_scheduler *s)
 {
     if (!s || s->free_pending)
         return -EINVAL;
+    CHECK_MAGIC(s);
     if (s->running)
         return 0;
     s->running = true;
@@ -1291,6 +1297,7 @@ void ag_scheduler_free(struct ag_scheduler *s)
 {
     if (!s)
         return;
+    CHECK_MAGIC(s);
     if (s->busy > 0) {
         ag_scheduler_stop(s);
         s->free_pending = true;
@@ -1345,6 +1352,7 @@ int ag_scheduler_feed(struct ag_scheduler *s, const char *data, size_t len)
 {
     if (!s || (!data && len))
         return -EINVAL;
+    CHECK_MAGIC(s);
     enter(s);
     int r = feed_bytes(s, data, len);
     if (r < 0 && !s->free_pending) {
