@@ -255,7 +255,10 @@ static int env_set(char ***env, size_t *n, const char *name, const char *value)
     return 0;
 }
 
-static char **build_env(const json_t *command, const struct run_as *r)
+/* The task's environment: the executor's own (MESOS_* from the agent),
+ * MESOS_TASK_ID (which frameworks such as Marathon's apps rely on), the
+ * run-as user's identity, then CommandInfo.environment, which wins. */
+static char **build_env(const json_t *command, const char *task_id, const struct run_as *r)
 {
     char **env = calloc(1, sizeof(*env));
     size_t n = 0;
@@ -272,6 +275,8 @@ static char **build_env(const json_t *command, const struct run_as *r)
         snprintf(name, sizeof(name), "%.*s", (int)(eq - environ[i]), environ[i]);
         env_set(&env, &n, name, eq + 1);
     }
+    if (task_id)
+        env_set(&env, &n, "MESOS_TASK_ID", task_id);
     if (r->active) {
         env_set(&env, &n, "USER", r->name);
         env_set(&env, &n, "LOGNAME", r->name);
@@ -500,7 +505,7 @@ static void launch_task(struct cmd *c)
         send_terminal(c, AG_TASK_FAILED, NULL, err);
         return;
     }
-    envp = build_env(command, &ras);
+    envp = build_env(command, ag_json_get_id(c->task, "task_id", false, err, sizeof(err)), &ras);
     rc = envp ? spawn(file, argv, envp, &ras, &c->pid) : -ENOMEM;
     ag_cmd_argv_free(argv);
     ag_cmd_argv_free(envp);

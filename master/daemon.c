@@ -16,7 +16,7 @@
 #include "core/loop.h"
 #include "master/internal.h"
 
-#define USAGE "Usage: agora-master [flags]\n\nThe Agora master (Mesos v1 HTTP API)."
+#define USAGE "agora-master [flags]\n\nThe Agora master (Mesos v1 HTTP API)."
 
 /* Flag storage: the table points here. Strings start as literals (cast:
  * ag_flags_release frees only what parsing set). */

@@ -111,9 +111,9 @@ TEST(env_overrides_and_user_variables)
                             "value", "s");
     struct run_as r = {.active = true, .name = (char *)"bob", .home = (char *)"/home/bob"};
     char **env;
-    bool var = false, user = false, home = false, secret = false;
+    bool var = false, user = false, home = false, secret = false, task = false;
     setenv("AGORA_TEST_VAR", "old", 1);
-    env = build_env(cmd, &r);
+    env = build_env(cmd, "task-7", &r);
     ASSERT_NOT_NULL(env);
     for (size_t i = 0; env[i]; i++) {
         if (strcmp(env[i], "AGORA_TEST_VAR=v1") == 0)
@@ -126,8 +126,10 @@ TEST(env_overrides_and_user_variables)
             home = true;
         if (strncmp(env[i], "SECRET_ONE=", 11) == 0)
             secret = true;
+        if (strcmp(env[i], "MESOS_TASK_ID=task-7") == 0)
+            task = true;
     }
-    ASSERT_TRUE(var && user && home);
+    ASSERT_TRUE(var && user && home && task);
     ASSERT_FALSE(secret);
     ag_cmd_argv_free(env);
     json_decref(cmd);
