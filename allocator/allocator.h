@@ -36,9 +36,19 @@ typedef void (*ag_allocator_offer_cb)(void *ctx, const char *framework_id, const
 struct ag_allocator_options {
     /* Filter applied when recover() is given refuse_seconds < 0. */
     double default_refuse_seconds; /* 5 */
-    /* An offer smaller than this (on every listed scalar) is not made;
-     * Mesos's default is cpus:0.01 or mem:32. NULL means that default. */
+    /* Deprecated single form of min_allocatable_alternatives: each scalar
+     * in it is one alternative. Ignored when n_min_allocatable > 0. */
     const struct ag_resources *min_allocatable;
+    /* --min_allocatable_resources: an offer is made only if it holds at
+     * least every quantity of one of these alternatives (Mesos's
+     * "cpus:0.01|mem:32": two alternatives of one scalar each). When
+     * none is given the default is that Mesos default. */
+    const struct ag_resources *min_allocatable_alternatives;
+    size_t n_min_allocatable;
+    /* --fair_sharing_excluded_resource_names: resource names left out of
+     * dominant-share computations (e.g. "gpus"). */
+    const char *const *excluded_resource_names;
+    size_t n_excluded_resource_names;
 };
 
 struct ag_allocator_ops {
@@ -91,6 +101,31 @@ struct ag_allocator_ops {
      * every offer it decides on. Within one round a (framework, role) gets
      * at most one offer per agent. */
     void (*allocate)(struct ag_allocator *a, double now);
+
+    /* --- reservations, volumes and quota (issue: allocator) --- */
+
+    /* Replaces an agent's total (dynamic reservations and persistent
+     * volumes change it). What is allocated on the agent must stay within
+     * the new total: -ERANGE and nothing changes otherwise. */
+    int (*update_agent)(struct ag_allocator *a, const char *agent_id,
+                        const struct ag_resources *total);
+
+    /* Converts resources held by (framework, role) on an agent: `from`
+     * (which must be allocated to them) becomes `to`, in both the
+     * allocation and the agent's total, atomically. This is how RESERVE,
+     * UNRESERVE, CREATE and DESTROY inside an ACCEPT are applied to
+     * offered resources. -ERANGE if `from` is not held; nothing changes. */
+    int (*transform)(struct ag_allocator *a, const char *framework_id, const char *role,
+                     const char *agent_id, const struct ag_resources *from,
+                     const struct ag_resources *to);
+
+    /* Sets a role's quota: guarantees (offered before fair sharing, with
+     * headroom held back from other roles) and limits (never offered
+     * past). Scalar quantities only; NULL or empty clears that half.
+     * Applies to the role's whole subtree. -EINVAL if a guarantee exceeds
+     * its limit, or for a bad role. */
+    int (*set_quota)(struct ag_allocator *a, const char *role,
+                     const struct ag_resources *guarantees, const struct ag_resources *limits);
 };
 
 /* The policy named `name`, or NULL. */
