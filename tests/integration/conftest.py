@@ -29,6 +29,16 @@ def pytest_runtest_makereport(item, call):
                                  text))
 
 
+@pytest.fixture(autouse=True)
+def stream_framing_is_clean():
+    """Every test also checks that the event streams it read kept the
+    framing rules of §1.4/§10 (one whole record per chunk, compact JSON)."""
+    yield
+    bad = [(s.framework_info["name"], s.framing_violations[:5])
+           for s in harness.LIVE_SCHEDULERS if s.framing_violations]
+    assert not bad, "event stream framing violations (§1.4, §10): %s" % bad
+
+
 @pytest.fixture
 def scheduler_factory():
     """new(master_url, **Scheduler kwargs) -> an unsubscribed Scheduler

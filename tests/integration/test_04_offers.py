@@ -154,3 +154,68 @@ def test_offer_timeout_rescinds(timeout_cluster, scheduler_factory):
     s.launch(oid, [task_info(o, "late", shell="true")])
     st = s.wait_update("late", ["TASK_LOST", "TASK_DROPPED"], start=m)
     assert st["reason"] == "REASON_INVALID_OFFERS", st
+
+
+def test_decline_without_filters_uses_5s_default(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="default-filter").subscribe()
+    o = s.take_offer()
+    t0 = time.monotonic()
+    s.decline(o["id"]["value"])
+    s.take_offer(timeout=20)
+    elapsed = time.monotonic() - t0
+    assert elapsed >= 5 - 0.3, "re-offered after %.2fs; default refuse_seconds is 5 (§2.5)" % \
+        elapsed
+    assert elapsed < 5 + 6, "not re-offered until %.1fs" % elapsed
+
+
+def test_multi_role_framework(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="multi-role", roles=["analytics"]).subscribe()
+    o = s.take_offer()
+    assert o.get("allocation_info", {}).get("role") == "analytics", o
+    for r in o["resources"]:
+        assert r.get("allocation_info", {}).get("role") == "analytics", r
+    s.launch(o, [task_info(o, "mr", shell="sleep 600")])
+    s.wait_update("mr", "TASK_RUNNING")
+    (t,) = [t for t in get_json(cluster.url, "/master/tasks")["tasks"] if t["id"] == "mr"]
+    assert t["role"] == "analytics", t
+    _, f = cluster.framework(s.framework_id)
+    assert f.get("roles") == ["analytics"], f.get("roles")
+
+
+def test_single_role_framework(cluster, scheduler_factory):
+    s = scheduler_factory(cluster.url, name="single-role", role="web").subscribe()
+    o = s.take_offer()
+    assert o.get("allocation_info", {}).get("role") == "web", o
+    _, f = cluster.framework(s.framework_id)
+    assert f.get("role") == "web", f
+
+
+def reserved_role(r):
+    """The role a resource is reserved for, in either format (§3.3), or None
+    for unreserved."""
+    if r.get("reservations"):
+        return r["reservations"][-1].get("role")
+    role = r.get("role", "*")
+    return None if role == "*" else role
+
+
+def test_static_reservation(cluster_factory, scheduler_factory):
+    c = cluster_factory(resources="cpus(web):1;mem(web):256;cpus:1;mem:512;disk:512")
+    other = scheduler_factory(c.url, name="unreserved-only").subscribe()
+    o = other.take_offer()
+    assert abs(offer_scalar(o, "cpus") - 1) < 1e-9, \
+        "a '*' framework must not be offered resources reserved for 'web': %r" % o["resources"]
+    assert all(reserved_role(r) is None for r in o["resources"]), o["resources"]
+    other.decline(o["id"]["value"], refuse_seconds=3600)
+    other.quiesce()
+    web = scheduler_factory(c.url, name="web-fw", role="web").subscribe()
+    o = web.take_offer()
+    assert abs(offer_scalar(o, "cpus") - 2) < 1e-9, o["resources"]
+    reserved = [r for r in o["resources"] if reserved_role(r) == "web"]
+    assert {r["name"] for r in reserved} == {"cpus", "mem"}, o["resources"]
+    # A task may use the reserved resources (copied from the offer).
+    res = [dict(r) for r in o["resources"] if r["name"] in ("cpus", "mem")]
+    t = task_info(o, "on-reserved", shell="true")
+    t["resources"] = res
+    web.launch(o, [t])
+    assert web.wait_terminal("on-reserved")["state"] == "TASK_FINISHED"

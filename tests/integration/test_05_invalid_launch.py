@@ -150,3 +150,24 @@ def test_offer_of_another_framework(cluster, fw, scheduler_factory):
     # The owner can still use it.
     fw.launch(o, [task_info(o, "owned", shell="true")])
     assert fw.wait_terminal("owned")["state"] == "TASK_FINISHED"
+
+
+def test_offers_from_two_agents_in_one_accept(cluster_factory, scheduler_factory):
+    c = cluster_factory(agents=2)
+    s = scheduler_factory(c.url, name="two-agent-accept").subscribe()
+    o1 = s.take_offer(agent_id=c.agents[0].agent_id)
+    o2 = s.take_offer(agent_id=c.agents[1].agent_id)
+    op = {"type": "LAUNCH", "launch": {"task_infos": [task_info(o1, "straddle", shell="true")]}}
+    s.accept([o1["id"]["value"], o2["id"]["value"]], [op], refuse_seconds=0)
+    master_update(s.wait_terminal("straddle"), "TASK_LOST", "REASON_INVALID_OFFERS")
+    # Both offers' resources come back.
+    got = {s.take_offer(timeout=10)["agent_id"]["value"] for _ in range(2)}
+    assert got == {a.agent_id for a in c.agents}
+
+
+def test_same_offer_twice_in_one_accept(cluster, fw):
+    o = fw.take_offer()
+    oid = o["id"]["value"]
+    op = {"type": "LAUNCH", "launch": {"task_infos": [task_info(o, "twice-offer", shell="true")]}}
+    fw.accept([oid, oid], [op], refuse_seconds=0)
+    master_update(fw.wait_terminal("twice-offer"), "TASK_LOST", "REASON_INVALID_OFFERS")

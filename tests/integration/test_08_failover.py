@@ -119,6 +119,22 @@ def test_teardown(cluster, scheduler_factory):
         s2.wait_for(lambda e: e["type"] in ("ERROR", "SUBSCRIBED"), 10)["type"] == "ERROR"
 
 
+def test_operator_teardown(cluster, scheduler_factory):
+    """TEARDOWN through the operator API (§6.1) removes the framework like
+    the scheduler's own TEARDOWN."""
+    s = scheduler_factory(cluster.url, name="op-teardown-fw", failover_timeout=3600).subscribe()
+    fid = s.framework_id
+    pid = start_task(cluster, s, "op-torn")
+    from mesos_v1 import operator_call
+    r = operator_call(cluster.url, "TEARDOWN", {"framework_id": {"value": fid}})
+    assert r.status == 200, "operator TEARDOWN answers 200 (§6.1): %r" % r
+    s.wait_closed(10)
+    wait_removed(cluster, fid, timeout=10)
+    wait_until(lambda: not pid_alive(pid), 15, what="task killed by operator TEARDOWN")
+    r = operator_call(cluster.url, "TEARDOWN", {"framework_id": {"value": fid}})
+    assert r.status in (400, 404), "tearing down a removed framework again: %r" % r
+
+
 def test_second_subscribe_takes_over(cluster, scheduler_factory):
     s1 = scheduler_factory(cluster.url, name="twin", failover_timeout=3600).subscribe()
     fid = s1.framework_id
