@@ -96,6 +96,49 @@ def test_finished_task_in_master_completed_tasks(cluster, fw):
                                    ["cpus"]) < 1e-6, 10, what="used cpus back to 0")
 
 
+def test_task_id_reusable_after_completion(cluster, fw):
+    """Task ids must be unique among *active* tasks (§3.5): a finished
+    task's id can be used again, and gets a fresh sandbox run."""
+    fw.launch_one("again", shell="echo first-run")
+    fw.wait_update("again", "TASK_FINISHED")
+    d1 = executor_dir(cluster, fw, "again")
+    wait_until(lambda: not [t for t in cluster.framework(fw.framework_id)[1]["tasks"]
+                            if t["id"] == "again"], 10, what="first 'again' completed")
+    m = fw.mark()
+    fw.launch_one("again", shell="echo second-run")
+    st = fw.wait_terminal("again", start=m)
+    assert st["state"] == "TASK_FINISHED", st
+
+    def second_dir():
+        ex = agent_executor(agent_state(cluster.agents[0].url), fw.framework_id, "again",
+                            completed=True)
+        d = ex and ex.get("directory")
+        return d if d and os.path.exists(os.path.join(d, "stdout")) and \
+            "second-run" in open(os.path.join(d, "stdout")).read() else None
+
+    d2 = wait_until(second_dir, 10, what="the second run's sandbox in /state")
+    assert d2 != d1, "each run gets its own sandbox"
+    assert "first-run" in open(os.path.join(d1, "stdout")).read()
+
+
+def test_large_output_read_in_pieces(cluster, fw):
+    """/files/read caps one read at 64 KiB (§7.6); reading on from the
+    returned offset yields the whole file."""
+    fw.launch_one("big-out", shell="i=0; while [ $i -lt 4000 ]; do "
+                                   "echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+                                   "i=$((i+1)); done")
+    assert fw.wait_terminal("big-out")["state"] == "TASK_FINISHED"
+    d = executor_dir(cluster, fw, "big-out")
+    path = os.path.join(d, "stdout")
+    on_disk = open(path).read()
+    assert len(on_disk) > 200000
+    status, first = files_read(cluster.agents[0].url, path, offset=0)
+    assert status == 200 and 0 < len(first["data"]) <= 65536, len(first["data"])
+    whole = mesos_v1.read_sandbox_file(cluster.agents[0].url, d, "stdout")
+    assert whole == on_disk
+    assert "line-3999-" in whole
+
+
 def test_argv_command_is_not_shell_interpreted(cluster, fw):
     offer = fw.take_offer()
     fw.launch(offer, [task_info(offer, "argv", argv=["/bin/echo", "argv-mode", "$HOME;x"])])

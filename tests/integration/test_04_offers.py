@@ -54,6 +54,13 @@ def test_offer_shape(cluster, scheduler_factory):
     assert [x["id"] for x in f["offers"]] == [o["id"]["value"]], f["offers"]
     m = get_json(cluster.url, "/metrics/snapshot")
     assert m["master/outstanding_offers"] == 1
+    slave = cluster.find_slave(a)
+    assert abs(slave["offered_resources"]["cpus"] - 2) < 1e-9, slave["offered_resources"]
+    assert abs(f["offered_resources"]["mem"] - 1024) < 1e-9, f["offered_resources"]
+    s.decline(o["id"]["value"], refuse_seconds=3600)
+    wait_until(lambda: get_json(cluster.url, "/metrics/snapshot")["master/outstanding_offers"]
+               == 0, 5, what="outstanding_offers back to 0 after DECLINE")
+    assert cluster.find_slave(a)["offered_resources"]["cpus"] == 0
 
 
 def test_leftover_resources_are_reoffered(cluster, scheduler_factory):

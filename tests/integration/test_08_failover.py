@@ -71,6 +71,23 @@ def test_resubscribe_within_failover_timeout_keeps_tasks(cluster, scheduler_fact
     assert pid_alive(pid)
 
 
+def test_offers_of_a_disconnected_framework_go_elsewhere(cluster, scheduler_factory):
+    """On disconnect the framework's offers are recovered (§4.4) and offered
+    to others; after re-subscription its old offer ids are invalid (§2.2)."""
+    a = scheduler_factory(cluster.url, name="holder", failover_timeout=3600).subscribe()
+    old = a.take_offer()
+    b = scheduler_factory(cluster.url, name="waiter").subscribe()
+    a.close()
+    b.take_offer(timeout=10)
+    a2 = scheduler_factory(cluster.url, name="holder", failover_timeout=3600)
+    a2.subscribe(framework_id=a.framework_id)
+    from mesos_v1 import task_info
+    a2.launch(old, [task_info(old, "on-old-offer", shell="true")])
+    st = a2.wait_terminal("on-old-offer")
+    assert st["state"] == "TASK_LOST" and st.get("reason") == "REASON_INVALID_OFFERS", \
+        "offers never survive a disconnection (§2.2): %r" % st
+
+
 def test_failover_timeout_expiry_removes_framework(cluster, scheduler_factory):
     s = scheduler_factory(cluster.url, name="shortlived-fw", failover_timeout=1).subscribe()
     fid = s.framework_id
