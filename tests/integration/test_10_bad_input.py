@@ -549,3 +549,59 @@ def test_numeric_strings_for_numbers(mc, fw):
                         "kill": {"task_id": {"value": "no-such-task"},
                                  "kill_policy": {"grace_period": {"nanoseconds": "1000"}}}})
     assert r.status == 202, r
+
+
+# ------------------------------------------------------------ slow and churning clients
+
+
+def test_half_sent_requests_do_not_block(mc, fw):
+    """Connections that send half a request and stall must not stop the
+    daemons serving others (event-driven, DESIGN.md)."""
+    import socket
+    stalled = []
+    try:
+        for url in (mc.url, mc.agents[0].url):
+            host, port = harness.split_url(url)
+            for partial in (b"POST /api/v1/scheduler HTTP/1.1\r\nContent-Le",
+                            b"POST /api/v1 HTTP/1.1\r\nContent-Length: 100\r\n"
+                            b"Content-Type: application/json\r\n\r\n{\"type\":",
+                            b"GET /master/state HTTP/1.1\r\n"):
+                s = socket.create_connection((host, port), timeout=5)
+                s.sendall(partial)
+                stalled.append(s)
+        for _ in range(3):
+            assert get(mc.url, "/health", timeout=5).status == 200
+            assert get(mc.agents[0].url, "/health", timeout=5).status == 200
+            harness.get_json(mc.url, "/master/state", timeout=5)
+        task_unaffected(mc, fw, "mine")
+    finally:
+        for s in stalled:
+            s.close()
+
+
+def test_subscribe_churn(mc, fw):
+    """Frameworks that subscribe and vanish at once, many times over."""
+    ids = []
+    for i in range(25):
+        s = mesos_v1.Scheduler(mc.url, name="churn-%d" % i)
+        s.subscribe()
+        ids.append(s.framework_id)
+        s.stop()
+    # failover_timeout 0: each one is removed once its stream closes (§4.4).
+    harness.wait_until(lambda: all(mc.framework(f)[0] == "completed_frameworks" for f in ids),
+                       20, what="churned frameworks removed")
+    task_unaffected(mc, fw, "mine")
+
+
+def test_many_idle_connections(mc, fw):
+    import socket
+    socks = []
+    try:
+        host, port = harness.split_url(mc.url)
+        for _ in range(200):
+            socks.append(socket.create_connection((host, port), timeout=5))
+        assert get(mc.url, "/health", timeout=10).status == 200
+        task_unaffected(mc, fw, "mine")
+    finally:
+        for s in socks:
+            s.close()
