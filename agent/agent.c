@@ -667,6 +667,10 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
                                  &ex->directory, err, errlen);
     if (rc < 0)
         return rc;
+    /* Volumes before the chown, so that their links belong to the user. */
+    ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(ex->info, "resources"));
+    if (task_info)
+        ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
     sandbox_chown(ex->directory, run_user(ex, task_info));
     if (!json_is_object(command)) {
         snprintf(err, errlen, "executor '%s' has no command to run", ex->id);
@@ -940,6 +944,8 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     task = task_new(ex, task_id, task_info);
     if (!task)
         return;
+    if (ex->directory)
+        ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
     if (ex->state == AG_AGENT_EXECUTOR_RUNNING && ex->stream)
         send_launch(ex, task);
 }
@@ -1123,6 +1129,8 @@ static void master_event(void *arg, const char *type, const json_t *event)
         on_shutdown_framework(agent, event);
     else if (strcmp(type, "MESSAGE") == 0)
         on_message(agent, event);
+    else if (strcmp(type, "UPDATE_RESOURCES") == 0)
+        ag_agent_on_update_resources(agent, event);
     else if (strcmp(type, "ERROR") != 0)
         ag_warn("ignoring unknown event '%s' from the master", type);
 }
@@ -1434,6 +1442,9 @@ static int agent_configure(struct ag_agent *agent, int argc, char **argv, char *
         snprintf(err, errlen, "%s", msg);
         return rc;
     }
+    rc = ag_agent_resources_recover(agent, err, errlen);
+    if (rc < 0)
+        return rc;
     agent->attributes = ag_agent_attributes_parse(c->attributes, err, errlen);
     if (!agent->attributes) {
         char msg[512];

@@ -228,6 +228,33 @@ json_t *ag_agent_metrics_json(struct ag_agent *agent);
 /* The AgentInfo (v1 shape) of this agent (agent.c). */
 json_t *ag_agent_info_json(const struct ag_agent *agent);
 
+/* --- volumes.c: persistent volumes --- */
+
+/* disk.persistence.id of a resource, or NULL. */
+const char *ag_agent_volume_id(const struct ag_resource *res);
+/* <work_dir>/volumes/roles/<role, '/' as ' '>/<persistence id>. */
+int ag_agent_volume_path(const char *work_dir, const struct ag_resource *res, char *out,
+                         size_t outlen);
+int ag_agent_volume_create(const char *work_dir, const struct ag_resource *res);
+/* Deletes a destroyed volume's directory and everything in it. */
+int ag_agent_volume_remove(const char *work_dir, const struct ag_resource *res);
+/* Links every persistent volume among `resources` (a JSON Resource array)
+ * into the sandbox at its disk.volume.container_path. 0 or -errno. */
+int ag_agent_volumes_link(const char *work_dir, const char *sandbox, const json_t *resources);
+
+/* --- checkpoint_resources.c: the total the master set --- */
+
+/* ret = base without dynamic reservations and volumes, plus those of ckpt
+ * that fit in it (initialised here). */
+int ag_agent_resources_merge(const struct ag_resources *base, const struct ag_resources *ckpt,
+                             struct ag_resources *ret);
+/* Writes <work_dir>/meta/resources.json atomically. 0 or -errno. */
+int ag_agent_resources_checkpoint(const struct ag_agent *agent, const struct ag_resources *total);
+/* On start: merges the checkpoint (if any) into agent->resources. */
+int ag_agent_resources_recover(struct ag_agent *agent, char *err, size_t errlen);
+/* UPDATE_RESOURCES from the master: checkpoint, volumes made and removed. */
+void ag_agent_on_update_resources(struct ag_agent *agent, const json_t *event);
+
 /* --- operator.c: the agent's operator API (POST /api/v1), read-only calls --- */
 
 void ag_agent_operator_api(struct ag_http_req *req, void *arg);

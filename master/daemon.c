@@ -22,6 +22,7 @@
  * ag_flags_release frees only what parsing set). */
 struct flag_values {
     char *ip, *hostname, *work_dir, *log_level, *allocator;
+    char *weights, *excluded_resource_names, *min_allocatable_resources;
     int port;
     double offer_timeout, agent_ping_timeout, agent_reregister_timeout, allocation_interval;
     double framework_heartbeat_interval;
@@ -108,6 +109,9 @@ int ag_master_main(int argc, char **argv)
         .work_dir = (char *)"",
         .log_level = (char *)"info",
         .allocator = (char *)"drf",
+        .weights = (char *)"",
+        .excluded_resource_names = (char *)"",
+        .min_allocatable_resources = (char *)"",
         .port = 5050,
         .offer_timeout = 0,
         .agent_ping_timeout = 15,
@@ -138,6 +142,14 @@ int ag_master_main(int argc, char **argv)
         {"allocation_interval", AG_FLAG_DURATION, &v.allocation_interval,
          "interval of the periodic allocation rounds", false},
         {"allocator", AG_FLAG_STRING, &v.allocator, "allocation policy (drf, ...)", false},
+        {"weights", AG_FLAG_STRING, &v.weights,
+         "role weights, e.g. 'eng=2,ops=1' (default 1; changeable with UPDATE_WEIGHTS)", false},
+        {"fair_sharing_excluded_resource_names", AG_FLAG_STRING, &v.excluded_resource_names,
+         "resource names left out of fair-share computations, e.g. 'gpus'", false},
+        {"min_allocatable_resources", AG_FLAG_STRING, &v.min_allocatable_resources,
+         "smallest offers made: alternatives separated by '|', each a resource text "
+         "(default 'cpus:0.01|mem:32')",
+         false},
         {"framework_heartbeat_interval", AG_FLAG_DURATION, &v.framework_heartbeat_interval,
          "interval of HEARTBEAT events on scheduler streams", false},
         {"max_completed_tasks_per_framework", AG_FLAG_INT, &v.max_completed_tasks_per_framework,
@@ -204,6 +216,9 @@ int ag_master_main(int argc, char **argv)
     cfg.max_completed_frameworks = v.max_completed_frameworks;
     cfg.max_unreachable_tasks_per_framework = v.max_unreachable_tasks_per_framework;
     cfg.max_body_size = (size_t)v.max_body_size;
+    cfg.weights = v.weights;
+    cfg.excluded_resource_names = v.excluded_resource_names;
+    cfg.min_allocatable_resources = v.min_allocatable_resources;
     cfg.flags = flags;
     cfg.n_flags = n_flags;
 

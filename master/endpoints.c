@@ -235,56 +235,20 @@ static void handle_flags(struct ag_http_req *req, void *arg)
 
 static void handle_roles(struct ag_http_req *req, void *arg)
 {
-    struct ag_master *m = arg;
-    if (!read_method_ok(req))
-        return;
-    /* role -> {frameworks, allocated, offered} over active frameworks */
-    json_t *by_role = json_object();
-    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
-        struct ag_master_framework *fw = e->value;
-        for (size_t i = 0; i < fw->n_roles; i++) {
-            json_t *r = json_object_get(by_role, fw->roles[i]);
-            if (!r) {
-                r = json_pack("{s:s, s:f, s:[]}", "name", fw->roles[i], "weight", 1.0,
-                              "frameworks");
-                json_object_set_new(by_role, fw->roles[i], r);
-            }
-            json_array_append_new(json_object_get(r, "frameworks"), json_string(fw->id));
-        }
-    }
-    json_t *roles = json_array();
-    const char *k;
-    json_t *v;
-    json_object_foreach(by_role, k, v)
-    {
-        struct ag_resources alloc, offered;
-        ag_resources_init(&alloc);
-        ag_resources_init(&offered);
-        for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
-            struct ag_master_framework *fw = e->value;
-            for (size_t i = 0; i < fw->used.n; i++)
-                if (fw->used.items[i].allocation_role &&
-                    strcmp(fw->used.items[i].allocation_role, k) == 0)
-                    ag_resources_add_one(&alloc, &fw->used.items[i]);
-            for (size_t i = 0; i < fw->offered.n; i++)
-                if (fw->offered.items[i].allocation_role &&
-                    strcmp(fw->offered.items[i].allocation_role, k) == 0)
-                    ag_resources_add_one(&offered, &fw->offered.items[i]);
-        }
-        struct ag_resources both;
-        ag_resources_init(&both);
-        ag_resources_add(&both, &alloc);
-        ag_resources_add(&both, &offered);
-        json_object_set_new(v, "resources", ag_resources_flatten(&both));
-        json_object_set_new(v, "allocated", ag_resources_flatten(&alloc));
-        json_object_set_new(v, "offered", ag_resources_flatten(&offered));
-        ag_resources_release(&alloc);
-        ag_resources_release(&offered);
-        ag_resources_release(&both);
-        json_array_append(roles, v);
-    }
-    json_decref(by_role);
-    reply_json(m, req, json_pack("{s:o}", "roles", roles));
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_roles_legacy_json(arg));
+}
+
+static void handle_weights(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_weights_legacy_json(arg));
+}
+
+static void handle_quota(struct ag_http_req *req, void *arg)
+{
+    if (read_method_ok(req))
+        reply_json(arg, req, ag_master_quota_legacy_json(arg));
 }
 
 /* --- operator API --- */
@@ -451,8 +415,53 @@ static json_t *operator_query(struct ag_master *m, const char *t)
     if (strcmp(t, "GET_OPERATIONS") == 0)
         return json_object();
     if (strcmp(t, "GET_WEIGHTS") == 0)
-        return json_object();
+        return ag_master_get_weights_json(m);
+    if (strcmp(t, "GET_QUOTA") == 0)
+        return ag_master_get_quota_json(m);
+    if (strcmp(t, "GET_ROLES") == 0)
+        return ag_master_get_roles_json(m);
     return NULL;
+}
+
+/* Runs one operator call that changes state: the HTTP status to answer
+ * (err set for errors), or 0 if the call is not one of them. */
+static int operator_change(struct ag_master *m, const char *t, const json_t *call, char *err,
+                           size_t errlen)
+{
+    static const struct {
+        const char *type, *key;
+        enum ag_master_conv_type conv;
+    } convs[] = {
+        {"RESERVE_RESOURCES", "reserve_resources", AG_CONV_RESERVE},
+        {"UNRESERVE_RESOURCES", "unreserve_resources", AG_CONV_UNRESERVE},
+        {"CREATE_VOLUMES", "create_volumes", AG_CONV_CREATE},
+        {"DESTROY_VOLUMES", "destroy_volumes", AG_CONV_DESTROY},
+    };
+    for (size_t i = 0; i < sizeof(convs) / sizeof(convs[0]); i++) {
+        if (strcmp(t, convs[i].type) != 0)
+            continue;
+        json_t *payload = ag_json_get(call, convs[i].key);
+        if (!json_is_object(payload)) {
+            snprintf(err, errlen, "Expecting '%s' to be present", convs[i].key);
+            return 400;
+        }
+        return ag_master_operator_conversion(m, convs[i].conv, payload, err, errlen);
+    }
+    bool weights = strcmp(t, "UPDATE_WEIGHTS") == 0;
+    if (weights || strcmp(t, "UPDATE_QUOTA") == 0) {
+        const char *key = weights ? "update_weights" : "update_quota";
+        json_t *payload = ag_json_get(call, key);
+        if (!json_is_object(payload)) {
+            snprintf(err, errlen, "Expecting '%s' to be present", key);
+            return 400;
+        }
+        int r = weights ? ag_master_update_weights(m, payload, err, errlen)
+                        : ag_master_update_quota(m, payload, err, errlen);
+        if (r == 0)
+            return 200;
+        return strstr(err, "does not support") ? 501 : 400;
+    }
+    return 0;
 }
 
 static void handle_operator(struct ag_http_req *req, void *arg)
@@ -520,6 +529,15 @@ static void handle_operator(struct ag_http_req *req, void *arg)
         ag_http_reply(req, 200, NULL, NULL, 0);
         goto out;
     }
+    int status = operator_change(m, t, call, err, sizeof(err));
+    if (status == 200 || status == 202) {
+        ag_http_reply(req, status, NULL, NULL, 0);
+        goto out;
+    }
+    if (status > 0) {
+        ag_http_reply_error(req, status, "%s", err);
+        goto out;
+    }
     json_t *payload = operator_query(m, t);
     if (!payload) {
         ag_http_reply_error(req, 501, "%s is not supported yet", t);
@@ -550,6 +568,10 @@ static const struct {
     {"/tasks", handle_tasks},
     {"/master/roles", handle_roles},
     {"/roles", handle_roles},
+    {"/master/weights", handle_weights},
+    {"/weights", handle_weights},
+    {"/master/quota", handle_quota},
+    {"/quota", handle_quota},
     {"/health", handle_health},
     {"/master/health", handle_health},
     {"/version", handle_version},

@@ -91,6 +91,12 @@ struct ag_master_config {
     int max_completed_frameworks;
     int max_unreachable_tasks_per_framework;
     size_t max_body_size;
+    /* --weights "eng=2,ops=1" (NULL or "": none). */
+    const char *weights;
+    /* --fair_sharing_excluded_resource_names "gpus,..." (NULL or "": none). */
+    const char *excluded_resource_names;
+    /* --min_allocatable_resources "cpus:0.01|mem:32" (NULL or "": the default). */
+    const char *min_allocatable_resources;
     /* For GET_FLAGS and /flags; may be NULL. */
     const struct ag_flag *flags;
     size_t n_flags;
@@ -128,7 +134,10 @@ struct ag_master_agent {
     struct ag_timer *ping_timer;
     struct ag_timer *reregister_timer;
     double registered_time, reregistered_time, unreachable_time;
-    bool in_allocator;                   /* added to the allocator and not removed */
+    bool in_allocator; /* added to the allocator and not removed */
+    /* `total` was changed here (reservations, volumes): the master's copy
+     * wins over what the agent reports, and is sent to it. */
+    bool total_known;
     struct ag_master_list tasks;         /* ag_master_task.agent_link */
     struct ag_master_list executors;     /* ag_master_executor.agent_link */
     struct ag_master_map executor_index; /* "<framework id>\n<executor id>" -> executor */
@@ -292,6 +301,11 @@ struct ag_master {
     struct ag_master_pending_offer *pending;
     size_t n_pending, cap_pending;
 
+    /* Role weights and quotas, in memory only (no registry yet):
+     * {role: weight} and {role: {"guarantees": {name: n}, "limits": {...}}}. */
+    json_t *weights;
+    json_t *quotas;
+
     bool overflow_check; /* a deferred overflow sweep is queued */
     struct ag_master_metrics metrics;
     ag_master_event_sink sink;
@@ -388,6 +402,78 @@ void ag_master_agent_disconnected(struct ag_master *m, struct ag_master_agent *a
 void ag_master_agent_unreachable(struct ag_master *m, struct ag_master_agent *a);
 /* The agent answered (HEARTBEAT call or any other call). */
 void ag_master_agent_alive(struct ag_master_agent *a);
+
+/* --- resops.c: reservations and persistent volumes --- */
+
+enum ag_master_conv_type {
+    AG_CONV_RESERVE = 1,
+    AG_CONV_UNRESERVE = 2,
+    AG_CONV_CREATE = 3,
+    AG_CONV_DESTROY = 4,
+};
+/* "RESERVE", "UNRESERVE", "CREATE", "DESTROY"; -EINVAL for others. */
+int ag_master_conv_type_parse(const char *name, enum ag_master_conv_type *ret);
+/* Validates an operation's payload ({resources[], source[]?} or
+ * {volumes[]}) asked by fw (NULL: the operator) for resources allocated to
+ * role (NULL: none) on agent a, and builds the conversion: `from` becomes
+ * `to`. -EINVAL with a message naming the problem. */
+int ag_master_conversion_build(const struct ag_master_agent *a,
+                               const struct ag_master_framework *fw, const char *role,
+                               enum ag_master_conv_type type, const json_t *payload,
+                               struct ag_resources *from, struct ag_resources *to, char *err,
+                               size_t errlen);
+/* Runs a RESERVE/UNRESERVE/CREATE/DESTROY of an ACCEPT against the pooled
+ * offer resources `pool` (allocated to role). On failure nothing changes
+ * and err says why (the caller logs and goes on, as Mesos does). */
+int ag_master_accept_conversion(struct ag_master *m, struct ag_master_framework *fw,
+                                struct ag_master_agent *a, const char *role,
+                                enum ag_master_conv_type type, const json_t *op,
+                                struct ag_resources *pool, char *err, size_t errlen);
+/* An operator call's conversion (payload {agent_id, resources|volumes}):
+ * the HTTP status to answer (202, or 400/409/501 with err). */
+int ag_master_operator_conversion(struct ag_master *m, enum ag_master_conv_type type,
+                                  const json_t *payload, char *err, size_t errlen);
+/* Sends UPDATE_RESOURCES with the agent's total, if the master changed it. */
+void ag_master_agent_send_resources(struct ag_master *m, struct ag_master_agent *a);
+/* ret = the static part of `reported` plus the dynamic reservations and
+ * volumes of `known` that fit in it. ret is initialised here. */
+int ag_master_resources_merge_checkpoint(const struct ag_resources *reported,
+                                         const struct ag_resources *known,
+                                         struct ag_resources *ret);
+/* ret = a copy of src without allocation roles (initialised here). */
+int ag_master_resources_unallocated(const struct ag_resources *src, struct ag_resources *ret);
+/* Whether a persistence id is acceptable (non-empty, no '/', not . or ..). */
+bool ag_master_volume_id_ok(const char *id);
+
+/* --- roles.c: weights, quota, roles --- */
+
+/* Parses the --weights, --fair_sharing_excluded_resource_names and
+ * --min_allocatable_resources values of cfg into the allocator options
+ * (owned by the caller: ag_master_alloc_options_release) and applies the
+ * weights to m (after the allocator exists: ag_master_apply_weights). */
+struct ag_master_alloc_options {
+    struct ag_allocator_options opts;
+    struct ag_resources *alternatives;
+    size_t n_alternatives;
+    char **excluded;
+    size_t n_excluded;
+};
+int ag_master_alloc_options_parse(const struct ag_master_config *cfg,
+                                  struct ag_master_alloc_options *ret, char *err, size_t errlen);
+void ag_master_alloc_options_release(struct ag_master_alloc_options *o);
+/* Parses "eng=2,ops=1" into {role: weight}. NULL with err on failure. */
+json_t *ag_master_weights_parse(const char *text, char *err, size_t errlen);
+/* Operator calls: GET_WEIGHTS/GET_QUOTA/GET_ROLES payloads, and the
+ * updates (200 or 400 with err). */
+json_t *ag_master_get_weights_json(const struct ag_master *m);
+json_t *ag_master_get_quota_json(const struct ag_master *m);
+json_t *ag_master_get_roles_json(const struct ag_master *m);
+/* The legacy /master/roles, /master/weights and /master/quota bodies. */
+json_t *ag_master_roles_legacy_json(const struct ag_master *m);
+json_t *ag_master_weights_legacy_json(const struct ag_master *m);
+json_t *ag_master_quota_legacy_json(const struct ag_master *m);
+int ag_master_update_weights(struct ag_master *m, const json_t *payload, char *err, size_t errlen);
+int ag_master_update_quota(struct ag_master *m, const json_t *payload, char *err, size_t errlen);
 
 /* --- validate.c: pure checks --- */
 

@@ -1444,6 +1444,15 @@ int ag_master_agent_subscribe(struct ag_master *m, const json_t *subscribe, cons
     a->ip = xstrdup(peer_ip ? peer_ip : "127.0.0.1");
     a->port = (int)port;
 
+    if (a->total_known) {
+        /* The master changed this agent's reservations or volumes: its
+         * view wins over a report that may predate them. */
+        struct ag_resources merged;
+        if (ag_master_resources_merge_checkpoint(&total, &a->total, &merged) == 0) {
+            ag_resources_release(&total);
+            total = merged;
+        }
+    }
     bool total_changed = !ag_resources_equal(&a->total, &total);
     ag_resources_release(&a->total);
     a->total = total;
@@ -1486,6 +1495,7 @@ int ag_master_agent_subscribe(struct ag_master *m, const json_t *subscribe, cons
                         json_pack("{s:o, s:f}", "agent_id", ag_json_id(a->id),
                                   "heartbeat_interval_seconds", m->cfg.agent_ping_timeout));
     ag_master_send_agent(m, a, ev);
+    ag_master_agent_send_resources(m, a);
 
     /* Reconcile what the agent reports with what the master knows. */
     struct ag_master_map reported;
@@ -1616,8 +1626,29 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
     ag_master_list_init(&m->completed_frameworks);
 
     m->alloc_ops = ops;
-    struct ag_allocator_options opts = {.default_refuse_seconds = 5, .min_allocatable = NULL};
-    m->alloc = ops->create(&opts, on_alloc_offer, m);
+    m->quotas = json_object();
+    m->weights = ag_master_weights_parse(cfg->weights, err, errlen);
+    if (!m->weights) {
+        ag_master_free(m);
+        return NULL;
+    }
+    struct ag_master_alloc_options ao;
+    if (ag_master_alloc_options_parse(cfg, &ao, err, errlen) < 0) {
+        ag_master_free(m);
+        return NULL;
+    }
+    m->alloc = ops->create(&ao.opts, on_alloc_offer, m);
+    ag_master_alloc_options_release(&ao);
+    if (m->alloc) {
+        const char *role;
+        json_t *w;
+        json_object_foreach(m->weights, role, w)
+        {
+            if (ops->set_weight && ops->set_weight(m->alloc, role, json_number_value(w)) < 0)
+                ag_warn("the allocator refused weight %g for role '%s'", json_number_value(w),
+                        role);
+        }
+    }
     if (!m->alloc) {
         snprintf(err, errlen, "cannot create the '%s' allocator", ops->name);
         ag_master_free(m);
@@ -1700,6 +1731,8 @@ void ag_master_free(struct ag_master *m)
         m->alloc_ops->destroy(m->alloc);
     ag_timer_free(m->alloc_timer);
     ag_timer_free(m->alloc_soon);
+    json_decref(m->weights);
+    json_decref(m->quotas);
     free(m->hostname);
     free(m->pid);
     free(m);

@@ -243,6 +243,7 @@ static int call_accept(struct ag_master *m, struct ag_master_framework *fw, cons
     } else {
         size_t i;
         json_t *op;
+        enum ag_master_conv_type conv;
         json_array_foreach(ops, i, op)
         {
             const char *type = json_string_value(ag_json_get(op, "type"));
@@ -256,6 +257,13 @@ static int call_accept(struct ag_master *m, struct ag_master_framework *fw, cons
                 json_array_foreach(tasks, k, task)
                     send_task_error(m, fw, task, AG_TASK_ERROR, "REASON_TASK_GROUP_INVALID",
                                     "LAUNCH_GROUP is not supported yet");
+            } else if (ag_master_conv_type_parse(type, &conv) == 0) {
+                char cerr[1024] = "";
+                if (ag_master_accept_conversion(m, fw, c.agent, role, conv, op, &available, cerr,
+                                                sizeof(cerr)) < 0)
+                    ag_warn("framework '%s': operation %s dropped: %s", fw->id, type, cerr);
+                else
+                    ag_info("framework '%s': %s applied on agent '%s'", fw->id, type, c.agent->id);
             } else {
                 ag_warn("framework '%s': operation %s is not supported yet; ignored (its "
                         "resources are returned)",
