@@ -126,6 +126,18 @@ struct ag_allocator_ops {
      * its limit, or for a bad role. */
     int (*set_quota)(struct ag_allocator *a, const char *role,
                      const struct ag_resources *guarantees, const struct ag_resources *limits);
+
+    /* --- incremental rounds --- */
+
+    /* Like allocate(), but visits only the agents that changed since the
+     * last round (added, re-activated, resources recovered, total
+     * updated), so a batched event costs what it touched, not the
+     * cluster. Events that concern every agent (a framework added or
+     * re-activated, REVIVE, weights, quota) make it a full round. Keep
+     * calling allocate() on the periodic tick: decline filters expire
+     * by time, which marks nothing. May be NULL in other policies (then
+     * call allocate()). */
+    void (*allocate_changed)(struct ag_allocator *a, double now);
 };
 
 /* The policy named `name`, or NULL. */

@@ -1,25 +1,39 @@
 /*
- * drf: Dominant Resource Fairness, the default policy.
+ * drf: hierarchical Dominant Resource Fairness, the default policy.
  *
- * At the start of a round the eligible (framework, role) clients are
- * grouped by role; roles are sorted by weighted dominant share
- * (allocation / cluster total, maximised over scalar names, divided by the
- * role's weight) and clients within a role by their own dominant share;
- * ties go to the smaller name, so rounds are reproducible. Shares count
- * everything allocated: offered and in use.
+ * Roles form a tree by name ("eng" holds "eng/web"). Each role node keeps
+ * a sorted list of its children that have eligible clients somewhere
+ * below, plus a "self" leaf (SELF|ri) standing for the role's own clients,
+ * as Mesos's sorter does with its virtual "." leaf; the top-level roles
+ * sit in the root list. A node's key is its weighted dominant share:
+ * max over scalar names (excluded names left out) of consumed / cluster
+ * total, divided by the role's weight, where consumed is what its subtree
+ * is allocated plus the reservations of its subtree that lie free on
+ * active agents (Mesos counts reservations toward a role's share). The
+ * self leaf uses only the role's own clients' allocation. Each role's
+ * eligible clients are sorted by their own dominant share. Ties go to
+ * the self leaf, then the smaller name, so rounds are reproducible.
  *
- * Each active agent is then visited once. For each role in order, the
- * part of the agent's free resources that role may have (unreserved plus
- * its own and its ancestors' reservations) goes, whole, to the first
- * client of the role that does not filter it. That client and its role
- * then move back in the order (binary search + memmove, after the agent so
- * the walk itself never sees the order change), so the next agent goes to
- * whoever is now furthest below its share.
+ * A round visits agents (all of them, or only those changed since the
+ * last round); for each, a depth-first walk of the sorted tree offers the
+ * part of the agent each role may have (ancestors' reservations,
+ * unreserved resources capped by quota) to the first client of the role
+ * whose decline filters do not cover it. When any guarantee is unmet, a
+ * first pass (stage 1) offers only toward unmet guarantees; the second
+ * pass (stage 2) offers to everyone, capped by limits and by the headroom
+ * unmet guarantees still need.
  *
- * Cost of a round: O(C log C) to sort C clients, then per agent one pass
- * over the roles until the agent is empty, and per offer O(log C)
- * compares plus a memmove; a client with a filter on the agent costs a
- * table lookup and, while the filter lives, a subset test.
+ * The order is kept between rounds: any change of a client's allocation
+ * or a role's consumption moves that client and its roles to their new
+ * places (binary search + memmove per tree level, O(depth log n)); during
+ * an agent's visit such moves are deferred to the end of the visit, so
+ * the walk sees a fixed order per agent (as Mesos sorts once per agent).
+ * Eligibility, weight, quota or cluster-total changes mark the order
+ * stale; the next round rebuilds it in O(C log C).
+ *
+ * Cost: a visit that ends in a whole-agent offer is a walk down one path
+ * of the tree plus one filter lookup per client skipped; no allocation
+ * happens except for the offer's own resource set.
  */
 #include "allocator/internal.h"
 
@@ -27,60 +41,103 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A client offered resources during one agent's visit, and where it and
- * its role sat in the order. */
-struct drf_touched {
-    uint32_t client, pos, role_pos;
+#define SELF 0x80000000u
+
+struct drf_state {
+    struct ag__alloc_list root; /* top-level roles in the tree, sorted */
+    struct ag__alloc_list touched_clients, touched_roles;
+    bool in_visit;
 };
 
-struct drf_scratch {
-    uint32_t *order; /* clients grouped by role, each group sorted */
-    uint32_t *roles; /* roles with eligible clients, sorted */
-    struct drf_touched *touched;
-    size_t cap_order, cap_roles, cap_touched;
-};
-
-static void scratch_free(void *p)
+static void state_free(void *p)
 {
-    struct drf_scratch *s = p;
-    if (!s)
+    struct drf_state *st = p;
+    if (!st)
         return;
-    free(s->order);
-    free(s->roles);
-    free(s->touched);
-    free(s);
+    free(st->root.v);
+    free(st->touched_clients.v);
+    free(st->touched_roles.v);
+    free(st);
 }
 
-/* Grows *arr (elements of `size` bytes) to hold n. 0 or -ENOMEM. */
-static int reserve(void **arr, size_t size, size_t *cap, size_t n)
+static int push(struct ag__alloc_list *l, uint32_t x)
 {
-    if (n <= *cap)
-        return 0;
-    size_t ncap = *cap ? *cap : 64;
-    while (ncap < n)
-        ncap *= 2;
-    void *na = realloc(*arr, ncap * size);
-    if (!na)
-        return -ENOMEM;
-    *arr = na;
-    *cap = ncap;
+    if (l->n == l->cap) {
+        uint32_t ncap = l->cap ? l->cap * 2 : 8;
+        uint32_t *nv = realloc(l->v, (size_t)ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = x;
     return 0;
+}
+
+/* ---- keys and comparisons --------------------------------------------------- */
+
+static double role_key(const struct ag_allocator *a, uint32_t ri)
+{
+    const struct ag__alloc_role *r = &a->roles[ri];
+    double share = 0.0;
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        double s = (double)(r->alloc[i] + r->unalloc_res[i]) * a->inv_total[i];
+        if (s > share)
+            share = s;
+    }
+    return share / r->weight;
+}
+
+static double self_key(const struct ag_allocator *a, uint32_t ri)
+{
+    return ag__alloc_share(a, a->roles[ri].own) / a->roles[ri].weight;
+}
+
+static double kid_key(const struct ag_allocator *a, uint32_t k)
+{
+    return (k & SELF) ? a->roles[k & ~SELF].self_key : a->roles[k].key;
+}
+
+static int kid_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
+{
+    if (x == y)
+        return 0;
+    double kx = kid_key(a, x), ky = kid_key(a, y);
+    if (kx != ky)
+        return kx < ky ? -1 : 1;
+    if ((x & SELF) != (y & SELF))
+        return (x & SELF) ? -1 : 1;
+    return strcmp(a->roles[x & ~SELF].name, a->roles[y & ~SELF].name);
+}
+
+static void kid_set_key(struct ag_allocator *a, uint32_t k)
+{
+    if (k & SELF)
+        a->roles[k & ~SELF].self_key = self_key(a, k & ~SELF);
+    else
+        a->roles[k].key = role_key(a, k);
 }
 
 static int client_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
 {
+    if (x == y)
+        return 0;
     const struct ag__alloc_client *cx = &a->clients[x], *cy = &a->clients[y];
     if (cx->share != cy->share)
         return cx->share < cy->share ? -1 : 1;
     return strcmp(a->frameworks[cx->framework].id, a->frameworks[cy->framework].id);
 }
 
-static int role_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
+static void client_set_key(struct ag_allocator *a, uint32_t ci)
 {
-    const struct ag__alloc_role *rx = &a->roles[x], *ry = &a->roles[y];
-    if (rx->share != ry->share)
-        return rx->share < ry->share ? -1 : 1;
-    return strcmp(rx->name, ry->name);
+    a->clients[ci].share = ag__alloc_share(a, a->clients[ci].alloc);
+}
+
+typedef int (*cmp_fn)(const struct ag_allocator *, uint32_t, uint32_t);
+
+static int kid_qcmp(const void *x, const void *y, void *a)
+{
+    return kid_cmp(a, *(const uint32_t *)x, *(const uint32_t *)y);
 }
 
 static int client_qcmp(const void *x, const void *y, void *a)
@@ -88,150 +145,268 @@ static int client_qcmp(const void *x, const void *y, void *a)
     return client_cmp(a, *(const uint32_t *)x, *(const uint32_t *)y);
 }
 
-static int role_qcmp(const void *x, const void *y, void *a)
+/* First position in l whose element does not sort before x. */
+static uint32_t lower_bound(const struct ag_allocator *a, const struct ag__alloc_list *l,
+                            uint32_t x, cmp_fn cmp)
 {
-    return role_cmp(a, *(const uint32_t *)x, *(const uint32_t *)y);
-}
-
-static double role_share(const struct ag_allocator *a, uint32_t ri)
-{
-    return ag__alloc_share(a, a->roles[ri].alloc) / a->roles[ri].weight;
-}
-
-/* Groups the eligible clients by role and sorts clients and roles. Fills
- * s->order and s->roles; returns the number of roles, or -ENOMEM. */
-static int build_order(struct ag_allocator *a, struct drf_scratch *s)
-{
-    uint32_t n_roles = 0, n_clients = 0;
-    for (uint32_t ri = 0; ri < a->role_pool.n; ri++)
-        a->roles[ri].end = 0;
-    for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
-        if (!ag__alloc_client_eligible(a, ci))
-            continue;
-        struct ag__alloc_role *r = &a->roles[a->clients[ci].role];
-        if (r->end++ == 0)
-            n_roles++;
-        n_clients++;
-    }
-    if (n_roles == 0)
-        return 0;
-    if (reserve((void **)&s->order, sizeof(*s->order), &s->cap_order, n_clients) < 0 ||
-        reserve((void **)&s->roles, sizeof(*s->roles), &s->cap_roles, n_roles) < 0 ||
-        reserve((void **)&s->touched, sizeof(*s->touched), &s->cap_touched, n_roles) < 0)
-        return -ENOMEM;
-
-    /* Counting sort into role groups: begin = offset, end = fill cursor. */
-    uint32_t off = 0, k = 0;
-    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
-        struct ag__alloc_role *r = &a->roles[ri];
-        if (!r->name || r->end == 0)
-            continue;
-        r->begin = off;
-        off += r->end;
-        r->end = r->begin;
-        r->share = role_share(a, ri);
-        s->roles[k++] = ri;
-    }
-    for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
-        if (!ag__alloc_client_eligible(a, ci))
-            continue;
-        struct ag__alloc_client *c = &a->clients[ci];
-        c->share = ag__alloc_share(a, c->alloc);
-        s->order[a->roles[c->role].end++] = ci;
-    }
-    for (k = 0; k < n_roles; k++) {
-        struct ag__alloc_role *r = &a->roles[s->roles[k]];
-        qsort_r(s->order + r->begin, r->end - r->begin, sizeof(uint32_t), client_qcmp, a);
-    }
-    qsort_r(s->roles, n_roles, sizeof(uint32_t), role_qcmp, a);
-    return (int)n_roles;
-}
-
-/* Moves arr[pos] (whose key just grew) right to its sorted place within
- * [pos, end). */
-static void move_back(const struct ag_allocator *a, uint32_t *arr, uint32_t pos, uint32_t end,
-                      int (*cmp)(const struct ag_allocator *, uint32_t, uint32_t))
-{
-    uint32_t x = arr[pos];
-    uint32_t lo = pos + 1, hi = end; /* first index whose key exceeds x's */
+    uint32_t lo = 0, hi = l->n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (cmp(a, arr[mid], x) < 0)
+        if (cmp(a, l->v[mid], x) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
-    uint32_t dst = lo - 1;
-    if (dst == pos)
-        return;
-    memmove(arr + pos, arr + pos + 1, (size_t)(dst - pos) * sizeof(*arr));
-    arr[dst] = x;
+    return lo;
 }
 
-/* Offers agent ai to the roles in order; returns the number of clients
- * offered (their indices in s->touched). */
-static uint32_t visit_agent(struct ag_allocator *a, struct drf_scratch *s, uint32_t n_roles,
-                            uint32_t ai, struct ag_resources *tmp, double now)
+/* Moves x within sorted list l after its key changed: found by its old
+ * (cached) key, re-keyed by set_key, put back in order. */
+static void list_move(struct ag_allocator *a, struct ag__alloc_list *l, uint32_t x, cmp_fn cmp,
+                      void (*set_key)(struct ag_allocator *, uint32_t))
 {
-    uint32_t n_touched = 0;
-    for (uint32_t k = 0; k < n_roles; k++) {
-        uint32_t ri = s->roles[k];
-        const struct ag__alloc_role *r = &a->roles[ri];
-        const struct ag_resources *offer;
-        if (ag__alloc_offerable(a, ai, ri, tmp, &offer) < 0 || !ag__alloc_allocatable(a, offer))
-            continue;
-        for (uint32_t p = r->begin; p < r->end; p++) {
-            uint32_t ci = s->order[p];
-            if (ag__alloc_filtered(a, ci, ai, offer, now))
-                continue;
-            if (ag__alloc_make_offer(a, ci, ai, offer) == 0)
-                s->touched[n_touched++] = (struct drf_touched){ci, p, k};
-            break;
-        }
-        if (ag_resources_empty(&a->agents[ai].available))
-            break;
-    }
-    return n_touched;
-}
-
-static void drf_round(struct ag_allocator *a, double now)
-{
-    struct drf_scratch *s = a->policy;
-    if (!s) {
-        s = calloc(1, sizeof(*s));
-        if (!s)
+    uint32_t pos = lower_bound(a, l, x, cmp);
+    if (pos >= l->n || l->v[pos] != x) {
+        /* Not where its cached key says: cannot happen while every key
+         * change goes through here, but stay safe. */
+        for (pos = 0; pos < l->n && l->v[pos] != x; pos++)
+            ;
+        if (pos == l->n) {
+            set_key(a, x);
             return;
-        a->policy = s;
-        a->policy_free = scratch_free;
-    }
-    int n_roles = build_order(a, s);
-    if (n_roles <= 0)
-        return;
-    struct ag_resources tmp;
-    ag_resources_init(&tmp);
-    for (uint32_t ai = 0; ai < a->agent_pool.n; ai++) {
-        if (!ag__alloc_agent_offerable(a, ai))
-            continue;
-        uint32_t n = visit_agent(a, s, (uint32_t)n_roles, ai, &tmp, now);
-        /* Latest role first: moving a role back shifts only roles after
-         * it, so the recorded positions of earlier ones stay right. Each
-         * role has one touched client, so client positions cannot clash. */
-        for (uint32_t t = n; t-- > 0;) {
-            const struct drf_touched *to = &s->touched[t];
-            struct ag__alloc_client *c = &a->clients[to->client];
-            struct ag__alloc_role *r = &a->roles[c->role];
-            c->share = ag__alloc_share(a, c->alloc);
-            move_back(a, s->order, to->pos, r->end, client_cmp);
-            r->share = role_share(a, c->role);
-            move_back(a, s->roles, to->role_pos, (uint32_t)n_roles, role_cmp);
         }
     }
-    ag_resources_release(&tmp);
+    set_key(a, x);
+    if (l->n == 1)
+        return;
+    memmove(l->v + pos, l->v + pos + 1, (size_t)(l->n - pos - 1) * sizeof(uint32_t));
+    l->n--;
+    uint32_t dst = lower_bound(a, l, x, cmp);
+    memmove(l->v + dst + 1, l->v + dst, (size_t)(l->n - dst) * sizeof(uint32_t));
+    l->v[dst] = x;
+    l->n++;
+}
+
+/* ---- keeping the order ---------------------------------------------------- */
+
+static struct ag__alloc_list *parent_list(struct ag_allocator *a, struct drf_state *st, uint32_t ri)
+{
+    uint32_t p = a->roles[ri].parent;
+    return p == AG_ALLOC_NONE ? &st->root : &a->roles[p].kids;
+}
+
+/* Role ri's consumption changed: move it and its ancestors. */
+static void move_role_chain(struct ag_allocator *a, struct drf_state *st, uint32_t ri)
+{
+    for (uint32_t r = ri; r != AG_ALLOC_NONE; r = a->roles[r].parent) {
+        if (a->roles[r].in_tree)
+            list_move(a, parent_list(a, st, r), r, kid_cmp, kid_set_key);
+    }
+}
+
+static void move_client(struct ag_allocator *a, struct drf_state *st, uint32_t ci)
+{
+    struct ag__alloc_client *c = &a->clients[ci];
+    uint32_t ri = c->role;
+    if (c->in_order) {
+        list_move(a, &a->roles[ri].order, ci, client_cmp, client_set_key);
+        list_move(a, &a->roles[ri].kids, SELF | ri, kid_cmp, kid_set_key);
+    }
+    move_role_chain(a, st, ri);
+}
+
+static void touch_client(struct ag_allocator *a, uint32_t ci)
+{
+    struct drf_state *st = a->policy;
+    if (!st || a->stale)
+        return;
+    if (st->in_visit) {
+        if (push(&st->touched_clients, ci) < 0)
+            a->stale = true;
+        return;
+    }
+    move_client(a, st, ci);
+}
+
+static void touch_role(struct ag_allocator *a, uint32_t ri)
+{
+    struct drf_state *st = a->policy;
+    if (!st || a->stale)
+        return;
+    if (st->in_visit) {
+        if (push(&st->touched_roles, ri) < 0)
+            a->stale = true;
+        return;
+    }
+    move_role_chain(a, st, ri);
+}
+
+/* Rebuilds the whole order from scratch. 0 or -ENOMEM (stays stale). */
+static int rebuild(struct ag_allocator *a, struct drf_state *st)
+{
+    ag__alloc_refresh_totals(a);
+    st->root.n = 0;
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        a->roles[ri].in_tree = false;
+        a->roles[ri].kids.n = 0;
+        a->roles[ri].order.n = 0;
+    }
+    for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
+        struct ag__alloc_client *c = &a->clients[ci];
+        c->in_order = false;
+        if (!ag__alloc_client_eligible(a, ci))
+            continue;
+        if (push(&a->roles[c->role].order, ci) < 0)
+            return -ENOMEM;
+        c->in_order = true;
+        client_set_key(a, ci);
+    }
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        if (!a->roles[ri].name || a->roles[ri].order.n == 0)
+            continue;
+        if (push(&a->roles[ri].kids, SELF | ri) < 0)
+            return -ENOMEM;
+        kid_set_key(a, SELF | ri);
+        for (uint32_t r = ri; r != AG_ALLOC_NONE && !a->roles[r].in_tree; r = a->roles[r].parent) {
+            a->roles[r].in_tree = true;
+            kid_set_key(a, r);
+            if (push(parent_list(a, st, r), r) < 0)
+                return -ENOMEM;
+        }
+    }
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        struct ag__alloc_role *r = &a->roles[ri];
+        if (!r->in_tree)
+            continue;
+        if (r->order.n > 1)
+            qsort_r(r->order.v, r->order.n, sizeof(uint32_t), client_qcmp, a);
+        if (r->kids.n > 1)
+            qsort_r(r->kids.v, r->kids.n, sizeof(uint32_t), kid_qcmp, a);
+    }
+    if (st->root.n > 1)
+        qsort_r(st->root.v, st->root.n, sizeof(uint32_t), kid_qcmp, a);
+    a->stale = false;
+    return 0;
+}
+
+/* ---- a round ------------------------------------------------------------------ */
+
+struct visit {
+    uint32_t ai;
+    enum ag__alloc_stage stage;
+    double now;
+    struct ag_resources tmp;
+};
+
+/* Offers what role ri may have of the agent to its first client that
+ * does not filter it. */
+static void offer_role(struct ag_allocator *a, struct visit *v, uint32_t ri)
+{
+    const struct ag_resources *offer;
+    if (ag__alloc_offerable(a, v->ai, ri, v->stage, &v->tmp, &offer) < 0)
+        return;
+    bool ok = offer == &a->agents[v->ai].available ? ag__alloc_agent_offerable(a, v->ai)
+                                                   : ag__alloc_allocatable(a, offer);
+    if (!ok)
+        return;
+    for (uint32_t p = 0; p < a->roles[ri].order.n; p++) {
+        uint32_t ci = a->roles[ri].order.v[p];
+        if (ag__alloc_filtered(a, ci, v->ai, offer, v->now))
+            continue;
+        (void)ag__alloc_make_offer(a, ci, v->ai, offer);
+        return;
+    }
+}
+
+/* Walks the sorted list of `owner` (AG_ALLOC_NONE: the root); true once
+ * the agent has nothing left. Lists are re-read by index on every step:
+ * nothing in them moves during a visit, but the role array may grow. */
+static bool walk(struct ag_allocator *a, struct drf_state *st, struct visit *v, uint32_t owner)
+{
+    for (uint32_t k = 0;; k++) {
+        const struct ag__alloc_list *l = owner == AG_ALLOC_NONE ? &st->root : &a->roles[owner].kids;
+        if (k >= l->n)
+            return false;
+        uint32_t x = l->v[k];
+        if (x & SELF)
+            offer_role(a, v, x & ~SELF);
+        else if (walk(a, st, v, x))
+            return true;
+        if (a->agents[v->ai].available.n == 0)
+            return true;
+    }
+}
+
+static void visit_agent(struct ag_allocator *a, struct drf_state *st, struct visit *v)
+{
+    if (!ag__alloc_agent_offerable(a, v->ai))
+        return;
+    st->in_visit = true;
+    walk(a, st, v, AG_ALLOC_NONE);
+    st->in_visit = false;
+    for (uint32_t k = 0; k < st->touched_clients.n; k++)
+        touch_client(a, st->touched_clients.v[k]);
+    for (uint32_t k = 0; k < st->touched_roles.n; k++)
+        touch_role(a, st->touched_roles.v[k]);
+    st->touched_clients.n = 0;
+    st->touched_roles.n = 0;
+}
+
+static struct drf_state *state_get(struct ag_allocator *a)
+{
+    return a->policy;
+}
+
+/* One pass of `stage` over the agents (all, or the dirty list). */
+static void pass(struct ag_allocator *a, struct drf_state *st, struct visit *v, bool all)
+{
+    uint32_t n = all ? a->agent_pool.n : a->dirty.n;
+    for (uint32_t k = 0; k < n; k++) {
+        v->ai = all ? k : a->dirty.v[k];
+        if (v->ai < a->agent_pool.n)
+            visit_agent(a, st, v);
+    }
+}
+
+static void round_over(struct ag_allocator *a, double now, bool all)
+{
+    struct drf_state *st = state_get(a);
+    if (!st)
+        return;
+    if (a->stale && rebuild(a, st) < 0)
+        return;
+    if (st->root.n > 0) {
+        struct visit v = {.now = now};
+        ag_resources_init(&v.tmp);
+        if (ag__alloc_any_unmet(a)) {
+            v.stage = AG_ALLOC_STAGE_GUARANTEE;
+            pass(a, st, &v, all);
+        }
+        v.stage = AG_ALLOC_STAGE_FAIR;
+        pass(a, st, &v, all);
+        ag_resources_release(&v.tmp);
+    }
+    ag__alloc_clear_dirty(a);
+}
+
+static void drf_round_all(struct ag_allocator *a, double now)
+{
+    round_over(a, now, true);
+}
+
+static void drf_round_changed(struct ag_allocator *a, double now)
+{
+    round_over(a, now, a->all_dirty);
 }
 
 static void drf_allocate(struct ag_allocator *a, double now)
 {
-    ag__alloc_run_round(a, now, drf_round);
+    ag__alloc_run_round(a, now, drf_round_all);
+}
+
+static void drf_allocate_changed(struct ag_allocator *a, double now)
+{
+    ag__alloc_run_round(a, now, drf_round_changed);
 }
 
 static struct ag_allocator *drf_create(const struct ag_allocator_options *options,
@@ -253,10 +428,26 @@ const struct ag_allocator_ops ag__alloc_drf_ops = {
     .revive = ag__alloc_revive,
     .set_weight = ag__alloc_set_weight,
     .allocate = drf_allocate,
+    .update_agent = ag__alloc_update_agent,
+    .transform = ag__alloc_transform,
+    .set_quota = ag__alloc_set_quota,
+    .allocate_changed = drf_allocate_changed,
 };
 
 static struct ag_allocator *drf_create(const struct ag_allocator_options *options,
                                        ag_allocator_offer_cb offer, void *ctx)
 {
-    return ag__alloc_create(&ag__alloc_drf_ops, options, offer, ctx);
+    struct ag_allocator *a = ag__alloc_create(&ag__alloc_drf_ops, options, offer, ctx);
+    if (!a)
+        return NULL;
+    struct drf_state *st = calloc(1, sizeof(*st));
+    if (!st) {
+        ag__alloc_destroy(a);
+        return NULL;
+    }
+    a->policy = st;
+    a->policy_free = state_free;
+    a->touch_client = touch_client;
+    a->touch_role = touch_role;
+    return a;
 }

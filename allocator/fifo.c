@@ -5,7 +5,9 @@
  * Agents are visited in admission order and (framework, role) clients in
  * subscription order: the oldest framework is offered every agent, and a
  * younger one only what the older ones filter (decline), suppress, or
- * cannot take (reservations of another role). Weights are ignored. Useful
+ * cannot take (reservations of another role). Weights are ignored; quota
+ * limits and the headroom of unmet guarantees are honoured, but there is
+ * no guarantee-first stage. Useful
  * for a single dominant framework, or batch queues that should drain in
  * order; it starves late frameworks by design.
  *
@@ -94,7 +96,8 @@ static void fifo_round(struct ag_allocator *a, double now)
         for (uint32_t j = 0; j < n_clients; j++) {
             uint32_t ci = s->clients[j];
             const struct ag_resources *offer;
-            if (ag__alloc_offerable(a, ai, a->clients[ci].role, &tmp, &offer) < 0 ||
+            if (ag__alloc_offerable(a, ai, a->clients[ci].role, AG_ALLOC_STAGE_FAIR, &tmp, &offer) <
+                    0 ||
                 !ag__alloc_allocatable(a, offer) || ag__alloc_filtered(a, ci, ai, offer, now))
                 continue;
             (void)ag__alloc_make_offer(a, ci, ai, offer);
@@ -132,4 +135,9 @@ const struct ag_allocator_ops ag__alloc_fifo_ops = {
     .revive = ag__alloc_revive,
     .set_weight = ag__alloc_set_weight,
     .allocate = fifo_allocate,
+    .update_agent = ag__alloc_update_agent,
+    .transform = ag__alloc_transform,
+    .set_quota = ag__alloc_set_quota,
+    /* No order to keep: an incremental round is a full one. */
+    .allocate_changed = fifo_allocate,
 };

@@ -48,7 +48,8 @@ struct ag__alloc_client {
     bool used;
     bool subscribed; /* the framework currently subscribes with this role */
     bool suppressed;
-    uint32_t gen; /* bumped when the slot is freed */
+    bool in_order; /* policy: listed in its role's sorted client list */
+    uint32_t gen;  /* bumped when the slot is freed */
     uint32_t framework, role;
     uint64_t seq;       /* creation order (first come, first served) */
     uint32_t n_entries; /* agents on which it holds an allocation */
@@ -65,14 +66,35 @@ struct ag__alloc_framework {
     uint32_t n_clients, cap_clients;
 };
 
+/* A growable list of indices (policy order lists). */
+struct ag__alloc_list {
+    uint32_t *v;
+    uint32_t n, cap;
+};
+
+/* Roles form a tree by name ("eng/web" is a child of "eng"); top-level
+ * roles have parent AG_ALLOC_NONE. Vectors are over interned scalar names. */
 struct ag__alloc_role {
     char *name; /* NULL = free slot */
     double weight;
+    uint32_t parent;
+    uint32_t n_children; /* child roles that exist */
     uint32_t n_clients;
+    /* Allocated to clients of this role and its descendants. */
     int64_t alloc[AG_ALLOC_MAX_SCALARS];
-    /* Scratch for the policy during allocate(). */
-    double share;
-    uint32_t begin, end;
+    /* Allocated to clients of exactly this role. */
+    int64_t own[AG_ALLOC_MAX_SCALARS];
+    /* Reserved to this role or a descendant, free on an active agent:
+     * counts toward the role's share and consumed quota, as in Mesos. */
+    int64_t unalloc_res[AG_ALLOC_MAX_SCALARS];
+    /* Quota: masks of interned names that have a guarantee / limit. */
+    uint32_t guar_mask, limit_mask;
+    int64_t guar[AG_ALLOC_MAX_SCALARS], limit[AG_ALLOC_MAX_SCALARS];
+    /* Policy (drf) order, rebuilt when a->stale, kept sorted otherwise. */
+    bool in_tree;                /* some eligible client in the subtree */
+    double key, self_key;        /* weighted share of the subtree / own clients */
+    struct ag__alloc_list kids;  /* child roles in tree, and SELF|ri */
+    struct ag__alloc_list order; /* eligible clients of this role */
 };
 
 /* What one client holds on one agent (allocation role cleared). */
@@ -85,11 +107,13 @@ struct ag__alloc_agent {
     char *id; /* NULL = free slot */
     bool active;
     bool has_reserved; /* some resource may be reserved: filter per role */
+    bool dirty;        /* listed in a->dirty (changed since the last round) */
     uint32_t gen;
     uint64_t seq; /* admission order */
     struct ag_resources total;
     struct ag_resources available; /* total - allocated */
     int64_t total_scalar[AG_ALLOC_MAX_SCALARS];
+    int64_t free_scalar[AG_ALLOC_MAX_SCALARS]; /* scalars of `available` */
     struct ag__alloc_entry *entries;
     uint32_t n_entries, cap_entries;
     uint32_t n_filters; /* filters on this agent, over all clients */
@@ -108,9 +132,16 @@ struct ag__alloc_pool {
     uint32_t *free;
 };
 
+/* One --min_allocatable_resources alternative: every named quantity. */
 struct ag__alloc_min {
-    char *name;
-    int64_t milli;
+    uint32_t mask;
+    int64_t milli[AG_ALLOC_MAX_SCALARS];
+};
+
+/* Offer stages of a round (see drf.c). */
+enum ag__alloc_stage {
+    AG_ALLOC_STAGE_GUARANTEE = 1, /* only toward unmet guarantees */
+    AG_ALLOC_STAGE_FAIR = 2,      /* everyone, capped by limits, headroom */
 };
 
 struct ag_allocator {
@@ -124,7 +155,23 @@ struct ag_allocator {
 
     char *names[AG_ALLOC_MAX_SCALARS];
     uint32_t n_names;
+    uint32_t excluded_mask;                      /* names left out of shares */
     int64_t cluster_total[AG_ALLOC_MAX_SCALARS]; /* over active agents */
+    double inv_total[AG_ALLOC_MAX_SCALARS];      /* 1/total, 0 if excluded */
+    /* Unreserved free scalars over active agents (headroom). */
+    int64_t free_unres[AG_ALLOC_MAX_SCALARS];
+    uint32_t n_quota_roles; /* roles with a guarantee or limit */
+
+    /* The policy's order must be rebuilt (eligibility, weights, quota or
+     * the cluster total changed). */
+    bool stale;
+    /* Agents changed since the last round; all_dirty: every agent. */
+    bool all_dirty;
+    struct ag__alloc_list dirty;
+    /* Policy hooks: a client's allocation or a role's consumption
+     * changed (the order must move it). NULL for unordered policies. */
+    void (*touch_client)(struct ag_allocator *a, uint32_t ci);
+    void (*touch_role)(struct ag_allocator *a, uint32_t ri);
 
     struct ag__alloc_agent *agents;
     struct ag__alloc_pool agent_pool;
@@ -178,6 +225,13 @@ void ag__alloc_suppress(struct ag_allocator *a, const char *framework_id, const 
 void ag__alloc_revive(struct ag_allocator *a, const char *framework_id, const char *const *roles,
                       size_t n_roles, double now);
 int ag__alloc_set_weight(struct ag_allocator *a, const char *role, double weight);
+int ag__alloc_update_agent(struct ag_allocator *a, const char *agent_id,
+                           const struct ag_resources *total);
+int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const char *role,
+                        const char *agent_id, const struct ag_resources *from,
+                        const struct ag_resources *to);
+int ag__alloc_set_quota(struct ag_allocator *a, const char *role,
+                        const struct ag_resources *guarantees, const struct ag_resources *limits);
 
 /* Helpers for the policies' allocate(). */
 
@@ -187,11 +241,25 @@ bool ag__alloc_client_eligible(const struct ag_allocator *a, uint32_t ci);
 /* Whether agent ai is active and its free resources pass min-allocatable
  * (if they do not, no part of them can). */
 bool ag__alloc_agent_offerable(const struct ag_allocator *a, uint32_t ai);
-/* The part of agent ai's free resources that role ri may be offered: *ret
- * is the agent's own available set when nothing on it is reserved,
+/* The part of agent ai's free resources that role ri may be offered in
+ * `stage`: its own and its ancestors' reservations plus unreserved
+ * resources, with unreserved scalars capped by the role's quota limits
+ * and by the headroom other roles' unmet guarantees need (stage FAIR), or
+ * to the unmet guarantees themselves (stage GUARANTEE; nothing if none).
+ * *ret is the agent's own available set when nothing needs taking out,
  * otherwise tmp (initialised by the caller, filled here). 0 or -ENOMEM. */
-int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri, struct ag_resources *tmp,
+int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri,
+                        enum ag__alloc_stage stage, struct ag_resources *tmp,
                         const struct ag_resources **ret);
+/* Whether any role has a guarantee not yet met (stage GUARANTEE needed). */
+bool ag__alloc_any_unmet(const struct ag_allocator *a);
+/* Consumed quota of role ri (subtree allocation + unallocated
+ * reservations) for name i. */
+int64_t ag__alloc_consumed(const struct ag_allocator *a, uint32_t ri, uint32_t i);
+/* Recomputes inv_total from cluster_total (call when stale). */
+void ag__alloc_refresh_totals(struct ag_allocator *a);
+/* Marks agent ai changed (for allocate_changed). */
+void ag__alloc_mark_dirty(struct ag_allocator *a, uint32_t ai);
 /* Whether r is non-empty and passes the min-allocatable check. */
 bool ag__alloc_allocatable(const struct ag_allocator *a, const struct ag_resources *r);
 /* Whether a decline filter of client ci withholds `offer` on agent ai at
@@ -203,8 +271,11 @@ bool ag__alloc_filtered(struct ag_allocator *a, uint32_t ci, uint32_t ai,
  * delivery at the end of the round. 0 or -ENOMEM (nothing changed). */
 int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
                          const struct ag_resources *offer);
-/* Dominant share of a scalar vector against the active cluster total. */
+/* Dominant share of a scalar vector against the active cluster total
+ * (excluded names left out; uses inv_total, fresh after a rebuild). */
 double ag__alloc_share(const struct ag_allocator *a, const int64_t *alloc);
+/* Empties the dirty-agent list (and all_dirty). */
+void ag__alloc_clear_dirty(struct ag_allocator *a);
 /* Runs a round: sets in_round, calls policy(a, now), then delivers the
  * queued offers through the offer callback. A call from inside the
  * callback (re-entrant) does nothing. */

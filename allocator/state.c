@@ -58,19 +58,29 @@ static uint32_t name_index(const struct ag_allocator *a, const char *name)
     return AG_ALLOC_NONE;
 }
 
-/* Interns every scalar name of r that fits; names beyond the limit are left
- * out of shares (see AG_ALLOC_MAX_SCALARS). */
+/* The index of `name`, interned if new and there is room; AG_ALLOC_NONE
+ * if there is not (such names are accounted nowhere, see
+ * AG_ALLOC_MAX_SCALARS). */
+static uint32_t intern_name(struct ag_allocator *a, const char *name)
+{
+    uint32_t i = name_index(a, name);
+    if (i != AG_ALLOC_NONE || a->n_names == AG_ALLOC_MAX_SCALARS)
+        return i;
+    char *copy = strdup(name);
+    if (!copy)
+        return AG_ALLOC_NONE;
+    a->names[a->n_names] = copy;
+    /* A new name changes every share only once agents carry it. */
+    a->stale = true;
+    return a->n_names++;
+}
+
+/* Interns every scalar name of r that fits. */
 static void intern_names(struct ag_allocator *a, const struct ag_resources *r)
 {
     for (size_t k = 0; k < r->n; k++) {
-        const struct ag_resource *res = &r->items[k];
-        if (res->type != AG_VALUE_SCALAR || a->n_names == AG_ALLOC_MAX_SCALARS)
-            continue;
-        if (name_index(a, res->name) != AG_ALLOC_NONE)
-            continue;
-        char *copy = strdup(res->name);
-        if (copy)
-            a->names[a->n_names++] = copy;
+        if (r->items[k].type == AG_VALUE_SCALAR)
+            (void)intern_name(a, r->items[k].name);
     }
 }
 
@@ -88,25 +98,83 @@ static void vec_apply(const struct ag_allocator *a, int64_t *vec, const struct a
     }
 }
 
-/* Adds (sign 1) or removes (-1) an allocation to a client and its role. */
+/* Adds (sign 1) or removes (-1) an allocation to a client, its role and
+ * the role's ancestors. */
 static void account(struct ag_allocator *a, uint32_t ci, const struct ag_resources *r, int sign)
 {
     struct ag__alloc_client *c = &a->clients[ci];
-    vec_apply(a, c->alloc, r, sign);
-    vec_apply(a, a->roles[c->role].alloc, r, sign);
+    int64_t d[AG_ALLOC_MAX_SCALARS] = {0};
+    vec_apply(a, d, r, sign);
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        c->alloc[i] += d[i];
+        a->roles[c->role].own[i] += d[i];
+    }
+    for (uint32_t ri = c->role; ri != AG_ALLOC_NONE; ri = a->roles[ri].parent) {
+        for (uint32_t i = 0; i < a->n_names; i++)
+            a->roles[ri].alloc[i] += d[i];
+    }
+    if (a->touch_client)
+        a->touch_client(a, ci);
 }
 
 double ag__alloc_share(const struct ag_allocator *a, const int64_t *alloc)
 {
     double share = 0.0;
     for (uint32_t i = 0; i < a->n_names; i++) {
-        if (a->cluster_total[i] <= 0)
-            continue;
-        double s = (double)alloc[i] / (double)a->cluster_total[i];
+        double s = (double)alloc[i] * a->inv_total[i];
         if (s > share)
             share = s;
     }
     return share;
+}
+
+void ag__alloc_refresh_totals(struct ag_allocator *a)
+{
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++) {
+        bool use = i < a->n_names && a->cluster_total[i] > 0 && !(a->excluded_mask & (1u << i));
+        a->inv_total[i] = use ? 1.0 / (double)a->cluster_total[i] : 0.0;
+    }
+}
+
+int64_t ag__alloc_consumed(const struct ag_allocator *a, uint32_t ri, uint32_t i)
+{
+    return a->roles[ri].alloc[i] + a->roles[ri].unalloc_res[i];
+}
+
+static int list_push(struct ag__alloc_list *l, uint32_t x)
+{
+    if (l->n == l->cap) {
+        uint32_t ncap = l->cap ? l->cap * 2 : 16;
+        uint32_t *nv = realloc(l->v, (size_t)ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = x;
+    return 0;
+}
+
+void ag__alloc_mark_dirty(struct ag_allocator *a, uint32_t ai)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    if (ag->dirty || a->all_dirty)
+        return;
+    if (list_push(&a->dirty, ai) < 0) {
+        a->all_dirty = true; /* cannot track it: visit everything */
+        return;
+    }
+    ag->dirty = true;
+}
+
+void ag__alloc_clear_dirty(struct ag_allocator *a)
+{
+    for (uint32_t k = 0; k < a->dirty.n; k++) {
+        if (a->dirty.v[k] < a->agent_pool.n)
+            a->agents[a->dirty.v[k]].dirty = false;
+    }
+    a->dirty.n = 0;
+    a->all_dirty = false;
 }
 
 /* ---- filters ------------------------------------------------------------- */
@@ -261,7 +329,40 @@ static uint32_t role_find(const struct ag_allocator *a, const char *name)
     return ag__idmap_get(&a->role_names, name);
 }
 
-/* The role named `name`, created with weight 1 if new. 0 or -ENOMEM. */
+static bool vec_zero(const int64_t *v)
+{
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++) {
+        if (v[i] != 0)
+            return false;
+    }
+    return true;
+}
+
+/* A role is kept while clients, child roles, a weight, quota or resources
+ * (allocated or reserved) refer to it. */
+static void role_maybe_free(struct ag_allocator *a, uint32_t ri)
+{
+    while (ri != AG_ALLOC_NONE) {
+        struct ag__alloc_role *r = &a->roles[ri];
+        if (r->n_clients > 0 || r->n_children > 0 || r->weight != 1.0 || r->guar_mask ||
+            r->limit_mask || !vec_zero(r->alloc) || !vec_zero(r->unalloc_res))
+            return;
+        uint32_t parent = r->parent;
+        ag__idmap_del(&a->role_names, r->name);
+        free(r->name);
+        free(r->kids.v);
+        free(r->order.v);
+        memset(r, 0, sizeof(*r));
+        pool_put(&a->role_pool, ri);
+        a->stale = true;
+        if (parent != AG_ALLOC_NONE)
+            a->roles[parent].n_children--;
+        ri = parent;
+    }
+}
+
+/* The role named `name`, created with weight 1 (and its ancestors) if new.
+ * 0 or -ENOMEM. */
 static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
 {
     uint32_t ri = role_find(a, name);
@@ -269,10 +370,19 @@ static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
         *ret = ri;
         return 0;
     }
+    uint32_t parent = AG_ALLOC_NONE;
+    const char *slash = strrchr(name, '/');
+    if (slash) {
+        char *pname = strndup(name, (size_t)(slash - name));
+        if (!pname)
+            return -ENOMEM;
+        int rc = role_get(a, pname, &parent);
+        free(pname);
+        if (rc < 0)
+            return rc;
+    }
     char *copy = strdup(name);
-    if (!copy)
-        return -ENOMEM;
-    int rc = pool_take((void **)&a->roles, sizeof(*a->roles), &a->role_pool, &ri);
+    int rc = copy ? pool_take((void **)&a->roles, sizeof(*a->roles), &a->role_pool, &ri) : -ENOMEM;
     if (rc == 0) {
         rc = ag__idmap_put(&a->role_names, copy, ri);
         if (rc < 0)
@@ -280,25 +390,55 @@ static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
     }
     if (rc < 0) {
         free(copy);
+        if (parent != AG_ALLOC_NONE)
+            role_maybe_free(a, parent);
         return rc;
     }
     memset(&a->roles[ri], 0, sizeof(a->roles[ri]));
     a->roles[ri].name = copy;
     a->roles[ri].weight = 1.0;
+    a->roles[ri].parent = parent;
+    if (parent != AG_ALLOC_NONE)
+        a->roles[parent].n_children++;
+    a->stale = true;
     *ret = ri;
     return 0;
 }
 
-/* A role is kept while clients use it or it has a non-default weight. */
-static void role_maybe_free(struct ag_allocator *a, uint32_t ri)
+/* Free resources of agent ai change by sign * r: the agent's free vector
+ * and, if the agent is active (and `cluster`), the cluster's unreserved
+ * free vector and the reserved roles' unallocated reservations. */
+static void avail_vec(struct ag_allocator *a, uint32_t ai, const struct ag_resources *r, int sign,
+                      bool agent_part, bool cluster_part)
 {
-    struct ag__alloc_role *r = &a->roles[ri];
-    if (r->n_clients > 0 || r->weight != 1.0)
-        return;
-    ag__idmap_del(&a->role_names, r->name);
-    free(r->name);
-    r->name = NULL;
-    pool_put(&a->role_pool, ri);
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    cluster_part = cluster_part && ag->active;
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        if (res->type != AG_VALUE_SCALAR)
+            continue;
+        uint32_t i = name_index(a, res->name);
+        if (i == AG_ALLOC_NONE)
+            continue;
+        int64_t d = sign * res->scalar_milli;
+        if (agent_part)
+            ag->free_scalar[i] += d;
+        if (!cluster_part)
+            continue;
+        if (!ag_resource_is_reserved(res)) {
+            a->free_unres[i] += d;
+            continue;
+        }
+        uint32_t ri;
+        if (role_get(a, ag_resource_reserved_role(res), &ri) < 0)
+            continue;
+        for (uint32_t p = ri; p != AG_ALLOC_NONE; p = a->roles[p].parent)
+            a->roles[p].unalloc_res[i] += d;
+        if (a->touch_role)
+            a->touch_role(a, ri);
+        if (sign < 0)
+            role_maybe_free(a, ri);
+    }
 }
 
 static uint32_t framework_find(const struct ag_allocator *a, const char *id)
@@ -387,6 +527,7 @@ static int client_create(struct ag_allocator *a, uint32_t fi, const char *role, 
     c->seq = ++a->seq;
     fw->clients[fw->n_clients++] = ci;
     a->roles[ri].n_clients++;
+    a->stale = true;
     *ret = ci;
     return 0;
 }
@@ -405,8 +546,10 @@ static void client_free(struct ag_allocator *a, uint32_t ci)
     }
     uint32_t ri = c->role;
     a->roles[ri].n_clients--;
-    role_maybe_free(a, ri);
     c->used = false;
+    c->in_order = false;
+    a->stale = true;
+    role_maybe_free(a, ri);
     c->gen++;
     pool_put(&a->client_pool, ci);
 }
@@ -477,54 +620,95 @@ static void entry_return(struct ag_allocator *a, uint32_t ai, struct ag__alloc_e
     account(a, ci, &e->res, -1);
     /* Best effort on -ENOMEM: the resources are then lost to offers until
      * the agent is re-added, which beats double-counting them. */
-    (void)ag_resources_add(&a->agents[ai].available, &e->res);
+    if (ag_resources_add(&a->agents[ai].available, &e->res) == 0)
+        avail_vec(a, ai, &e->res, 1, true, true);
+    ag__alloc_mark_dirty(a, ai);
     entry_remove(a, ai, e);
 }
 
 /* ---- min allocatable ------------------------------------------------------ */
 
-bool ag__alloc_allocatable(const struct ag_allocator *a, const struct ag_resources *r)
+/* Whether the scalar vector v holds every quantity of some alternative. */
+static bool min_ok(const struct ag_allocator *a, const int64_t *v)
 {
-    if (ag_resources_empty(r))
-        return false;
     if (a->n_min == 0)
         return true;
     for (size_t k = 0; k < a->n_min; k++) {
-        if (ag_resources_scalar_milli(r, a->min[k].name) >= a->min[k].milli)
+        const struct ag__alloc_min *m = &a->min[k];
+        bool ok = true;
+        for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS && ok; i++) {
+            if ((m->mask & (1u << i)) && v[i] < m->milli[i])
+                ok = false;
+        }
+        if (ok)
             return true;
     }
     return false;
 }
 
-static int min_add(struct ag_allocator *a, const char *name, int64_t milli)
+bool ag__alloc_allocatable(const struct ag_allocator *a, const struct ag_resources *r)
 {
-    for (size_t k = 0; k < a->n_min; k++) {
-        if (strcmp(a->min[k].name, name) == 0)
-            return 0; /* the sum was taken when first seen */
+    if (ag_resources_empty(r))
+        return false;
+    int64_t v[AG_ALLOC_MAX_SCALARS] = {0};
+    vec_apply(a, v, r, 1);
+    return min_ok(a, v);
+}
+
+/* Adds one alternative: the scalars of r (all of them must be met). */
+static int min_add(struct ag_allocator *a, const struct ag_resources *r)
+{
+    struct ag__alloc_min m = {0};
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        if (res->type != AG_VALUE_SCALAR)
+            continue;
+        uint32_t i = intern_name(a, res->name);
+        if (i == AG_ALLOC_NONE)
+            return -ENOSPC;
+        m.mask |= 1u << i;
+        m.milli[i] += res->scalar_milli;
     }
+    if (m.mask == 0)
+        return 0; /* an empty alternative would allow anything: ignore it */
     struct ag__alloc_min *nm = realloc(a->min, (a->n_min + 1) * sizeof(*nm));
     if (!nm)
         return -ENOMEM;
     a->min = nm;
-    nm[a->n_min].name = strdup(name);
-    if (!nm[a->n_min].name)
-        return -ENOMEM;
-    nm[a->n_min].milli = milli;
-    a->n_min++;
+    nm[a->n_min++] = m;
     return 0;
 }
 
-static int min_init(struct ag_allocator *a, const struct ag_resources *min)
+/* One alternative holding just scalar `name` = milli. */
+static int min_add_one(struct ag_allocator *a, const char *name, int64_t milli)
 {
-    if (!min) {
-        int rc = min_add(a, "cpus", 10);
-        return rc < 0 ? rc : min_add(a, "mem", 32000);
+    struct ag_resource one = {.name = (char *)name, .type = AG_VALUE_SCALAR, .scalar_milli = milli};
+    struct ag_resources r = {.items = &one, .n = 1, .cap = 1};
+    return min_add(a, &r);
+}
+
+static int min_init(struct ag_allocator *a, const struct ag_allocator_options *o)
+{
+    if (o && o->n_min_allocatable > 0) {
+        if (!o->min_allocatable_alternatives)
+            return -EINVAL;
+        for (size_t k = 0; k < o->n_min_allocatable; k++) {
+            int rc = min_add(a, &o->min_allocatable_alternatives[k]);
+            if (rc < 0)
+                return rc;
+        }
+        return 0;
     }
+    if (!o || !o->min_allocatable) {
+        int rc = min_add_one(a, "cpus", 10);
+        return rc < 0 ? rc : min_add_one(a, "mem", 32000);
+    }
+    const struct ag_resources *min = o->min_allocatable;
     for (size_t k = 0; k < min->n; k++) {
         const struct ag_resource *res = &min->items[k];
         if (res->type != AG_VALUE_SCALAR)
             continue;
-        int rc = min_add(a, res->name, ag_resources_scalar_milli(min, res->name));
+        int rc = min_add_one(a, res->name, res->scalar_milli);
         if (rc < 0)
             return rc;
     }
@@ -552,10 +736,26 @@ struct ag_allocator *ag__alloc_create(const struct ag_allocator_ops *ops,
     ag__idmap_init(&a->agent_ids);
     ag__idmap_init(&a->framework_ids);
     ag__idmap_init(&a->role_names);
-    if (min_init(a, options ? options->min_allocatable : NULL) < 0) {
+    if (options && options->n_excluded_resource_names > 0) {
+        if (!options->excluded_resource_names) {
+            ag__alloc_destroy(a);
+            return NULL;
+        }
+        for (size_t k = 0; k < options->n_excluded_resource_names; k++) {
+            const char *n = options->excluded_resource_names[k];
+            uint32_t i = n ? intern_name(a, n) : AG_ALLOC_NONE;
+            if (i == AG_ALLOC_NONE) {
+                ag__alloc_destroy(a);
+                return NULL;
+            }
+            a->excluded_mask |= 1u << i;
+        }
+    }
+    if (min_init(a, options) < 0) {
         ag__alloc_destroy(a);
         return NULL;
     }
+    a->stale = true;
     return a;
 }
 
@@ -591,15 +791,17 @@ void ag__alloc_destroy(struct ag_allocator *a)
         free(a->frameworks[i].id);
         free(a->frameworks[i].clients);
     }
-    for (uint32_t i = 0; i < a->role_pool.n; i++)
+    for (uint32_t i = 0; i < a->role_pool.n; i++) {
         free(a->roles[i].name);
+        free(a->roles[i].kids.v);
+        free(a->roles[i].order.v);
+    }
     for (size_t i = 0; i < a->n_pending; i++)
         ag_resources_release(&a->pending[i].res);
     for (uint32_t i = 0; i < a->n_names; i++)
         free(a->names[i]);
-    for (size_t i = 0; i < a->n_min; i++)
-        free(a->min[i].name);
     free(a->min);
+    free(a->dirty.v);
     free(a->pending);
     free(a->agents);
     free(a->frameworks);
@@ -693,6 +895,8 @@ int ag__alloc_add_framework(struct ag_allocator *a, const char *framework_id,
         client_maybe_free(a, ci);
     }
     fw->active = active;
+    a->stale = true;
+    a->all_dirty = true;
     return 0;
 }
 
@@ -723,8 +927,11 @@ void ag__alloc_set_framework_active(struct ag_allocator *a, const char *framewor
     if (!a || !framework_id)
         return;
     uint32_t fi = framework_find(a, framework_id);
-    if (fi != AG_ALLOC_NONE)
-        a->frameworks[fi].active = active;
+    if (fi == AG_ALLOC_NONE || a->frameworks[fi].active == active)
+        return;
+    a->frameworks[fi].active = active;
+    a->stale = true;
+    a->all_dirty = a->all_dirty || active;
 }
 
 /* ---- agents ----------------------------------------------------------------- */
@@ -796,6 +1003,9 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
     intern_names(a, &t);
     vec_apply(a, ag->total_scalar, &t, 1);
     cluster_apply(a, ag, 1);
+    avail_vec(a, ai, &ag->available, 1, true, true);
+    a->stale = true;
+    ag__alloc_mark_dirty(a, ai);
     return 0;
 }
 
@@ -818,8 +1028,11 @@ void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
         if (a->clients[ci].used && a->clients[ci].filters.n > 0)
             filter_del(a, ci, ai);
     }
-    if (ag->active)
+    if (ag->active) {
         cluster_apply(a, ag, -1);
+        avail_vec(a, ai, &ag->available, -1, false, true);
+    }
+    a->stale = true;
     ag__idmap_del(&a->agent_ids, ag->id);
     agent_release(ag);
     uint32_t gen = ag->gen + 1;
@@ -835,14 +1048,21 @@ void ag__alloc_set_agent_active(struct ag_allocator *a, const char *agent_id, bo
     uint32_t ai = agent_find(a, agent_id);
     if (ai == AG_ALLOC_NONE || a->agents[ai].active == active)
         return;
+    if (!active)
+        avail_vec(a, ai, &a->agents[ai].available, -1, false, true);
     a->agents[ai].active = active;
+    if (active)
+        avail_vec(a, ai, &a->agents[ai].available, 1, false, true);
     cluster_apply(a, &a->agents[ai], active ? 1 : -1);
+    a->stale = true;
+    if (active)
+        ag__alloc_mark_dirty(a, ai);
 }
 
 bool ag__alloc_agent_offerable(const struct ag_allocator *a, uint32_t ai)
 {
     const struct ag__alloc_agent *ag = &a->agents[ai];
-    return ag->id && ag->active && ag__alloc_allocatable(a, &ag->available);
+    return ag->id && ag->active && ag->available.n > 0 && min_ok(a, ag->free_scalar);
 }
 
 /* ---- used / recovered ---------------------------------------------------------- */
@@ -887,6 +1107,8 @@ int ag__alloc_add_used(struct ag_allocator *a, const char *framework_id, const c
         rc = ag_resources_subtract(&a->agents[ai].available, &u);
         if (rc == 0 && (rc = ag_resources_add(&e->res, &u)) < 0)
             (void)ag_resources_add(&a->agents[ai].available, &u);
+        if (rc == 0)
+            avail_vec(a, ai, &u, -1, true, true);
         if (rc < 0 && ag_resources_empty(&e->res))
             entry_remove(a, ai, e);
     }
@@ -957,6 +1179,8 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
         goto out;
     }
     account(a, ci, &got, -1);
+    avail_vec(a, ai, &got, 1, true, true);
+    ag__alloc_mark_dirty(a, ai);
 
     if (isnan(refuse_seconds) || refuse_seconds < 0)
         refuse_seconds = a->default_refuse;
@@ -1001,12 +1225,15 @@ static void for_roles(struct ag_allocator *a, const char *framework_id, const ch
 static void do_suppress(struct ag_allocator *a, uint32_t ci)
 {
     a->clients[ci].suppressed = true;
+    a->stale = true;
 }
 
 static void do_revive(struct ag_allocator *a, uint32_t ci)
 {
     a->clients[ci].suppressed = false;
     filters_clear(a, ci);
+    a->stale = true;
+    a->all_dirty = true;
 }
 
 void ag__alloc_suppress(struct ag_allocator *a, const char *framework_id, const char *const *roles,
@@ -1031,38 +1258,357 @@ int ag__alloc_set_weight(struct ag_allocator *a, const char *role, double weight
     if (rc < 0)
         return rc;
     a->roles[ri].weight = weight;
+    a->stale = true;
+    a->all_dirty = true;
     role_maybe_free(a, ri);
     return 0;
 }
 
 /* ---- offers ------------------------------------------------------------------------ */
 
-static bool keep_for_role(const struct ag_resource *res, void *arg)
+/* Whether some guaranteed quantity of role ri is not yet consumed; fills
+ * unmet[i] with the shortfall of each guaranteed name. */
+static bool role_unmet(const struct ag_allocator *a, uint32_t ri, int64_t *unmet)
 {
-    return ag_resource_allocatable_to(res, arg);
+    const struct ag__alloc_role *r = &a->roles[ri];
+    bool any = false;
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        unmet[i] = 0;
+        if (!(r->guar_mask & (1u << i)))
+            continue;
+        int64_t d = r->guar[i] - ag__alloc_consumed(a, ri, i);
+        if (d > 0) {
+            unmet[i] = d;
+            any = true;
+        }
+    }
+    return any;
 }
 
-int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri, struct ag_resources *tmp,
+static bool has_guaranteed_ancestor(const struct ag_allocator *a, uint32_t ri)
+{
+    for (uint32_t p = a->roles[ri].parent; p != AG_ALLOC_NONE; p = a->roles[p].parent) {
+        if (a->roles[p].guar_mask)
+            return true;
+    }
+    return false;
+}
+
+bool ag__alloc_any_unmet(const struct ag_allocator *a)
+{
+    if (a->n_quota_roles == 0)
+        return false;
+    int64_t unmet[AG_ALLOC_MAX_SCALARS];
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        if (a->roles[ri].name && a->roles[ri].guar_mask && role_unmet(a, ri, unmet))
+            return true;
+    }
+    return false;
+}
+
+/* Headroom: the unreserved quantities the unmet guarantees still need,
+ * summed over the outermost guaranteed roles (a nested guarantee is part
+ * of its ancestor's). */
+static void required_headroom(const struct ag_allocator *a, int64_t *req)
+{
+    int64_t unmet[AG_ALLOC_MAX_SCALARS];
+    memset(req, 0, sizeof(int64_t) * AG_ALLOC_MAX_SCALARS);
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        const struct ag__alloc_role *r = &a->roles[ri];
+        if (!r->name || !r->guar_mask || has_guaranteed_ancestor(a, ri))
+            continue;
+        if (!role_unmet(a, ri, unmet))
+            continue;
+        for (uint32_t i = 0; i < a->n_names; i++)
+            req[i] += unmet[i];
+    }
+}
+
+#define CAP_NONE INT64_MAX
+
+/* The caps on unreserved scalars for an offer to role ri in `stage`
+ * (CAP_NONE = uncapped). Returns false if the role may get nothing in
+ * that stage; *any says whether some cap applies. */
+static bool role_caps(const struct ag_allocator *a, uint32_t ri, enum ag__alloc_stage stage,
+                      int64_t *cap, bool *any)
+{
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++)
+        cap[i] = CAP_NONE;
+    *any = false;
+    if (a->n_quota_roles == 0)
+        return stage == AG_ALLOC_STAGE_FAIR;
+
+    /* Limits of the role and every ancestor; unmet guarantees above. */
+    int64_t unmet[AG_ALLOC_MAX_SCALARS], need[AG_ALLOC_MAX_SCALARS];
+    uint32_t guar_names = 0;
+    bool under_unmet = false;
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++)
+        need[i] = CAP_NONE;
+    for (uint32_t p = ri; p != AG_ALLOC_NONE; p = a->roles[p].parent) {
+        const struct ag__alloc_role *r = &a->roles[p];
+        for (uint32_t i = 0; i < a->n_names; i++) {
+            if (!(r->limit_mask & (1u << i)))
+                continue;
+            int64_t left = r->limit[i] - ag__alloc_consumed(a, p, i);
+            left = left > 0 ? left : 0;
+            if (left < cap[i])
+                cap[i] = left;
+            *any = true;
+        }
+        if (r->guar_mask && role_unmet(a, p, unmet)) {
+            under_unmet = true;
+            guar_names |= r->guar_mask;
+            for (uint32_t i = 0; i < a->n_names; i++) {
+                if ((r->guar_mask & (1u << i)) && unmet[i] < need[i])
+                    need[i] = unmet[i];
+            }
+        }
+    }
+    if (stage == AG_ALLOC_STAGE_GUARANTEE) {
+        if (!under_unmet)
+            return false;
+        for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++) {
+            int64_t c = (guar_names & (1u << i)) ? need[i] : 0;
+            if (c < cap[i])
+                cap[i] = c;
+        }
+        *any = true;
+        return true;
+    }
+    int64_t req[AG_ALLOC_MAX_SCALARS];
+    required_headroom(a, req);
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        if (req[i] <= 0)
+            continue;
+        int64_t surplus = a->free_unres[i] - req[i];
+        surplus = surplus > 0 ? surplus : 0;
+        /* A role below its own guarantee may eat into the headroom held
+         * for it. */
+        if ((guar_names & (1u << i)) && need[i] != CAP_NONE)
+            surplus += need[i];
+        if (surplus < cap[i])
+            cap[i] = surplus;
+        *any = true;
+    }
+    return true;
+}
+
+int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri,
+                        enum ag__alloc_stage stage, struct ag_resources *tmp,
                         const struct ag_resources **ret)
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
-    /* Released, not cleared: ag_resources_filter overwrites its output. */
+    /* Released, not cleared: the caller's tmp is reused across calls. */
     ag_resources_release(tmp);
     *ret = tmp;
-    if (!ag->has_reserved) {
+    int64_t cap[AG_ALLOC_MAX_SCALARS];
+    bool capped;
+    if (!role_caps(a, ri, stage, cap, &capped))
+        return 0;
+    if (!ag->has_reserved && !capped) {
         *ret = &ag->available;
         return 0;
     }
-    /* Look before copying: most roles can take nothing here. */
     const char *role = a->roles[ri].name;
-    size_t k;
-    for (k = 0; k < ag->available.n; k++) {
-        if (ag_resource_allocatable_to(&ag->available.items[k], role))
-            break;
+    for (size_t k = 0; k < ag->available.n; k++) {
+        const struct ag_resource *res = &ag->available.items[k];
+        if (!ag_resource_allocatable_to(res, role))
+            continue;
+        struct ag_resource one = *res;
+        if (capped && res->type == AG_VALUE_SCALAR && !ag_resource_is_reserved(res)) {
+            uint32_t i = name_index(a, res->name);
+            int64_t c =
+                i == AG_ALLOC_NONE ? (stage == AG_ALLOC_STAGE_GUARANTEE ? 0 : CAP_NONE) : cap[i];
+            if (c < one.scalar_milli)
+                one.scalar_milli = c;
+            if (one.scalar_milli <= 0)
+                continue;
+        }
+        int rc = ag_resources_add_one(tmp, &one);
+        if (rc < 0)
+            return rc;
     }
-    if (k == ag->available.n)
+    return 0;
+}
+
+/* ---- reservations, volumes, quota ----------------------------------------- */
+
+/* Replaces agent ai's total with t (taken) and its free set with avail
+ * (taken), keeping every vector in step. */
+static void agent_replace(struct ag_allocator *a, uint32_t ai, struct ag_resources *t,
+                          struct ag_resources *avail)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    avail_vec(a, ai, &ag->available, -1, true, true);
+    if (ag->active)
+        cluster_apply(a, ag, -1);
+    ag_resources_release(&ag->total);
+    ag_resources_release(&ag->available);
+    ag->total = *t;
+    ag->available = *avail;
+    intern_names(a, &ag->total);
+    memset(ag->total_scalar, 0, sizeof(ag->total_scalar));
+    vec_apply(a, ag->total_scalar, &ag->total, 1);
+    ag->has_reserved = any_reserved(&ag->total);
+    if (ag->active)
+        cluster_apply(a, ag, 1);
+    avail_vec(a, ai, &ag->available, 1, true, true);
+    a->stale = true;
+    ag__alloc_mark_dirty(a, ai);
+}
+
+int ag__alloc_update_agent(struct ag_allocator *a, const char *agent_id,
+                           const struct ag_resources *total)
+{
+    if (!a || !agent_id || !total)
+        return -EINVAL;
+    uint32_t ai = agent_find(a, agent_id);
+    if (ai == AG_ALLOC_NONE)
+        return -ENOENT;
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    struct ag_resources t, used, avail;
+    ag_resources_init(&used);
+    ag_resources_init(&avail);
+    int rc = copy_unallocated(&t, total);
+    if (rc < 0)
+        return rc;
+    /* What is allocated: the sum of the entries (exact, unlike
+     * total - available for sets merged by union). */
+    for (uint32_t k = 0; k < ag->n_entries && rc == 0; k++)
+        rc = ag_resources_add(&used, &ag->entries[k].res);
+    if (rc == 0 && (rc = ag_resources_copy(&avail, &t)) == 0 &&
+        ag_resources_subtract(&avail, &used) < 0)
+        rc = -ERANGE;
+    ag_resources_release(&used);
+    if (rc < 0) {
+        ag_resources_release(&t);
+        ag_resources_release(&avail);
+        return rc;
+    }
+    agent_replace(a, ai, &t, &avail);
+    return 0;
+}
+
+int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const char *role,
+                        const char *agent_id, const struct ag_resources *from,
+                        const struct ag_resources *to)
+{
+    if (!a || !framework_id || !role || !agent_id || !from || !to)
+        return -EINVAL;
+    uint32_t ai = agent_find(a, agent_id);
+    uint32_t fi = framework_find(a, framework_id);
+    if (ai == AG_ALLOC_NONE || fi == AG_ALLOC_NONE)
+        return -ENOENT;
+    uint32_t ci = client_find(a, fi, role);
+    struct ag__alloc_entry *e = ci == AG_ALLOC_NONE ? NULL : entry_find(a, ai, ci);
+    if (!e)
+        return -ERANGE;
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    struct ag_resources f, t, held, total, avail;
+    ag_resources_init(&held);
+    ag_resources_init(&total);
+    ag_resources_init(&avail);
+    int rc = copy_unallocated(&f, from);
+    if (rc < 0)
+        return rc;
+    if ((rc = copy_unallocated(&t, to)) < 0) {
+        ag_resources_release(&f);
+        return rc;
+    }
+    if (!ag_resources_contains(&e->res, &f)) {
+        rc = -ERANGE;
+        goto out;
+    }
+    /* Build every new set first, so a failure changes nothing. */
+    if ((rc = ag_resources_copy(&held, &e->res)) < 0 ||
+        (rc = ag_resources_copy(&total, &ag->total)) < 0 ||
+        (rc = ag_resources_copy(&avail, &ag->available)) < 0)
+        goto out;
+    if (ag_resources_subtract(&held, &f) < 0 || ag_resources_subtract(&total, &f) < 0) {
+        rc = -ERANGE;
+        goto out;
+    }
+    if ((rc = ag_resources_add(&held, &t)) < 0 || (rc = ag_resources_add(&total, &t)) < 0)
+        goto out;
+    intern_names(a, &t);
+    account(a, ci, &f, -1);
+    ag_resources_release(&e->res);
+    e->res = held;
+    ag_resources_init(&held);
+    account(a, ci, &t, 1);
+    agent_replace(a, ai, &total, &avail);
+    ag_resources_init(&total);
+    ag_resources_init(&avail);
+    if (ag_resources_empty(&e->res)) {
+        entry_remove(a, ai, e);
+        client_maybe_free(a, ci);
+    }
+out:
+    ag_resources_release(&f);
+    ag_resources_release(&t);
+    ag_resources_release(&held);
+    ag_resources_release(&total);
+    ag_resources_release(&avail);
+    return rc;
+}
+
+/* Quantities of r into vec/mask; -EINVAL if r holds a non-scalar or a name
+ * that cannot be interned. */
+static int quota_vec(struct ag_allocator *a, const struct ag_resources *r, int64_t *vec,
+                     uint32_t *mask)
+{
+    *mask = 0;
+    memset(vec, 0, sizeof(int64_t) * AG_ALLOC_MAX_SCALARS);
+    if (!r)
         return 0;
-    return ag_resources_filter(&ag->available, keep_for_role, (void *)role, tmp);
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        if (res->type != AG_VALUE_SCALAR)
+            return -EINVAL;
+        uint32_t i = intern_name(a, res->name);
+        if (i == AG_ALLOC_NONE)
+            return -EINVAL;
+        vec[i] += res->scalar_milli;
+        *mask |= 1u << i;
+    }
+    return 0;
+}
+
+int ag__alloc_set_quota(struct ag_allocator *a, const char *role,
+                        const struct ag_resources *guarantees, const struct ag_resources *limits)
+{
+    if (!a || !valid_role(role) || strcmp(role, "*") == 0)
+        return -EINVAL;
+    int64_t g[AG_ALLOC_MAX_SCALARS], l[AG_ALLOC_MAX_SCALARS];
+    uint32_t gm, lm;
+    if (quota_vec(a, guarantees, g, &gm) < 0 || quota_vec(a, limits, l, &lm) < 0)
+        return -EINVAL;
+    for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++) {
+        if ((gm & lm & (1u << i)) && g[i] > l[i])
+            return -EINVAL;
+    }
+    uint32_t ri;
+    if (!gm && !lm) {
+        ri = role_find(a, role);
+        if (ri == AG_ALLOC_NONE)
+            return 0;
+    } else {
+        int rc = role_get(a, role, &ri);
+        if (rc < 0)
+            return rc;
+    }
+    struct ag__alloc_role *r = &a->roles[ri];
+    bool had = r->guar_mask || r->limit_mask;
+    memcpy(r->guar, g, sizeof(g));
+    memcpy(r->limit, l, sizeof(l));
+    r->guar_mask = gm;
+    r->limit_mask = lm;
+    bool has = gm || lm;
+    a->n_quota_roles += (uint32_t)has - (uint32_t)had;
+    a->stale = true;
+    a->all_dirty = true;
+    role_maybe_free(a, ri);
+    return 0;
 }
 
 static int pending_reserve(struct ag_allocator *a)
@@ -1102,6 +1648,7 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
         goto fail;
     }
     account(a, ci, &res, 1);
+    avail_vec(a, ai, &res, -1, true, true);
     struct ag__alloc_pending *p = &a->pending[a->n_pending++];
     p->client = ci;
     p->client_gen = a->clients[ci].gen;
@@ -1134,8 +1681,10 @@ static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p)
         /* Cannot tag it, so cannot offer it: give it back, unfiltered. */
         struct ag__alloc_entry *e = entry_find(a, p->agent, p->client);
         if (e && ag_resources_add(&a->agents[p->agent].available, &p->res) == 0 &&
-            ag_resources_subtract(&e->res, &p->res) == 0)
+            ag_resources_subtract(&e->res, &p->res) == 0) {
             account(a, p->client, &p->res, -1);
+            avail_vec(a, p->agent, &p->res, 1, true, true);
+        }
         ag_resources_release(&p->res);
         return;
     }
