@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "agora/executor.h"
+#include "agora/health.h"
 #include "core/json.h"
 #include "core/log.h"
 #include "core/loop.h"
@@ -148,6 +149,19 @@ oom:
 /* ------------------------------------------------------------------ */
 /* the executor                                                        */
 
+/* A user to run the task as, resolved in the parent. */
+struct run_as {
+    bool active;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    int ngroups;
+    char *name, *home;
+};
+
+/* The task's health check (HealthCheck) and check (CheckInfo). */
+enum { PROBE_HEALTH = 0, PROBE_CHECK = 1, PROBE_KINDS = 2 };
+
 struct cmd {
     struct ag_loop *loop;
     struct ag_executor *exec;
@@ -166,16 +180,11 @@ struct cmd {
     bool shutdown;
     bool exiting;
     int idle_polls;
-};
-
-/* A user to run the task as, resolved in the parent. */
-struct run_as {
-    bool active;
-    uid_t uid;
-    gid_t gid;
-    gid_t *groups;
-    int ngroups;
-    char *name, *home;
+    struct run_as ras; /* the task's user, kept for COMMAND probes */
+    struct ag_health_checker *checker[PROBE_KINDS];
+    pid_t probe_pid[PROBE_KINDS]; /* a COMMAND probe's process (and group), 0 when none */
+    int healthy;                  /* the last health reported: -1 none yet, 0, 1 */
+    bool unhealthy;               /* killed for failing its health check */
 };
 
 static void run_as_release(struct run_as *r)
@@ -255,14 +264,29 @@ static int env_set(char ***env, size_t *n, const char *name, const char *value)
     return 0;
 }
 
+static void env_apply(char ***env, size_t *n, const json_t *command)
+{
+    json_t *v;
+    size_t i;
+    json_array_foreach(ag_json_get(ag_json_get(command, "environment"), "variables"), i, v)
+    {
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *type = json_string_value(json_object_get(v, "type"));
+        const char *value = json_string_value(json_object_get(v, "value"));
+        if (name && *name && !strchr(name, '=') && (!type || strcmp(type, "VALUE") == 0))
+            env_set(env, n, name, value ? value : "");
+    }
+}
+
 /* The task's environment: the executor's own (MESOS_* from the agent),
  * MESOS_TASK_ID (which frameworks such as Marathon's apps rely on), the
- * run-as user's identity, then CommandInfo.environment, which wins. */
-static char **build_env(const json_t *command, const char *task_id, const struct run_as *r)
+ * run-as user's identity, then CommandInfo.environment, which wins; for a
+ * check command (`extra`, may be NULL) its own environment on top. */
+static char **build_env_with(const json_t *command, const char *task_id, const struct run_as *r,
+                             const json_t *extra)
 {
     char **env = calloc(1, sizeof(*env));
     size_t n = 0;
-    json_t *v;
     size_t i;
 
     if (!env)
@@ -282,15 +306,15 @@ static char **build_env(const json_t *command, const char *task_id, const struct
         env_set(&env, &n, "LOGNAME", r->name);
         env_set(&env, &n, "HOME", r->home);
     }
-    json_array_foreach(ag_json_get(ag_json_get(command, "environment"), "variables"), i, v)
-    {
-        const char *name = json_string_value(json_object_get(v, "name"));
-        const char *type = json_string_value(json_object_get(v, "type"));
-        const char *value = json_string_value(json_object_get(v, "value"));
-        if (name && *name && !strchr(name, '=') && (!type || strcmp(type, "VALUE") == 0))
-            env_set(&env, &n, name, value ? value : "");
-    }
+    env_apply(&env, &n, command);
+    if (extra)
+        env_apply(&env, &n, extra);
     return env;
+}
+
+static char **build_env(const json_t *command, const char *task_id, const struct run_as *r)
+{
+    return build_env_with(command, task_id, r, NULL);
 }
 
 static volatile int child_errno;
@@ -345,14 +369,39 @@ static int spawn(const char *file, char **argv, char **envp, const struct run_as
 
 static void finish(struct cmd *c);
 
+/* Once known, every update carries the last health result (`healthy`) and
+ * the last check result (`check_status`), so that the latest status of the
+ * task always says both. */
+static void add_health(const struct cmd *c, json_t *status)
+{
+    const json_t *cs =
+        c->checker[PROBE_CHECK] ? ag_health_checker_check_status(c->checker[PROBE_CHECK]) : NULL;
+    if (!status)
+        return;
+    if (c->healthy >= 0)
+        json_object_set_new(status, "healthy", json_boolean(c->healthy));
+    if (cs)
+        json_object_set_new(status, "check_status", json_deep_copy(cs));
+}
+
+static void stop_checks(struct cmd *c)
+{
+    for (int i = 0; i < PROBE_KINDS; i++)
+        ag_health_checker_stop(c->checker[i]);
+}
+
 static void send_terminal(struct cmd *c, enum ag_task_state state, const char *reason,
                           const char *message)
 {
     json_t *status;
     if (c->terminal_sent)
         return;
+    stop_checks(c);
     status = ag_task_status_new(c->task_id, state, "SOURCE_EXECUTOR", reason, message, NULL,
                                 ag_executor_executor_id(c->exec));
+    if (c->unhealthy)
+        c->healthy = 0; /* §5.4: a health-check kill ends with healthy:false */
+    add_health(c, status);
     c->terminal_sent = true;
     if (!status || ag_executor_send_status(c->exec, status, c->terminal_uuid) < 0) {
         ag_error("cannot send the terminal update of task '%s'", c->task_id);
@@ -366,12 +415,14 @@ static void send_terminal(struct cmd *c, enum ag_task_state state, const char *r
         finish(c);
 }
 
-static void send_state(struct cmd *c, enum ag_task_state state, const char *message)
+static void send_state_why(struct cmd *c, enum ag_task_state state, const char *reason,
+                           const char *message)
 {
-    json_t *status = ag_task_status_new(c->task_id, state, "SOURCE_EXECUTOR", NULL, message, NULL,
+    json_t *status = ag_task_status_new(c->task_id, state, "SOURCE_EXECUTOR", reason, message, NULL,
                                         ag_executor_executor_id(c->exec));
     if (!status)
         return;
+    add_health(c, status);
     if (state == AG_TASK_RUNNING) {
         json_t *cs = json_pack("{s:i}", "executor_pid", (int)getpid());
         const char *cid = ag_executor_container_id(c->exec);
@@ -383,6 +434,11 @@ static void send_state(struct cmd *c, enum ag_task_state state, const char *mess
     if (ag_executor_send_status(c->exec, status, NULL) < 0)
         ag_error("cannot send %s for task '%s'", ag_task_state_name(state), c->task_id);
     json_decref(status);
+}
+
+static void send_state(struct cmd *c, enum ag_task_state state, const char *message)
+{
+    send_state_why(c, state, NULL, message);
 }
 
 /* Exit once the SDK has delivered its last calls (briefly bounded). */
@@ -427,6 +483,8 @@ static void kill_task(struct cmd *c, double grace)
     double at = ag_monotonic() + grace;
     if (c->pid <= 0)
         return;
+    /* Mesos pauses checking once a task is being killed. */
+    stop_checks(c);
     if (!c->killing) {
         c->killing = true;
         c->kill_at = at;
@@ -448,32 +506,167 @@ static void deadline_fired(void *arg)
     kill_task(c, ag_cmd_kill_grace(NULL, c->task));
 }
 
-static void reap(struct cmd *c)
+static void task_exited(struct cmd *c, int status)
 {
-    char msg[256];
-    int status;
-    pid_t r;
+    char msg[256], full[400];
 
-    if (c->pid <= 0)
-        return;
-    r = waitpid(c->pid, &status, WNOHANG);
-    if (r != c->pid)
-        return;
     kill(-c->pid, SIGKILL); /* whatever it left in its group */
     c->pid = 0;
     ag_timer_stop(c->escalate_timer);
     ag_timer_stop(c->deadline_timer);
+    stop_checks(c);
     ag_cmd_exit_message(status, msg, sizeof(msg));
-    if (c->deadline_hit && !c->kill_requested)
+    if (c->unhealthy) {
+        int limit = c->checker[PROBE_HEALTH]
+                        ? ag_health_checker_policy(c->checker[PROBE_HEALTH])->consecutive_failures
+                        : 0;
+        snprintf(full, sizeof(full), "%s (killed after failing %d consecutive health checks)", msg,
+                 limit);
+        send_terminal(c, AG_TASK_KILLED, NULL, full);
+    } else if (c->deadline_hit && !c->kill_requested)
         send_terminal(c, AG_TASK_FAILED, "REASON_MAX_COMPLETION_TIME_REACHED", msg);
     else
         send_terminal(c, ag_cmd_terminal_state(status, c->kill_requested), NULL, msg);
+}
+
+/* Reaps every child that ended: the task, COMMAND probes, and probes that
+ * were abandoned (killed on a timeout), whose results are dropped. */
+static void reap(struct cmd *c)
+{
+    int status;
+    pid_t r;
+
+    while ((r = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (c->pid > 0 && r == c->pid) {
+            task_exited(c, status);
+            continue;
+        }
+        for (int i = 0; i < PROBE_KINDS; i++) {
+            if (c->probe_pid[i] != r)
+                continue;
+            kill(-r, SIGKILL); /* what the probe left behind */
+            c->probe_pid[i] = 0;
+            if (c->checker[i])
+                ag_health_checker_command_done(c->checker[i], status);
+        }
+    }
 }
 
 static void on_sigchld(int signo, void *arg)
 {
     (void)signo;
     reap(arg);
+}
+
+/* --- health checks and checks --- */
+
+static int probe_index(const struct cmd *c, const struct ag_health_checker *hc)
+{
+    return hc == c->checker[PROBE_HEALTH] ? PROBE_HEALTH : PROBE_CHECK;
+}
+
+/* Runs a COMMAND probe like the task: same user, same environment (plus
+ * the probe's own), same sandbox, in a process group of its own so that a
+ * timeout kills all of it. */
+static int probe_command_start(struct ag_health_checker *hc, const json_t *command, void *arg)
+{
+    struct cmd *c = arg;
+    const char *file = NULL;
+    char err[256];
+    char **argv, **envp;
+    pid_t pid = 0;
+    int rc;
+
+    argv = ag_cmd_argv(command, &file, err, sizeof(err));
+    if (!argv)
+        return -EINVAL;
+    envp = build_env_with(ag_json_get(c->task, "command"), c->task_id, &c->ras, command);
+    rc = envp ? spawn(file, argv, envp, &c->ras, &pid) : -ENOMEM;
+    ag_cmd_argv_free(argv);
+    ag_cmd_argv_free(envp);
+    if (rc == 0)
+        c->probe_pid[probe_index(c, hc)] = pid;
+    return rc;
+}
+
+static void probe_command_cancel(struct ag_health_checker *hc, void *arg)
+{
+    struct cmd *c = arg;
+    int i = probe_index(c, hc);
+    if (c->probe_pid[i] > 0) {
+        kill(-c->probe_pid[i], SIGKILL);
+        c->probe_pid[i] = 0; /* reaped later, its result dropped */
+    }
+}
+
+static void on_health(struct ag_health_checker *hc, const struct ag_health_verdict *v,
+                      const char *message, void *arg)
+{
+    struct cmd *c = arg;
+    (void)hc;
+    if (c->terminal_sent || c->pid <= 0 || c->killing)
+        return;
+    c->healthy = v->healthy;
+    if (v->healthy)
+        ag_info("task '%s' is healthy: %s", c->task_id, message);
+    else
+        ag_warn("task '%s' failed its health check (%d in a row): %s", c->task_id, v->consecutive,
+                message);
+    send_state_why(c, AG_TASK_RUNNING, "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", message);
+    if (!v->kill)
+        return;
+    ag_warn("task '%s' failed %d consecutive health checks; killing it", c->task_id,
+            v->consecutive);
+    c->unhealthy = true;
+    c->kill_requested = true;
+    if (ag_executor_framework_capable(c->exec, "TASK_KILLING_STATE"))
+        send_state(c, AG_TASK_KILLING, NULL);
+    kill_task(c, ag_cmd_kill_grace(NULL, c->task));
+}
+
+static void on_check(struct ag_health_checker *hc, const json_t *check_status, void *arg)
+{
+    struct cmd *c = arg;
+    (void)hc;
+    (void)check_status;
+    if (c->terminal_sent || c->pid <= 0 || c->killing)
+        return;
+    send_state_why(c, AG_TASK_RUNNING, "REASON_TASK_CHECK_STATUS_UPDATED", NULL);
+}
+
+/* Reads the task's health_check and check into checkers (not started).
+ * -EINVAL with a message when either is malformed. */
+static int checks_prepare(struct cmd *c, char *err, size_t errlen)
+{
+    static const struct ag_health_checker_ops ops = {
+        .command_start = probe_command_start,
+        .command_cancel = probe_command_cancel,
+        .health = on_health,
+        .check = on_check,
+    };
+    static const char *const keys[PROBE_KINDS] = {"health_check", "check"};
+
+    for (int i = 0; i < PROBE_KINDS; i++) {
+        struct ag_health_policy policy;
+        char why[400];
+        json_t *j = ag_json_get(c->task, keys[i]);
+        int rc;
+        if (!j)
+            continue;
+        rc = ag_health_policy_parse(j, i == PROBE_CHECK, &policy, why, sizeof(why));
+        if (rc < 0) {
+            snprintf(err, errlen, "Invalid %s: %s", i == PROBE_CHECK ? "check" : "health check",
+                     why);
+            return rc;
+        }
+        c->checker[i] = ag_health_checker_new(c->loop, &policy, &ops, c);
+        ag_health_policy_release(&policy);
+        if (!c->checker[i]) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    return 0;
 }
 
 static void launch_task(struct cmd *c)
@@ -499,6 +692,11 @@ static void launch_task(struct cmd *c)
         send_terminal(c, AG_TASK_FAILED, NULL, err);
         return;
     }
+    if (checks_prepare(c, err, sizeof(err)) < 0) {
+        ag_cmd_argv_free(argv);
+        send_terminal(c, AG_TASK_FAILED, "REASON_TASK_INVALID", err);
+        return;
+    }
     rc = run_as_resolve(user, &ras, err, sizeof(err));
     if (rc < 0) {
         ag_cmd_argv_free(argv);
@@ -509,7 +707,7 @@ static void launch_task(struct cmd *c)
     rc = envp ? spawn(file, argv, envp, &ras, &c->pid) : -ENOMEM;
     ag_cmd_argv_free(argv);
     ag_cmd_argv_free(envp);
-    run_as_release(&ras);
+    c->ras = ras; /* COMMAND probes run as the task's user */
     if (rc < 0) {
         snprintf(msg, sizeof(msg), "Failed to launch the command '%s': %s", file, strerror(-rc));
         c->pid = 0;
@@ -518,6 +716,10 @@ static void launch_task(struct cmd *c)
     }
     ag_info("task '%s' started (pid %d)", c->task_id, (int)c->pid);
     send_state(c, AG_TASK_RUNNING, NULL);
+    for (int i = 0; i < PROBE_KINDS; i++) {
+        if (c->checker[i])
+            ag_health_checker_start(c->checker[i]);
+    }
     {
         double ns;
         char e2[64];
@@ -652,6 +854,7 @@ static void on_disconnected(struct ag_executor *e, const char *reason, bool fina
     if (!final)
         return;
     ag_warn("lost the agent (%s); killing the task and exiting", reason);
+    stop_checks(c);
     if (c->pid > 0) {
         kill(-c->pid, SIGKILL);
         waitpid(c->pid, NULL, 0);
@@ -684,6 +887,7 @@ int ag_cmd_main(void)
     int rc = 0;
 
     memset(&c, 0, sizeof(c));
+    c.healthy = -1;
     ag_log_set_tag("executor");
     if (ag_executor_config_from_env(&c.cfg, err, sizeof(err)) < 0) {
         fprintf(stderr, "agora-executor: %s\n", err);
@@ -718,6 +922,8 @@ int ag_cmd_main(void)
         waitpid(c.pid, NULL, 0);
     }
 out:
+    for (int i = 0; i < PROBE_KINDS; i++)
+        ag_health_checker_free(c.checker[i]); /* kills a COMMAND probe still running */
     ag_executor_free(c.exec);
     ag_signal_free(c.sigchld);
     ag_signal_free(c.sigterm);
@@ -729,5 +935,6 @@ out:
     ag_loop_free(c.loop);
     json_decref(c.task);
     free(c.task_id);
+    run_as_release(&c.ras);
     return rc;
 }
