@@ -100,6 +100,8 @@ struct ag__alloc_role {
 /* What one client holds on one agent (allocation role cleared). */
 struct ag__alloc_entry {
     uint32_t client;
+    uint32_t pending; /* index in a->pending of this round's offer */
+    uint64_t round;   /* the round that offer belongs to (0: none) */
     struct ag_resources res;
 };
 
@@ -189,6 +191,7 @@ struct ag_allocator {
     uint64_t seq;
 
     bool in_round;
+    uint64_t round; /* rounds run, for merging offers within one */
     struct ag__alloc_pending *pending;
     size_t n_pending, cap_pending;
 

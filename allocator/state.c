@@ -599,6 +599,7 @@ static int entry_get(struct ag_allocator *a, uint32_t ai, uint32_t ci, struct ag
     }
     e = &ag->entries[ag->n_entries++];
     e->client = ci;
+    e->round = 0;
     ag_resources_init(&e->res);
     a->clients[ci].n_entries++;
     *ret = e;
@@ -1649,6 +1650,15 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
     }
     account(a, ci, &res, 1);
     avail_vec(a, ai, &res, -1, true, true);
+    /* A second offer of the round to the same client and agent (stage 2
+     * after stage 1) joins the first: one offer per agent and round. */
+    if (e->round == a->round && a->in_round &&
+        ag_resources_add(&a->pending[e->pending].res, &res) == 0) {
+        ag_resources_release(&res);
+        return 0;
+    }
+    e->round = a->round;
+    e->pending = (uint32_t)a->n_pending;
     struct ag__alloc_pending *p = &a->pending[a->n_pending++];
     p->client = ci;
     p->client_gen = a->clients[ci].gen;
@@ -1697,6 +1707,7 @@ void ag__alloc_run_round(struct ag_allocator *a, double now,
     if (!a || a->in_round)
         return;
     a->in_round = true;
+    a->round++;
     a->n_pending = 0;
     policy(a, now);
     /* The callback may call back into the allocator (recover, remove...):
