@@ -24,6 +24,7 @@
 
 #include "agent/agent.h"
 #include "agent/internal.h"
+#include "agent/sandboxes.h"
 #include "core/flags.h"
 #include "core/json.h"
 #include "core/log.h"
@@ -663,8 +664,10 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     pid_t pid;
     int rc;
 
-    rc = ag_agent_sandbox_create(agent->work_dir, agent->id, fw->id, ex->id, ex->container_id,
-                                 &ex->directory, err, errlen);
+    /* The fetch step (executor_fetch_and_launch) may have made it already. */
+    rc = ex->directory ? 0
+                       : ag_agent_sandbox_create(agent->work_dir, agent->id, fw->id, ex->id,
+                                                 ex->container_id, &ex->directory, err, errlen);
     if (rc < 0)
         return rc;
     /* Volumes before the chown, so that their links belong to the user. */
@@ -713,6 +716,55 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     ag_info("launched executor '%s' of framework '%s' (pid %d) in '%s'", ex->id, fw->id, (int)pid,
             ex->directory);
     return 0;
+}
+
+/* --- fetch step (sandboxes.h): CommandInfo.uris before the executor --- */
+
+/* The fetch ended: launch, or fail the queued tasks with the fetcher's
+ * message. The executor may have been shut down meanwhile. */
+static void fetch_done(struct ag_agent *agent, struct ag_agent_executor *ex, const char *error)
+{
+    char err[1024];
+    struct ag_agent_list *pos, *tmp;
+    const json_t *task_info = NULL;
+
+    if (!ag_agent_list_empty(&ex->queued))
+        task_info = ag_agent_list_entry(ex->queued.next, struct ag_agent_task, node)->info;
+    if (ex->state != AG_AGENT_EXECUTOR_REGISTERING || agent->stopping) {
+        error = "The executor was shut down while its URIs were fetched";
+    } else if (!error) {
+        if (executor_launch(agent, ex, task_info, err, sizeof(err)) == 0)
+            return;
+        error = err;
+    }
+    if (ex->state == AG_AGENT_EXECUTOR_REGISTERING)
+        agent->metrics.container_launch_errors++;
+    ex->state = AG_AGENT_EXECUTOR_TERMINATED;
+    ag_agent_list_for_each(pos, tmp, &ex->queued)
+    {
+        struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
+        ag_agent_list_del(&t->node);
+        ag_agent_list_add_tail(&ex->launched, &t->node);
+        ag_agent_task_fail(agent, t, AG_TASK_FAILED, "REASON_CONTAINER_LAUNCH_FAILED", error);
+    }
+    executor_maybe_complete(agent, ex);
+}
+
+/* Creates the sandbox and fetches the URIs into it; the launch follows in
+ * fetch_done. Without URIs, launches at once. */
+static int executor_fetch_and_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
+                                     const json_t *task_info, char *err, size_t errlen)
+{
+    int rc = ag_agent_sandbox_create(agent->work_dir, agent->id, ex->framework->id, ex->id,
+                                     ex->container_id, &ex->directory, err, errlen);
+    if (rc == 0)
+        rc = ag_agent_fetch_start(agent, ex, task_info, run_user(ex, task_info), fetch_done, err,
+                                  errlen);
+    if (rc == 1)
+        return executor_launch(agent, ex, task_info, err, errlen);
+    if (rc == 0)
+        ex->state = AG_AGENT_EXECUTOR_REGISTERING;
+    return rc;
 }
 
 static void call_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex)
@@ -812,6 +864,7 @@ static void sigchld(int signo, void *arg)
 {
     (void)signo;
     reap(arg);
+    ag_agent_sandboxes_reap(arg); /* fetchers, loggers, GC removals */
 }
 
 static void reap_timer_fired(void *arg)
@@ -930,7 +983,7 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
             executor_maybe_complete(agent, ex);
             return;
         }
-        if (executor_launch(agent, ex, task_info, err, sizeof(err)) < 0) {
+        if (executor_fetch_and_launch(agent, ex, task_info, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
             agent->metrics.container_launch_errors++;
             ex->state = AG_AGENT_EXECUTOR_TERMINATED;
@@ -1297,6 +1350,7 @@ static void agent_release(struct ag_agent *agent)
     ag_timer_free(agent->reap_timer);
     ag_timer_free(agent->exec_heartbeat_timer);
     ag_timer_free(agent->stop_timer);
+    ag_agent_sandboxes_stop(agent);
     ag_loop_free(agent->loop);
     ag_resources_release(&agent->resources);
     json_decref(agent->attributes);
@@ -1340,6 +1394,7 @@ static int agent_flags(struct ag_agent *agent)
         {"registration_backoff_factor", AG_FLAG_DURATION, &c->registration_backoff_factor,
          "first re-subscription delay after losing the master (doubles up to 30secs)", false},
         {"log_level", AG_FLAG_STRING, &c->log_level, "debug, info, warning or error", false},
+        AG_AGENT_SANDBOX_FLAGS, /* gc, container logger, fetcher (sandboxes.h) */
     };
     c->ip = (char *)"127.0.0.1";
     c->port = 5051;
@@ -1513,6 +1568,8 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
         snprintf(err, errlen, "cannot set up timers and signals");
         return -ENOMEM;
     }
+    if (ag_agent_sandboxes_start(agent, err, errlen) < 0) /* fetcher, loggers, gc */
+        return -EINVAL;
     ag_timer_start_periodic(agent->reap_timer, REAP_INTERVAL);
     ag_timer_start_periodic(agent->exec_heartbeat_timer, EXECUTOR_HEARTBEAT_INTERVAL);
     ag_agent_master_start(agent->master);

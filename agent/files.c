@@ -8,6 +8,13 @@
  * host path (the "directory" of /state) and by the virtual names
  * /frameworks/<fw>/executors/<ex>/runs/latest and
  * slaves/<agent>/frameworks/... .
+ *
+ * /files/follow streams a file as it grows (what `agora logs -f` reads):
+ * a chunked text/plain response with the raw bytes from `offset` on,
+ * polled on a timer, following the logger's rotation (the file renamed
+ * away is read to its end, then the new one from its start). It ends when
+ * the client goes away, or with until_exit=1 once the executor owning the
+ * sandbox has terminated and its output has drained.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,6 +35,9 @@
 #define READ_CAP      (64 * 1024) /* 16 pages of 4 KiB, as Mesos caps a read */
 #define DOWNLOAD_PART (64 * 1024)
 #define DOWNLOAD_HIGH (1024 * 1024) /* pause while this much is queued */
+#define FOLLOW_POLL   0.2           /* seconds between looks at a followed file */
+#define FOLLOW_ROUND  (256 * 1024)  /* bytes sent per look at most */
+#define FOLLOW_QUIET  3             /* empty looks after the executor ended */
 
 /* --- pure helpers --- */
 
@@ -552,6 +562,202 @@ static void serve_download(struct ag_http_req *req, void *arg)
     ag_timer_start(dl->timer, 0);
 }
 
+/* --- follow: a file streamed as it grows --- */
+
+struct follow {
+    struct ag_agent *agent;
+    struct ag_http_stream *stream;
+    struct ag_timer *timer;
+    int fd;
+    char *real;    /* the followed path, looked at again for rotation */
+    char *sandbox; /* the sandbox it lies in */
+    bool until_exit;
+    int quiet;
+};
+
+static void follow_free(struct follow *f)
+{
+    ag_timer_free(f->timer);
+    if (f->fd >= 0)
+        close(f->fd);
+    free(f->real);
+    free(f->sandbox);
+    free(f);
+}
+
+static void follow_closed(struct ag_http_stream *stream, void *arg)
+{
+    (void)stream;
+    follow_free(arg);
+}
+
+static void follow_end(struct follow *f)
+{
+    struct ag_http_stream *s = f->stream;
+    follow_free(f);
+    ag_http_stream_end(s);
+}
+
+/* Whether the executor owning the sandbox has terminated (or is gone). */
+static bool sandbox_ended(struct ag_agent *agent, const char *sandbox)
+{
+    const struct ag_agent_list *heads[] = {&agent->frameworks, &agent->completed_frameworks};
+    for (size_t h = 0; h < 2; h++) {
+        const struct ag_agent_list *fpos, *epos;
+        for (fpos = heads[h]->next; fpos != heads[h]; fpos = fpos->next) {
+            const struct ag_agent_framework *fw =
+                ag_agent_list_entry(fpos, struct ag_agent_framework, node);
+            for (epos = fw->executors.next; epos != &fw->executors; epos = epos->next) {
+                const struct ag_agent_executor *ex =
+                    ag_agent_list_entry(epos, struct ag_agent_executor, node);
+                if (ex->directory && strcmp(ex->directory, sandbox) == 0)
+                    return ex->state == AG_AGENT_EXECUTOR_TERMINATED;
+            }
+        }
+    }
+    return true;
+}
+
+/* Sends what is new; true if anything was. -1 when the peer is gone. */
+static int follow_read(struct follow *f)
+{
+    char buf[64 * 1024];
+    size_t sent = 0;
+    struct stat now, cur;
+
+    while (sent < FOLLOW_ROUND && ag_http_stream_pending(f->stream) < DOWNLOAD_HIGH) {
+        ssize_t n = read(f->fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n > 0) {
+            if (ag_http_stream_send(f->stream, buf, (size_t)n) < 0)
+                return -1;
+            sent += (size_t)n;
+            continue;
+        }
+        /* At the end: the logger may have rotated the file away (read
+         * the new one from its start) or it may have been truncated. */
+        if (fstat(f->fd, &cur) == 0 && stat(f->real, &now) == 0) {
+            if (now.st_ino != cur.st_ino || now.st_dev != cur.st_dev) {
+                int fd = open(f->real, O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                    close(f->fd);
+                    f->fd = fd;
+                    continue;
+                }
+            } else if (lseek(f->fd, 0, SEEK_CUR) > now.st_size) {
+                lseek(f->fd, 0, SEEK_SET);
+                continue;
+            }
+        }
+        break;
+    }
+    return sent > 0;
+}
+
+static void follow_poll(void *arg)
+{
+    struct follow *f = arg;
+    int got = follow_read(f);
+
+    if (got < 0) {
+        follow_end(f);
+        return;
+    }
+    if (f->until_exit && sandbox_ended(f->agent, f->sandbox)) {
+        /* The loggers write the last output after the executor is reaped:
+         * a few quiet looks before the end. */
+        f->quiet = got ? 0 : f->quiet + 1;
+        if (f->quiet >= FOLLOW_QUIET) {
+            follow_end(f);
+            return;
+        }
+    }
+    ag_timer_start(f->timer, got ? 0.0 : FOLLOW_POLL);
+}
+
+/* The known sandbox that holds `real` (malloc'd), or NULL. */
+static char *owning_sandbox(struct ag_agent *agent, const char *real)
+{
+    const char **dirs = NULL;
+    size_t n = 0, cap = 0;
+    char *out = NULL;
+    collect(&agent->frameworks, &dirs, &n, &cap);
+    collect(&agent->completed_frameworks, &dirs, &n, &cap);
+    for (size_t i = 0; i < n && !out; i++) {
+        char *rd = realpath(dirs[i], NULL);
+        if (rd && within(real, rd))
+            out = strdup(dirs[i]);
+        free(rd);
+    }
+    free(dirs);
+    return out;
+}
+
+static void serve_follow(struct ag_http_req *req, void *arg)
+{
+    struct ag_agent *agent = arg;
+    const char *vpath, *until = ag_http_req_query(req, "until_exit");
+    long long offset;
+    struct stat st;
+    struct follow *f;
+    char *real;
+
+    if (reject_method(req))
+        return;
+    if (query_int(req, "offset", 0, &offset) < 0)
+        return;
+    if (until && strcmp(until, "1") != 0 && strcmp(until, "true") != 0 && strcmp(until, "0") != 0 &&
+        strcmp(until, "false") != 0) {
+        ag_http_reply_error(req, 400, "Failed to parse until_exit: '%s' is not 1/0/true/false",
+                            until);
+        return;
+    }
+    real = resolve_or_reply(agent, req, &vpath);
+    if (!real)
+        return;
+    f = calloc(1, sizeof(*f));
+    if (!f) {
+        free(real);
+        ag_http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    f->agent = agent;
+    f->real = real;
+    f->until_exit = until && (strcmp(until, "1") == 0 || strcmp(until, "true") == 0);
+    f->fd = open(real, O_RDONLY | O_CLOEXEC);
+    if (f->fd < 0 || fstat(f->fd, &st) < 0) {
+        ag_http_reply_error(req, 404, "Cannot open '%s': %s", vpath, strerror(errno));
+        follow_free(f);
+        return;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        ag_http_reply_error(req, 400, "Cannot follow a directory: '%s'", vpath);
+        follow_free(f);
+        return;
+    }
+    if (lseek(f->fd, offset == -1 ? 0 : (off_t)offset, offset == -1 ? SEEK_END : SEEK_SET) < 0) {
+        ag_http_reply_error(req, 400, "Cannot seek '%s' to %lld: %s", vpath, offset,
+                            strerror(errno));
+        follow_free(f);
+        return;
+    }
+    f->sandbox = owning_sandbox(agent, real);
+    f->timer = ag_timer_new(agent->loop, follow_poll, f);
+    if (!f->sandbox || !f->timer) {
+        ag_http_reply_error(req, 500, "out of memory");
+        follow_free(f);
+        return;
+    }
+    ag_http_req_add_header(req, "X-Content-Type-Options", "nosniff");
+    f->stream = ag_http_stream_start(req, 200, "text/plain; charset=utf-8", follow_closed, f);
+    if (!f->stream) {
+        follow_free(f);
+        return;
+    }
+    ag_timer_start(f->timer, 0);
+}
+
 static void serve_debug(struct ag_http_req *req, void *arg)
 {
     struct ag_agent *agent = arg;
@@ -597,6 +803,8 @@ void ag_agent_routes_files(struct ag_agent *agent)
         ag_http_server_route(agent->http, path, serve_download, agent);
         snprintf(path, sizeof(path), "%s/files/download.json", prefixes[i]);
         ag_http_server_route(agent->http, path, serve_download, agent);
+        snprintf(path, sizeof(path), "%s/files/follow", prefixes[i]);
+        ag_http_server_route(agent->http, path, serve_follow, agent);
         snprintf(path, sizeof(path), "%s/files/debug", prefixes[i]);
         ag_http_server_route(agent->http, path, serve_debug, agent);
     }

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/internal.h"
+#include "agent/sandboxes.h"
 #include "core/flags.h"
 #include "core/json.h"
 #include "core/loop.h"
@@ -458,6 +459,7 @@ json_t *ag_agent_metrics_json(struct ag_agent *agent)
         set_num(m, "system/mem_total_bytes", (double)si.totalram * si.mem_unit);
         set_num(m, "system/mem_free_bytes", (double)si.freeram * si.mem_unit);
     }
+    ag_agent_sandboxes_metrics(agent, m); /* fetcher and gc */
     return m;
 }
 

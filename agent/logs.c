@@ -1,0 +1,108 @@
+/*
+ * logs: an executor's stdout and stderr go through pipes to two
+ * agora-logger processes, which write <sandbox>/stdout and
+ * <sandbox>/stderr rotated by size (--container_logger_max_size,
+ * --container_logger_max_files).
+ *
+ * The loggers run in a session of their own, so killing the container's
+ * session leaves them alone: they read to the end of the pipe (when every
+ * process holding the write end is gone) and exit. Their working directory
+ * is the sandbox, which tells operators (and the test harness) whose they
+ * are.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/internal.h"
+#include "agent/sandboxes.h"
+#include "core/log.h"
+
+extern char **environ;
+
+static void logger_exited(struct ag_agent *agent, pid_t pid, int status, void *arg)
+{
+    (void)agent;
+    (void)arg;
+    if (status != 0)
+        ag_warn("container logger (pid %d) ended with wait status %d", (int)pid, status);
+}
+
+/* Spawns one logger reading `read_fd` and writing sandbox/name. */
+static int spawn_logger(struct ag_agent *agent, const char *sandbox, const char *name, int read_fd,
+                        char *err, size_t errlen)
+{
+    const struct ag_agent_sandbox_config *c = &ag_agent_sandbox_cfg;
+    char exe[PATH_MAX + 32], path[PATH_MAX + 32], size[64], files[64];
+    char *argv[] = {(char *)"agora-logger", path, size, files, NULL};
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid;
+    int rc;
+
+    snprintf(exe, sizeof(exe), "%s/agora-logger", agent->launcher_dir);
+    snprintf(path, sizeof(path), "--path=%s/%s", sandbox, name);
+    snprintf(size, sizeof(size), "--max_size=%llu", (unsigned long long)c->logger_max_bytes);
+    snprintf(files, sizeof(files), "--max_files=%d", c->container_logger_max_files);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_adddup2(&fa, read_fd, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    /* The logger's own complaints go to the agent's log. */
+    posix_spawn_file_actions_addchdir_np(&fa, sandbox);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    rc = posix_spawn(&pid, exe, &fa, &attr, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the container logger '%s': %s", exe, strerror(rc));
+        return -rc;
+    }
+    if (ag_agent_child_watch(pid, logger_exited, NULL) < 0)
+        ag_warn("cannot watch container logger %d: out of memory", (int)pid);
+    return 0;
+}
+
+int ag_agent_logs_start(struct ag_agent *agent, const char *sandbox, int ret_fds[2], char *err,
+                        size_t errlen)
+{
+    static const char *const names[2] = {"stdout", "stderr"};
+    int pipes[2][2] = {{-1, -1}, {-1, -1}};
+    int rc = 0;
+
+    for (int i = 0; i < 2 && rc == 0; i++) {
+        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
+            rc = -errno;
+            snprintf(err, errlen, "cannot create a pipe for %s: %s", names[i], strerror(errno));
+            break;
+        }
+        rc = spawn_logger(agent, sandbox, names[i], pipes[i][0], err, errlen);
+    }
+    for (int i = 0; i < 2; i++) {
+        /* The read ends belong to the loggers now. */
+        if (pipes[i][0] >= 0)
+            close(pipes[i][0]);
+        if (rc < 0 && pipes[i][1] >= 0)
+            close(pipes[i][1]);
+    }
+    if (rc < 0)
+        return rc;
+    ret_fds[0] = pipes[0][1];
+    ret_fds[1] = pipes[1][1];
+    return 0;
+}
