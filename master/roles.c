@@ -106,11 +106,10 @@ static int parse_excluded(const char *text, struct ag_master_alloc_options *o, c
             continue;
         for (const char *c = name; *c; c++)
             if ((unsigned char)*c < 0x21 || *c == ':' || *c == ';' || *c == '(' || *c == ')') {
+                fail(err, errlen,
+                     "--fair_sharing_excluded_resource_names: '%s' is not a resource name", name);
                 free(copy);
-                return fail(err, errlen,
-                            "--fair_sharing_excluded_resource_names: '%s' is not a resource "
-                            "name",
-                            name);
+                return -EINVAL;
             }
         char **n = realloc(o->excluded, (o->n_excluded + 1) * sizeof(*n));
         if (!n || !(n[o->n_excluded] = strdup(name))) {
@@ -146,8 +145,9 @@ static int parse_alternatives(const char *text, struct ag_master_alloc_options *
             return fail(err, errlen, "--min_allocatable_resources has an empty alternative");
         }
         if (ag_resources_parse(alt, NULL, &r, e, sizeof(e)) < 0) {
+            fail(err, errlen, "--min_allocatable_resources: alternative '%s': %s", alt, e);
             free(copy);
-            return fail(err, errlen, "--min_allocatable_resources: alternative '%s': %s", alt, e);
+            return -EINVAL;
         }
         bool reserved = false;
         for (size_t i = 0; i < r.n; i++)
