@@ -315,3 +315,40 @@ def sandbox(mc, fw, task_id):
     from mesos_v1 import agent_executor, agent_state
     ex = agent_executor(agent_state(mc.agents[0].url), fw.framework_id, task_id, completed=True)
     return ex and ex.get("directory")
+
+
+def test_kill_with_probes_in_flight(mc, fw):
+    """A task killed while an HTTP probe waits for an answer that never
+    comes (and while a COMMAND probe runs): the executor still ends cleanly
+    (the harness fails the test on any sanitizer report in its stderr) and
+    the probe command does not outlive it."""
+    script = ("import socket,time; s=socket.socket(); "
+              "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); "
+              "s.bind(('127.0.0.1',{port})); s.listen(64); time.sleep(600)")
+    chk = {"type": "COMMAND",
+           "command": {"command": {"shell": True, "value": "echo $$ > probe.pid; exec sleep 600"}},
+           "delay_seconds": 0, "interval_seconds": 0.1, "timeout_seconds": 60}
+    launch(fw, "hang", "exec %s -c \"%s\"" % (PY, script),
+           health_check=lambda port: health("HTTP", port, timeout_seconds=60,
+                                            grace_period_seconds=60),
+           check=chk)
+    fw.wait_update("hang", "TASK_RUNNING")
+    d = wait_until(lambda: sandbox(mc, fw, "hang"), 10, what="sandbox of hang")
+
+    def probe_pid():
+        with open(d + "/probe.pid") as f:
+            text = f.read().strip()
+        return int(text) if text else None
+
+    pid = wait_until(probe_pid, 10, what="the check command to start")
+    fw.kill("hang")
+    end = fw.wait_terminal("hang")
+    assert end["state"] == "TASK_KILLED", end
+    assert "healthy" not in end or end["healthy"] is not False, end
+    wait_until(lambda: not pid_alive(pid), 10, what="check command %d gone" % pid)
+
+    def executor_gone():
+        from mesos_v1 import agent_executor, agent_state
+        return agent_executor(agent_state(mc.agents[0].url), fw.framework_id, "hang") is None
+
+    wait_until(executor_gone, 20, what="executor 'hang' exited")

@@ -516,6 +516,74 @@ TEST(check_reports_only_changes)
     json_decref(l.last_check);
 }
 
+/* A probe whose answer never comes, abandoned by freeing the checker and
+ * then the loop: nothing leaks (ASan's leak check runs at exit) and
+ * nothing is called back. */
+TEST(http_probe_abandoned_in_flight)
+{
+    struct probe_log l;
+    struct ag_health_policy p;
+    struct ag_timer *guard;
+    char text[256], err[256] = "";
+    int port, fd = listener(&port); /* listens, never answers */
+
+    ASSERT_TRUE(fd >= 0);
+    memset(&l, 0, sizeof(l));
+    l.stop_after = 1;
+    l.loop = ag_loop_new();
+    snprintf(text, sizeof(text),
+             "{\"type\":\"HTTP\",\"http\":{\"port\":%d},\"delay_seconds\":0,"
+             "\"timeout_seconds\":30,\"grace_period_seconds\":0}",
+             port);
+    ASSERT_EQ(parse(text, false, &p, err, sizeof(err)), 0);
+    l.hc = ag_health_checker_new(l.loop, &p, &log_ops, &l);
+    ag_health_policy_release(&p);
+    guard = ag_timer_new(l.loop, safety, l.loop);
+    ag_timer_start(guard, 0.3);
+    ag_health_checker_start(l.hc);
+    ag_loop_run(l.loop);
+    ASSERT_EQ(l.reports, 0);
+    ag_health_checker_free(l.hc);
+    ag_timer_free(guard);
+    ag_loop_free(l.loop);
+    close(fd);
+}
+
+/* The same, but the loop goes on until the client's own timeout answers
+ * the abandoned request: the answer must not reach the freed checker (ASan
+ * would see the use after free). */
+TEST(http_probe_answer_after_checker_freed)
+{
+    struct probe_log l;
+    struct ag_health_policy p;
+    struct ag_timer *guard;
+    char text[256], err[256] = "";
+    int port, fd = listener(&port);
+
+    ASSERT_TRUE(fd >= 0);
+    memset(&l, 0, sizeof(l));
+    l.stop_after = 1;
+    l.loop = ag_loop_new();
+    snprintf(text, sizeof(text),
+             "{\"type\":\"HTTP\",\"http\":{\"port\":%d},\"delay_seconds\":0,"
+             "\"timeout_seconds\":0.2,\"grace_period_seconds\":0}",
+             port);
+    ASSERT_EQ(parse(text, false, &p, err, sizeof(err)), 0);
+    l.hc = ag_health_checker_new(l.loop, &p, &log_ops, &l);
+    ag_health_policy_release(&p);
+    guard = ag_timer_new(l.loop, safety, l.loop);
+    ag_timer_start(guard, 0.05);
+    ag_health_checker_start(l.hc);
+    ag_loop_run(l.loop);
+    ag_health_checker_free(l.hc);
+    ag_timer_start(guard, 2.0); /* past the client's timeout (0.2 + 1 s) */
+    ag_loop_run(l.loop);
+    ASSERT_EQ(l.reports, 0);
+    ag_timer_free(guard);
+    ag_loop_free(l.loop);
+    close(fd);
+}
+
 TEST_MAIN(TEST_CASE(policy_defaults), TEST_CASE(policy_fields), TEST_CASE(check_info_shapes),
           TEST_CASE(policy_errors_name_the_field), TEST_CASE(first_success_reported_once),
           TEST_CASE(failures_in_grace_period_ignored_until_first_success),
@@ -523,4 +591,5 @@ TEST_MAIN(TEST_CASE(policy_defaults), TEST_CASE(policy_fields), TEST_CASE(check_
           TEST_CASE(success_resets_consecutive_failures),
           TEST_CASE(tcp_probe_healthy_then_killed_when_closed), TEST_CASE(http_probe_status_ranges),
           TEST_CASE(command_probe_failures_kill_after_n), TEST_CASE(command_probe_timeout_cancels),
-          TEST_CASE(check_reports_only_changes))
+          TEST_CASE(check_reports_only_changes), TEST_CASE(http_probe_abandoned_in_flight),
+          TEST_CASE(http_probe_answer_after_checker_freed))
