@@ -1,7 +1,7 @@
 /*
  * gc: removes the sandboxes of terminated executors.
  *
- * A round (every gc_delay/2, between 0.5 s and a minute) walks
+ * A round (every gc_delay/2, between 0.5 and 10 seconds) walks
  * <work_dir>/slaves/<agent>/frameworks/<fw>/executors/<ex>/runs/<run>, and
  * every run directory that no live executor uses (nor a running fetch) is
  * eligible; its age counts from its last change (the newest mtime of the
@@ -70,6 +70,8 @@ size_t ag_agent_gc_plan(struct ag_agent_gc_entry *entries, size_t n, double now,
                         bool pressure)
 {
     size_t k = 0;
+    if (n == 0)
+        return 0;
     qsort(entries, n, sizeof(*entries), cmp_age);
     if (pressure)
         return n;

@@ -19,7 +19,7 @@
 
 #define REAP_FALLBACK_SECS 0.5
 #define GC_INTERVAL_MIN    0.5
-#define GC_INTERVAL_MAX    60.0
+#define GC_INTERVAL_MAX    10.0
 
 struct ag_agent_sandbox_config ag_agent_sandbox_cfg = {
     .gc_delay = 7 * 24 * 3600.0,
@@ -196,7 +196,8 @@ int ag_agent_sandboxes_start(struct ag_agent *agent, char *err, size_t errlen)
     }
     ag_timer_start_periodic(st.reap_timer, REAP_FALLBACK_SECS);
     /* Often enough that a sandbox outlives gc_delay by little, and that
-     * disk pressure is noticed within a minute. */
+     * disk pressure is noticed within 10 seconds; a round costs a readdir
+     * per framework and executor directory. */
     interval = c->gc_delay / 2;
     if (interval < GC_INTERVAL_MIN)
         interval = GC_INTERVAL_MIN;

@@ -9,6 +9,7 @@
 
 #include "agent/agent.h"
 #include "cli/cli.h"
+#include "cli/logs.h"
 #include "master/master.h"
 
 struct command {
@@ -32,6 +33,7 @@ static const struct command commands[] = {
     {"agents", ag_cli_agents_main, "list agents and their resources"},
     {"frameworks", ag_cli_frameworks_main, "list frameworks"},
     {"state", ag_cli_state_main, "print the master's state JSON"},
+    {"logs", ag_cli_logs_main, "print a task's stdout/stderr (-f: follow it live)"},
     {"master", ag_master_main, "run a master (same flags as agora-master)"},
     {"agent", ag_agent_main, "run an agent (same flags as agora-agent)"},
     {"version", version_main, "print the version"},

@@ -169,6 +169,8 @@ size_t ag_fetcher_cache_plan(struct ag_fetcher_cache_entry *entries, size_t n, u
     uint64_t total = 0;
     size_t k = 0;
 
+    if (n == 0)
+        return 0;
     plan_keep = keep;
     qsort(entries, n, sizeof(*entries), cmp_entries);
     plan_keep = NULL;
