@@ -16,7 +16,8 @@
  *     one ended, each bounded by timeout): HTTP GET to 127.0.0.1:port/path
  *     (200-399 healthy), TCP connect to 127.0.0.1:port, and COMMAND, which
  *     the caller runs (it knows the task's user and environment) through
- *     the ops below.
+ *     the ops below. HTTPS health checks run curl (-k -L -f) the same way,
+ *     as Mesos does: healthy when curl exits 0.
  *
  * Probes reach the task on 127.0.0.1, i.e. in the network namespace of the
  * executor: this is right while tasks share the host network. A task in a
@@ -65,15 +66,15 @@ struct ag_health_policy {
     int port;                 /* HTTP and TCP */
     bool ipv6;                /* protocol IPv6: probe ::1 instead of 127.0.0.1 */
     char *path;               /* HTTP: request path, always starting with '/' */
+    bool https;               /* HTTP: scheme "https" (health checks only; probed with curl) */
     json_t *command;          /* COMMAND: the CommandInfo to run */
 };
 
 /* Reads a HealthCheck (is_check false) or a CheckInfo (is_check true).
  * A missing type is inferred when exactly one of command/http/tcp is
  * given. -EINVAL with a message naming the field ("health_check.http.port
- * must be between 1 and 65535") for anything malformed, including HTTPS,
- * which the prober does not speak. On success *ret is filled; on failure
- * it is left released. */
+ * must be between 1 and 65535") for anything malformed. On success *ret
+ * is filled; on failure it is left released. */
 int ag_health_policy_parse(const json_t *json, bool is_check, struct ag_health_policy *ret,
                            char *err, size_t errlen);
 /* Frees what the policy owns and zeroes it. Accepts a zeroed policy. */

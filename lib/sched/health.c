@@ -132,12 +132,13 @@ static int parse_http(const json_t *http, const char *what, bool is_check,
     }
     if (get_port(http, what, &p->port, err, errlen) < 0)
         return -EINVAL;
-    if (!is_check && ag_json_get(http, "scheme") && (!scheme || strcmp(scheme, "http") != 0)) {
-        snprintf(err, errlen,
-                 "%s.scheme must be \"http\" (%s health checks are not supported by this "
-                 "executor)",
-                 what, scheme && strcmp(scheme, "https") == 0 ? "HTTPS" : "other");
-        return -EINVAL;
+    if (!is_check && ag_json_get(http, "scheme")) {
+        if (scheme && strcmp(scheme, "https") == 0) {
+            p->https = true;
+        } else if (!scheme || strcmp(scheme, "http") != 0) {
+            snprintf(err, errlen, "%s.scheme must be \"http\" or \"https\"", what);
+            return -EINVAL;
+        }
     }
     if (!is_check && get_protocol(http, what, &p->ipv6, err, errlen) < 0)
         return -EINVAL;
@@ -589,6 +590,59 @@ static void probe_tcp(struct ag_health_checker *hc)
     ag_timer_start(hc->poll_timer, hc->tcp_poll);
 }
 
+/* HTTPS: curl, run like a COMMAND probe (the core client has no TLS).
+ * -k: a task's certificate is rarely one we could verify; -L: follow
+ * redirects; -f: fail on 400 and above. */
+static void probe_curl(struct ag_health_checker *hc)
+{
+    struct probe_result r;
+    char url[1100], max_time[32];
+    json_t *cmd;
+    int rc = -ENOMEM;
+
+    snprintf(url, sizeof(url), "https://%s:%d%s", hc->policy.ipv6 ? "[::1]" : "127.0.0.1",
+             hc->policy.port, hc->policy.path);
+    snprintf(max_time, sizeof(max_time), "%g", hc->policy.timeout);
+    cmd = json_pack("{s:b,s:s,s:[s,s,s,s,s,s,s]}", "shell", 0, "value", "curl", "arguments", "curl",
+                    "-s", "-k", "-L", "-f", "-o", "/dev/null");
+    if (cmd && hc->policy.timeout > 0) {
+        json_array_append_new(json_object_get(cmd, "arguments"), json_string("--max-time"));
+        json_array_append_new(json_object_get(cmd, "arguments"), json_string(max_time));
+    }
+    if (cmd && json_array_append_new(json_object_get(cmd, "arguments"), json_string(url)) == 0) {
+        hc->command_running = true;
+        rc = hc->ops.command_start ? hc->ops.command_start(hc, cmd, hc->arg) : -ENOSYS;
+    }
+    json_decref(cmd);
+    if (rc == 0)
+        return;
+    hc->command_running = false;
+    memset(&r, 0, sizeof(r));
+    snprintf(r.message, sizeof(r.message), "HTTPS GET %.160s: curl could not be started: %s", url,
+             strerror(-rc));
+    probe_end(hc, &r);
+}
+
+/* What curl's exit status says about an HTTPS probe. */
+static void curl_result(const struct ag_health_checker *hc, int wait_status, struct probe_result *r)
+{
+    int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : -1;
+    const char *why = code == 0     ? "succeeded"
+                      : code == 7   ? "failed: could not connect"
+                      : code == 22  ? "failed: the server answered with an error status (400+)"
+                      : code == 28  ? "failed: timed out"
+                      : code == 35  ? "failed: TLS handshake failed"
+                      : code == 127 ? "failed: curl could not be run"
+                                    : NULL;
+    r->ok = code == 0;
+    if (why)
+        snprintf(r->message, sizeof(r->message), "HTTPS GET %s:%d%s %s",
+                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->policy.path, why);
+    else
+        snprintf(r->message, sizeof(r->message), "HTTPS GET %s:%d%s failed: curl exit status %d",
+                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->policy.path, code);
+}
+
 static void probe_command(struct ag_health_checker *hc)
 {
     struct probe_result r;
@@ -615,7 +669,10 @@ static void probe_start(void *arg)
         ag_timer_start(hc->timeout_timer, hc->policy.timeout);
     switch (hc->policy.type) {
     case AG_HEALTH_HTTP:
-        probe_http(hc);
+        if (hc->policy.https)
+            probe_curl(hc);
+        else
+            probe_http(hc);
         break;
     case AG_HEALTH_TCP:
         probe_tcp(hc);
@@ -697,7 +754,9 @@ void ag_health_checker_command_done(struct ag_health_checker *hc, int wait_statu
         return;
     hc->command_running = false;
     memset(&r, 0, sizeof(r));
-    if (WIFEXITED(wait_status)) {
+    if (hc->policy.type == AG_HEALTH_HTTP) {
+        curl_result(hc, wait_status, &r);
+    } else if (WIFEXITED(wait_status)) {
         r.have_value = true;
         r.value = WEXITSTATUS(wait_status);
         r.ok = r.value == 0;

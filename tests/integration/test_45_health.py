@@ -352,3 +352,34 @@ def test_kill_with_probes_in_flight(mc, fw):
         return agent_executor(agent_state(mc.agents[0].url), fw.framework_id, "hang") is None
 
     wait_until(executor_gone, 20, what="executor 'hang' exited")
+
+
+HTTPS_SERVER = (
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout k.pem -out c.pem -subj /CN=localhost "
+    "-days 1 2>/dev/null; exec %s -c \"import http.server,ssl; "
+    "s=http.server.HTTPServer(('127.0.0.1',{port}),http.server.SimpleHTTPRequestHandler); "
+    "c=ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain('c.pem','k.pem'); "
+    "s.socket=c.wrap_socket(s.socket,server_side=True); s.serve_forever()\"" % PY)
+
+
+def test_https_health_check(mc, fw):
+    """scheme https (self-signed certificate, as tasks have): healthy; then
+    a page that is gone (404) is a failure."""
+    launch(fw, "tls", "mkdir page; (sleep 3; rmdir page) & " + HTTPS_SERVER,
+           health_check=lambda port: dict(health("HTTP", port, path="/page/",
+                                                 grace_period_seconds=60,
+                                                 consecutive_failures=2),
+                                          http={"port": port, "path": "/page/",
+                                                "scheme": "https"}))
+    st = wait_healthy(fw, "tls")
+    assert "HTTPS" in st.get("message", ""), st
+    assert_killed_unhealthy(fw, "tls", 2)
+
+
+def test_https_health_check_nothing_listening(mc, fw):
+    launch(fw, "tlsdeaf", "exec sleep 600",
+           health_check=lambda port: dict(health("HTTP", port, consecutive_failures=2),
+                                          http={"port": port, "scheme": "https"}))
+    assert_killed_unhealthy(fw, "tlsdeaf", 2)
+    assert any("connect" in u.get("message", "") for u in health_updates(fw, "tlsdeaf")), \
+        health_updates(fw, "tlsdeaf")

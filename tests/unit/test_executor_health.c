@@ -80,6 +80,12 @@ TEST(policy_fields)
                     err, sizeof(err)),
               0);
     ASSERT_STREQ(p.path, "/health?x=1");
+    ASSERT_FALSE(p.https);
+    ag_health_policy_release(&p);
+    ASSERT_EQ(parse("{\"type\":\"HTTP\",\"http\":{\"port\":443,\"scheme\":\"https\"}}", false, &p,
+                    err, sizeof(err)),
+              0);
+    ASSERT_TRUE(p.https);
     ag_health_policy_release(&p);
 
     /* COMMAND: the CommandInfo is kept; a missing type is inferred. */
@@ -122,7 +128,8 @@ TEST(policy_errors_name_the_field)
         {"{\"type\":\"HTTP\",\"http\":{\"port\":0}}", "health_check.http.port"},
         {"{\"type\":\"HTTP\",\"http\":{\"port\":70000}}", "health_check.http.port"},
         {"{\"type\":\"HTTP\",\"http\":{\"port\":1.5}}", "health_check.http.port"},
-        {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"scheme\":\"https\"}}", "HTTPS"},
+        {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"scheme\":\"ftp\"}}",
+         "health_check.http.scheme"},
         {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"path\":\"/a b\"}}", "health_check.http.path"},
         {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"path\":\"/a\\r\\nX: y\"}}",
          "health_check.http.path"},
