@@ -161,6 +161,8 @@ static void executor_free(struct ag_agent_executor *ex)
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
+    if (ex->container)
+        ag_cz_destroy(ex->framework->agent->cz, ex->container);
     free(ex->id);
     free(ex->directory);
     json_decref(ex->info);
@@ -295,6 +297,16 @@ int ag_agent_task_status(struct ag_agent *agent, struct ag_agent_task *task, con
 
     if (!name || ag_task_state_parse(name, &state) < 0)
         return -EINVAL;
+    /* A task the kernel killed for its memory is the container's
+     * limitation, whatever the executor makes of its death. */
+    if (task->executor->container && ag_task_state_is_terminal(state) &&
+        !ag_task_state_is_terminal(task->state) &&
+        !(json_is_string(json_object_get(status, "source")) &&
+          strcmp(json_string_value(json_object_get(status, "source")), "SOURCE_EXECUTOR") != 0)) {
+        ag_cz_check(agent->cz, task->executor->container);
+        if (ag_task_state_is_terminal(task->state))
+            return -EEXIST;
+    }
     if (!fw->shutting_down) {
         rc = ag_agent_sum_update(agent->sum, fw->id, task->id, status);
         if (rc < 0)
@@ -423,9 +435,91 @@ json_t *ag_agent_info_json(const struct ag_agent *agent)
     return info;
 }
 
+/* --- isolation (agent/containerizer) --- */
+
+/* With --switch_user=false nothing runs as another user: the executor is
+ * not told of one (a copy of `info` without `key`.user). New reference. */
+static json_t *without_user(const struct ag_agent *agent, const json_t *info, const char *key)
+{
+    json_t *copy, *holder;
+    if (ag_cz_switch_user(agent->cz))
+        return json_incref((json_t *)info);
+    copy = json_deep_copy(info);
+    holder = key ? json_object_get(copy, key) : copy;
+    if (json_is_object(holder))
+        json_object_del(holder, "user");
+    return copy;
+}
+
+/* The container hit a limit: its live tasks fail with the reason, the
+ * message and the limitation (the containerizer kills it next). */
+static void container_limited(void *arg, struct ag_cz_container *c, const char *reason,
+                              const char *message, const json_t *limitation)
+{
+    struct ag_agent *agent = arg;
+    struct ag_agent_executor *ex = ag_cz_container_owner(c);
+    struct ag_agent_list *heads[2], *pos, *tmp;
+
+    if (!ex)
+        return;
+    heads[0] = &ex->queued;
+    heads[1] = &ex->launched;
+    for (int h = 0; h < 2; h++) {
+        ag_agent_list_for_each(pos, tmp, heads[h])
+        {
+            struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
+            json_t *s;
+            if (ag_task_state_is_terminal(t->state))
+                continue;
+            s = agent_status(agent, t->id, ex->id, AG_TASK_FAILED, reason, message);
+            if (!s)
+                continue;
+            json_object_set(s, "limitation", (json_t *)limitation);
+            ag_info("task '%s' of framework '%s': TASK_FAILED (%s: %s)", t->id, ex->framework->id,
+                    reason, message);
+            if (ag_agent_task_status(agent, t, s) < 0)
+                ag_error("cannot queue an update for task '%s'", t->id);
+            json_decref(s);
+        }
+    }
+}
+
+/* The limits of an executor's container: its resources, plus its tasks'
+ * for a custom executor, plus the allowance Mesos gives the command
+ * executor (0.1 cpus, 32 MB). */
+static void container_limits(const struct ag_agent_executor *ex, double *cpus, double *mem,
+                             double *disk)
+{
+    const struct ag_agent_list *heads[2] = {&ex->queued, &ex->launched}, *pos;
+    *cpus = ag_resources_scalar(&ex->resources, "cpus");
+    *mem = ag_resources_scalar(&ex->resources, "mem");
+    *disk = ag_resources_scalar(&ex->resources, "disk");
+    if (ex->command) {
+        *cpus += 0.1;
+        *mem += 32;
+        return;
+    }
+    for (int h = 0; h < 2; h++) {
+        for (pos = heads[h]->next; pos != heads[h]; pos = pos->next) {
+            const struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
+            *cpus += ag_resources_scalar(&t->resources, "cpus");
+            *mem += ag_resources_scalar(&t->resources, "mem");
+            *disk += ag_resources_scalar(&t->resources, "disk");
+        }
+    }
+}
+
+/* ContainerInfo.hostname of the task or the executor, or NULL. */
+static const char *container_hostname(const struct ag_agent_executor *ex, const json_t *task_info)
+{
+    const char *h = json_string_value(ag_json_get(ag_json_get(task_info, "container"), "hostname"));
+    return h ? h : json_string_value(ag_json_get(ag_json_get(ex->info, "container"), "hostname"));
+}
+
 static void send_launch(struct ag_agent_executor *ex, struct ag_agent_task *task)
 {
-    json_t *ev = json_pack("{s:s,s:{s:O}}", "type", "LAUNCH", "launch", "task", task->info);
+    json_t *ev = json_pack("{s:s,s:{s:o}}", "type", "LAUNCH", "launch", "task",
+                           without_user(ex->framework->agent, task->info, "command"));
     if (ev && ag_agent_executor_send(ex, ev) == 0) {
         ag_agent_list_del(&task->node);
         ag_agent_list_add_tail(&ex->launched, &task->node);
@@ -437,6 +531,9 @@ static void executor_kill(struct ag_agent_executor *ex, int signo)
 {
     if (ex->pid > 0)
         ag_agent_kill_tree(ex->pid, signo);
+    /* Processes that left the session are still in the container. */
+    if (signo == SIGKILL && ex->container)
+        ag_cz_kill(ex->framework->agent->cz, ex->container);
 }
 
 static void kill_timer_fired(void *arg)
@@ -487,8 +584,9 @@ void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_execut
     if (ex->state == AG_AGENT_EXECUTOR_REGISTERING)
         ex->state = AG_AGENT_EXECUTOR_RUNNING;
     ag_info("executor '%s' of framework '%s' subscribed", ex->id, ex->framework->id);
-    ev = json_pack("{s:s,s:{s:O,s:O,s:o,s:{s:s}}}", "type", "SUBSCRIBED", "subscribed",
-                   "executor_info", ex->info, "framework_info", ex->framework->info, "agent_info",
+    ev = json_pack("{s:s,s:{s:O,s:o,s:o,s:{s:s}}}", "type", "SUBSCRIBED", "subscribed",
+                   "executor_info", ex->info, "framework_info",
+                   without_user(agent, ex->framework->info, NULL), "agent_info",
                    ag_agent_info_json(agent), "container_id", "value", ex->container_id);
     if (ev)
         ag_agent_executor_send(ex, ev);
@@ -652,6 +750,28 @@ static void sandbox_chown(const char *dir, const char *user)
         ag_warn("cannot give sandbox '%s' to user '%s': %s", dir, user, strerror(errno));
 }
 
+/* Starts the executor's process, in a container when isolating. */
+static int launch_process(struct ag_agent *agent, struct ag_agent_executor *ex,
+                          const json_t *task_info, const char *user, const char *path, char **argv,
+                          struct ag_agent_env *env, pid_t *ret_pid, char *err, size_t errlen)
+{
+    struct ag_agent_launch l;
+    memset(&l, 0, sizeof(l));
+    l.path = path;
+    l.argv = argv;
+    l.env = env;
+    l.sandbox = ex->directory;
+    l.container_id = ex->container_id;
+    /* The executor switches to the user itself when not isolated. */
+    l.user = ag_cz_isolating(agent->cz) ? user : NULL;
+    container_limits(ex, &l.cpus, &l.mem_mb, &l.disk_mb);
+    l.hostname = container_hostname(ex, task_info);
+    l.agent_endpoint = agent->endpoint;
+    l.work_dir = agent->work_dir;
+    l.owner = ex;
+    return ag_agent_launch_executor(agent->cz, &l, ret_pid, &ex->container, err, errlen);
+}
+
 /* Creates the sandbox and starts the executor process. */
 static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
                            const json_t *task_info, char *err, size_t errlen)
@@ -661,6 +781,7 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     struct ag_agent_env env;
     struct ag_agent_exec_env p;
     char **argv = NULL, *path = NULL;
+    const char *user;
     pid_t pid;
     int rc;
 
@@ -674,7 +795,11 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(ex->info, "resources"));
     if (task_info)
         ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
-    sandbox_chown(ex->directory, run_user(ex, task_info));
+    user = ag_cz_switch_user(agent->cz) ? run_user(ex, task_info) : NULL;
+    rc = ag_agent_user_check(user, err, errlen);
+    if (rc < 0)
+        return rc;
+    sandbox_chown(ex->directory, user);
     if (!json_is_object(command)) {
         snprintf(err, errlen, "executor '%s' has no command to run", ex->id);
         return -EINVAL;
@@ -702,7 +827,7 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     ag_agent_env_init(&env);
     rc = ag_agent_executor_env(&env, environ, &p);
     if (rc == 0)
-        rc = ag_agent_spawn(path, argv, env.vars, ex->directory, &pid, err, errlen);
+        rc = launch_process(agent, ex, task_info, user, path, argv, &env, &pid, err, errlen);
     else
         snprintf(err, errlen, "cannot build the environment: %s", strerror(-rc));
     ag_agent_env_release(&env);
@@ -799,6 +924,13 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
             how);
     /* Whatever it left behind in its session goes with it. */
     ag_agent_kill_tree(pid, SIGKILL);
+    if (ex->container) {
+        /* An OOM kill is reported as such even when the executor went
+         * first. */
+        ag_cz_check(agent->cz, ex->container);
+        ag_cz_destroy(agent->cz, ex->container);
+        ex->container = NULL;
+    }
     ex->pid = 0;
     ex->exit_status = status;
     ex->state = AG_AGENT_EXECUTOR_TERMINATED;
@@ -1342,6 +1474,8 @@ static void agent_release(struct ag_agent *agent)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));
     ag_agent_list_for_each(pos, tmp, &agent->completed_frameworks)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));
+    ag_cz_free(agent->cz);
+    agent->cz = NULL;
     ag_http_server_free(agent->http);
     ag_agent_sum_free(agent->sum);
     ag_signal_free(agent->sigchld);
@@ -1404,10 +1538,12 @@ static int agent_flags(struct ag_agent *agent)
     c->status_update_retry_interval = 10;
     c->registration_backoff_factor = 1;
     agent->n_flags = sizeof(table) / sizeof(table[0]);
-    agent->flags = malloc(sizeof(table));
+    agent->flags = malloc(sizeof(table) + AG_CZ_MAX_FLAGS * sizeof(struct ag_flag));
     if (!agent->flags)
         return -ENOMEM;
     memcpy(agent->flags, table, sizeof(table));
+    agent->n_flags +=
+        ag_cz_config_flags(&agent->iso, agent->flags + agent->n_flags, AG_CZ_MAX_FLAGS);
     return 0;
 }
 
@@ -1570,6 +1706,22 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
     }
     if (ag_agent_sandboxes_start(agent, err, errlen) < 0) /* fetcher, loggers, gc */
         return -EINVAL;
+    {
+        static const struct ag_cz_callbacks cz_cb = {.limited = container_limited};
+        char init[PATH_MAX];
+        int rc;
+        /* The helper sits beside agora-executor, or beside the agent. */
+        snprintf(init, sizeof(init), "%s/agora-container-init", agent->launcher_dir);
+        if (access(init, X_OK) < 0) {
+            char *dir = self_dir();
+            snprintf(init, sizeof(init), "%s/agora-container-init", dir);
+            free(dir);
+        }
+        rc = ag_cz_new(agent->loop, &agent->iso, init, &cz_cb, agent, &agent->cz, err, errlen);
+        if (rc < 0)
+            return rc;
+        ag_info("isolation: %s", ag_cz_isolation(agent->cz));
+    }
     ag_timer_start_periodic(agent->reap_timer, REAP_INTERVAL);
     ag_timer_start_periodic(agent->exec_heartbeat_timer, EXECUTOR_HEARTBEAT_INTERVAL);
     ag_agent_master_start(agent->master);

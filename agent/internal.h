@@ -21,6 +21,7 @@
 #include "core/id.h"
 #include "core/proto.h"
 #include "core/resources.h"
+#include "agent/containerizer/containerizer.h"
 
 struct ag_loop;
 struct ag_timer;
@@ -124,6 +125,7 @@ struct ag_agent_executor {
     int exit_status;         /* wait status once TERMINATED */
     bool done;               /* moved to the framework's completed list */
     struct ag_resources resources;
+    struct ag_cz_container *container; /* NULL without isolation */
 };
 
 struct ag_agent_framework {
@@ -174,6 +176,8 @@ struct ag_agent {
     struct ag_timer *exec_heartbeat_timer;
     struct ag_timer *stop_timer;
     bool stopping;
+    struct ag_cz_config iso; /* isolation flags */
+    struct ag_cz *cz;        /* the containerizer */
 };
 
 /* Limits on completed objects kept for /state (as Mesos' defaults). */
@@ -452,6 +456,39 @@ void ag_agent_argv_free(char **argv);
  * with a message. */
 int ag_agent_spawn(const char *path, char *const argv[], char *const envp[], const char *sandbox,
                    pid_t *ret_pid, char *err, size_t errlen);
+/* The hook point of a launch: what the executor's container starts with.
+ * Today it opens sandbox/stdout and sandbox/stderr for appending (the
+ * descriptors are close-on-exec; the launcher dups them to 1 and 2). A
+ * fetch step (CommandInfo.uris into the sandbox) and a logger pipe in
+ * place of the files plug in here. 0, or -errno with a message. */
+int ag_agent_launch_io(const char *sandbox, int *ret_out, int *ret_err, char *err, size_t errlen);
+
+/* One executor launch, isolated or not. */
+struct ag_agent_launch {
+    const char *path;             /* executable */
+    char *const *argv;            /* NULL-terminated */
+    struct ag_agent_env *env;     /* the environment; may be adjusted */
+    const char *sandbox;          /* host path */
+    const char *container_id;     /* the cgroup's name */
+    const char *user;             /* run-as user (checked), NULL = agent's */
+    double cpus, mem_mb, disk_mb; /* limits, 0 = none */
+    const char *hostname;         /* ContainerInfo.hostname, may be NULL */
+    const char *agent_endpoint;   /* "ip:port" */
+    const char *work_dir;         /* the agent's */
+    void *owner;                  /* the executor */
+};
+/* Starts the executor: a plain posix_spawn (ag_agent_spawn) when `cz`
+ * isolates nothing, else a container (ag_cz_launch). MESOS_SANDBOX stays
+ * the host path, as in Mesos for containers without an image; with the
+ * mount namespace the sandbox is also at /mnt/mesos/sandbox. 0 with the
+ * pid to reap (and *ret_container, NULL when not isolated), or -errno
+ * with a message. */
+int ag_agent_launch_executor(struct ag_cz *cz, const struct ag_agent_launch *l, pid_t *ret_pid,
+                             struct ag_cz_container **ret_container, char *err, size_t errlen);
+/* Whether the run-as `user` exists: 0, or -ENOENT with a message that
+ * says so. NULL (no user) is fine. */
+int ag_agent_user_check(const char *user, char *err, size_t errlen);
+
 /* Signals the process group `pgid` and every process whose session is
  * `sid` (the executor and whatever it started, even in other groups). */
 void ag_agent_kill_tree(pid_t pgid, int signo);

@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -307,23 +308,47 @@ oom:
 
 /* --- processes --- */
 
+int ag_agent_launch_io(const char *sandbox, int *ret_out, int *ret_err, char *err, size_t errlen)
+{
+    char out[4200], errf[4200];
+    int fo, fe;
+
+    snprintf(out, sizeof(out), "%s/stdout", sandbox);
+    snprintf(errf, sizeof(errf), "%s/stderr", sandbox);
+    fo = open(out, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fo < 0) {
+        snprintf(err, errlen, "cannot open '%s': %s", out, strerror(errno));
+        return -errno;
+    }
+    fe = open(errf, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fe < 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot open '%s': %s", errf, strerror(e));
+        close(fo);
+        return -e;
+    }
+    *ret_out = fo;
+    *ret_err = fe;
+    return 0;
+}
+
 int ag_agent_spawn(const char *path, char *const argv[], char *const envp[], const char *sandbox,
                    pid_t *ret_pid, char *err, size_t errlen)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
-    char out[4200], errf[4200];
     pid_t pid;
-    int rc;
+    int rc, out_fd, err_fd;
 
-    snprintf(out, sizeof(out), "%s/stdout", sandbox);
-    snprintf(errf, sizeof(errf), "%s/stderr", sandbox);
+    rc = ag_agent_launch_io(sandbox, &out_fd, &err_fd, err, errlen);
+    if (rc < 0)
+        return rc;
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, errf, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 1);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 2);
     posix_spawn_file_actions_addchdir_np(&fa, sandbox);
     /* Sockets of the agent must not leak into executors. */
     posix_spawn_file_actions_addclosefrom_np(&fa, 3);
@@ -343,12 +368,86 @@ int ag_agent_spawn(const char *path, char *const argv[], char *const envp[], con
                            : posix_spawnp(&pid, path, &fa, &attr, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
+    close(out_fd);
+    close(err_fd);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start '%s': %s", path, strerror(rc));
         return -rc;
     }
     *ret_pid = pid;
     return 0;
+}
+
+int ag_agent_user_check(const char *user, char *err, size_t errlen)
+{
+    struct passwd pw, *res = NULL;
+    char buf[4096];
+    int rc;
+
+    if (!user)
+        return 0;
+    rc = getpwnam_r(user, &pw, buf, sizeof(buf), &res);
+    if (rc == 0 && res)
+        return 0;
+    snprintf(err, errlen, "Cannot run as user '%s': no such user on this agent%s%s", user,
+             rc ? ": " : "", rc ? strerror(rc) : "");
+    return -ENOENT;
+}
+
+/* The executor's path as execv wants it (the helper does not search PATH). */
+static char *exec_path(const char *path)
+{
+    const char *dirs = getenv("PATH");
+    char buf[4200];
+    if (strchr(path, '/') || !dirs)
+        return strdup(path);
+    while (*dirs) {
+        size_t n = strcspn(dirs, ":");
+        snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, dirs, path);
+        if (access(buf, X_OK) == 0)
+            return strdup(buf);
+        dirs += n;
+        if (*dirs == ':')
+            dirs++;
+    }
+    return strdup(path);
+}
+
+int ag_agent_launch_executor(struct ag_cz *cz, const struct ag_agent_launch *l, pid_t *ret_pid,
+                             struct ag_cz_container **ret_container, char *err, size_t errlen)
+{
+    struct ag_cz_launch cl;
+    char *path;
+    int rc, out_fd, err_fd;
+
+    *ret_container = NULL;
+    if (!ag_cz_isolating(cz))
+        return ag_agent_spawn(l->path, l->argv, l->env->vars, l->sandbox, ret_pid, err, errlen);
+    rc = ag_agent_launch_io(l->sandbox, &out_fd, &err_fd, err, errlen);
+    if (rc < 0)
+        return rc;
+    path = exec_path(l->path);
+    memset(&cl, 0, sizeof(cl));
+    cl.container_id = l->container_id;
+    cl.sandbox = l->sandbox;
+    cl.cpus = l->cpus;
+    cl.mem_mb = l->mem_mb;
+    cl.disk_mb = l->disk_mb;
+    cl.hostname = l->hostname;
+    cl.user = l->user;
+    cl.path = path ? path : l->path;
+    cl.argv = l->argv;
+    cl.envp = l->env->vars;
+    cl.out_fd = out_fd;
+    cl.err_fd = err_fd;
+    cl.agent_endpoint = l->agent_endpoint;
+    cl.work_dir = l->work_dir;
+    cl.owner = l->owner;
+    rc = ag_cz_launch(cz, &cl, ret_container, ret_pid, err, errlen);
+    free(path);
+    close(out_fd);
+    close(err_fd);
+    return rc;
 }
 
 pid_t ag_agent_stat_session(const char *stat_line)
