@@ -97,11 +97,16 @@ struct ag__alloc_role {
     struct ag__alloc_list order; /* eligible clients of this role */
 };
 
-/* What one client holds on one agent (allocation role cleared). */
+/* What one client holds on one agent (allocation role cleared): plain
+ * scalars (unreserved, non-revocable, no disk info, interned name) as
+ * numbers in `simple`, everything else (ports, reserved, volumes...) in
+ * `res`. Adding a whole-agent offer then copies only its non-scalar
+ * entries. */
 struct ag__alloc_entry {
     uint32_t client;
     uint32_t pending; /* index in a->pending of this round's offer */
     uint64_t round;   /* the round that offer belongs to (0: none) */
+    int64_t simple[AG_ALLOC_MAX_SCALARS];
     struct ag_resources res;
 };
 

@@ -100,11 +100,9 @@ static void vec_apply(const struct ag_allocator *a, int64_t *vec, const struct a
 
 /* Adds (sign 1) or removes (-1) an allocation to a client, its role and
  * the role's ancestors. */
-static void account(struct ag_allocator *a, uint32_t ci, const struct ag_resources *r, int sign)
+static void account_vec(struct ag_allocator *a, uint32_t ci, const int64_t *d)
 {
     struct ag__alloc_client *c = &a->clients[ci];
-    int64_t d[AG_ALLOC_MAX_SCALARS] = {0};
-    vec_apply(a, d, r, sign);
     for (uint32_t i = 0; i < a->n_names; i++) {
         c->alloc[i] += d[i];
         a->roles[c->role].own[i] += d[i];
@@ -115,6 +113,48 @@ static void account(struct ag_allocator *a, uint32_t ci, const struct ag_resourc
     }
     if (a->touch_client)
         a->touch_client(a, ci);
+}
+
+static void account(struct ag_allocator *a, uint32_t ci, const struct ag_resources *r, int sign)
+{
+    int64_t d[AG_ALLOC_MAX_SCALARS] = {0};
+    vec_apply(a, d, r, sign);
+    account_vec(a, ci, d);
+}
+
+/* The scalar sums of a resource set, taken in one pass so the hot path
+ * looks each name up once. */
+struct scan {
+    int64_t all[AG_ALLOC_MAX_SCALARS];    /* every scalar */
+    int64_t unres[AG_ALLOC_MAX_SCALARS];  /* unreserved scalars */
+    int64_t simple[AG_ALLOC_MAX_SCALARS]; /* what an entry keeps as numbers */
+    bool reserved;                        /* some scalar is reserved */
+    bool nonsimple;                       /* some entry is kept as a resource */
+};
+
+static void scan_set(const struct ag_allocator *a, const struct ag_resources *r, struct scan *sc)
+{
+    memset(sc, 0, sizeof(*sc));
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        uint32_t i = res->type == AG_VALUE_SCALAR ? name_index(a, res->name) : AG_ALLOC_NONE;
+        if (i == AG_ALLOC_NONE) {
+            sc->nonsimple = true;
+            continue;
+        }
+        int64_t v = res->scalar_milli;
+        sc->all[i] += v;
+        if (res->n_reservations > 0) {
+            sc->reserved = true;
+            sc->nonsimple = true;
+            continue;
+        }
+        sc->unres[i] += v;
+        if (res->revocable || res->disk || res->allocation_role)
+            sc->nonsimple = true;
+        else
+            sc->simple[i] += v;
+    }
 }
 
 double ag__alloc_share(const struct ag_allocator *a, const int64_t *alloc)
@@ -441,6 +481,22 @@ static void avail_vec(struct ag_allocator *a, uint32_t ai, const struct ag_resou
     }
 }
 
+/* avail_vec(a, ai, r, -1, true, true) for a scanned r. */
+static void avail_take_scanned(struct ag_allocator *a, uint32_t ai, const struct ag_resources *r,
+                               const struct scan *sc)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    if (sc->reserved) {
+        avail_vec(a, ai, r, -1, true, true);
+        return;
+    }
+    for (uint32_t i = 0; i < a->n_names; i++) {
+        ag->free_scalar[i] -= sc->all[i];
+        if (ag->active)
+            a->free_unres[i] -= sc->unres[i];
+    }
+}
+
 static uint32_t framework_find(const struct ag_allocator *a, const char *id)
 {
     return ag__idmap_get(&a->framework_ids, id);
@@ -598,8 +654,8 @@ static int entry_get(struct ag_allocator *a, uint32_t ai, uint32_t ci, struct ag
         ag->cap_entries = ncap;
     }
     e = &ag->entries[ag->n_entries++];
+    memset(e, 0, sizeof(*e));
     e->client = ci;
-    e->round = 0;
     ag_resources_init(&e->res);
     a->clients[ci].n_entries++;
     *ret = e;
@@ -614,15 +670,140 @@ static void entry_remove(struct ag_allocator *a, uint32_t ai, struct ag__alloc_e
     *e = ag->entries[--ag->n_entries];
 }
 
+/* The vector index an entry keeps res under, or AG_ALLOC_NONE if it is
+ * kept as a resource (see struct ag__alloc_entry). */
+static uint32_t simple_index(const struct ag_allocator *a, const struct ag_resource *res)
+{
+    if (res->type != AG_VALUE_SCALAR || res->n_reservations > 0 || res->revocable || res->disk ||
+        res->allocation_role)
+        return AG_ALLOC_NONE;
+    return name_index(a, res->name);
+}
+
+/* A read-only one-entry view of res (never released). */
+static struct ag_resources view_one(const struct ag_resource *res)
+{
+    return (struct ag_resources){.items = (struct ag_resource *)res, .n = 1, .cap = 1};
+}
+
+static bool entry_empty(const struct ag__alloc_entry *e)
+{
+    return ag_resources_empty(&e->res) && vec_zero(e->simple);
+}
+
+/* e += r (scanned as sc, or NULL). 0 or -ENOMEM (then e is unchanged). */
+static int entry_add_scanned(struct ag_allocator *a, struct ag__alloc_entry *e,
+                             const struct ag_resources *r, const struct scan *sc)
+{
+    size_t k;
+    int rc = 0;
+    if (sc && !sc->nonsimple) {
+        for (uint32_t i = 0; i < a->n_names; i++)
+            e->simple[i] += sc->simple[i];
+        return 0;
+    }
+    for (k = 0; k < r->n && rc == 0; k++) {
+        if (simple_index(a, &r->items[k]) == AG_ALLOC_NONE)
+            rc = ag_resources_add_one(&e->res, &r->items[k]);
+    }
+    if (rc < 0) {
+        /* Take back what went in (merged entries subtract exactly). */
+        for (size_t j = 0; j + 1 < k; j++) {
+            if (simple_index(a, &r->items[j]) == AG_ALLOC_NONE) {
+                struct ag_resources one = view_one(&r->items[j]);
+                (void)ag_resources_subtract(&e->res, &one);
+            }
+        }
+        return rc;
+    }
+    if (sc) {
+        for (uint32_t i = 0; i < a->n_names; i++)
+            e->simple[i] += sc->simple[i];
+        return 0;
+    }
+    for (k = 0; k < r->n; k++) {
+        uint32_t i = simple_index(a, &r->items[k]);
+        if (i != AG_ALLOC_NONE)
+            e->simple[i] += r->items[k].scalar_milli;
+    }
+    return 0;
+}
+
+static int entry_add(struct ag_allocator *a, struct ag__alloc_entry *e,
+                     const struct ag_resources *r)
+{
+    return entry_add_scanned(a, e, r, NULL);
+}
+
+static bool entry_contains(const struct ag_allocator *a, const struct ag__alloc_entry *e,
+                           const struct ag_resources *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        const struct ag_resource *res = &r->items[k];
+        uint32_t i = simple_index(a, res);
+        if (i != AG_ALLOC_NONE) {
+            /* One entry per identity: no other item of r adds to i. */
+            if (e->simple[i] < res->scalar_milli)
+                return false;
+            continue;
+        }
+        struct ag_resources one = view_one(res);
+        if (!ag_resources_contains(&e->res, &one))
+            return false;
+    }
+    return true;
+}
+
+/* e -= r, where e contains r. 0 or -ENOMEM (e may then hold less of the
+ * non-scalar part). */
+static int entry_sub(struct ag_allocator *a, struct ag__alloc_entry *e,
+                     const struct ag_resources *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        uint32_t i = simple_index(a, &r->items[k]);
+        if (i != AG_ALLOC_NONE) {
+            e->simple[i] -= r->items[k].scalar_milli;
+            continue;
+        }
+        struct ag_resources one = view_one(&r->items[k]);
+        int rc = ag_resources_subtract(&e->res, &one);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* *out (initialised here) = everything e holds, as resources. */
+static int entry_materialize(const struct ag_allocator *a, const struct ag__alloc_entry *e,
+                             struct ag_resources *out)
+{
+    ag_resources_init(out);
+    int rc = ag_resources_copy(out, &e->res);
+    for (uint32_t i = 0; i < a->n_names && rc == 0; i++) {
+        if (e->simple[i] == 0)
+            continue;
+        struct ag_resource one = {
+            .name = a->names[i], .type = AG_VALUE_SCALAR, .scalar_milli = e->simple[i]};
+        rc = ag_resources_add_one(out, &one);
+    }
+    if (rc < 0)
+        ag_resources_release(out);
+    return rc;
+}
+
 /* Gives everything client ci holds on agent ai back to the agent. */
 static void entry_return(struct ag_allocator *a, uint32_t ai, struct ag__alloc_entry *e)
 {
     uint32_t ci = e->client;
-    account(a, ci, &e->res, -1);
+    struct ag_resources all;
     /* Best effort on -ENOMEM: the resources are then lost to offers until
      * the agent is re-added, which beats double-counting them. */
-    if (ag_resources_add(&a->agents[ai].available, &e->res) == 0)
-        avail_vec(a, ai, &e->res, 1, true, true);
+    if (entry_materialize(a, e, &all) == 0) {
+        account(a, ci, &all, -1);
+        if (ag_resources_add(&a->agents[ai].available, &all) == 0)
+            avail_vec(a, ai, &all, 1, true, true);
+        ag_resources_release(&all);
+    }
     ag__alloc_mark_dirty(a, ai);
     entry_remove(a, ai, e);
 }
@@ -952,8 +1133,26 @@ static int copy_unallocated(struct ag_resources *dst, const struct ag_resources 
 {
     ag_resources_init(dst);
     int rc = ag_resources_copy(dst, src);
-    if (rc == 0)
-        rc = ag_resources_set_allocation_role(dst, NULL);
+    if (rc < 0) {
+        ag_resources_release(dst);
+        return rc;
+    }
+    /* All entries of one allocation role (the usual case: one offer or
+     * task) differ in something else, so clearing it in place keeps the
+     * set valid; mixed roles need the merging rebuild. */
+    bool same = true;
+    for (size_t k = 1; k < dst->n && same; k++) {
+        const char *x = dst->items[0].allocation_role, *y = dst->items[k].allocation_role;
+        same = (!x && !y) || (x && y && strcmp(x, y) == 0);
+    }
+    if (same) {
+        for (size_t k = 0; k < dst->n; k++) {
+            free(dst->items[k].allocation_role);
+            dst->items[k].allocation_role = NULL;
+        }
+        return 0;
+    }
+    rc = ag_resources_set_allocation_role(dst, NULL);
     if (rc < 0)
         ag_resources_release(dst);
     return rc;
@@ -1021,7 +1220,11 @@ void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
     while (ag->n_entries > 0) {
         struct ag__alloc_entry *e = &ag->entries[ag->n_entries - 1];
         uint32_t ci = e->client;
-        account(a, ci, &e->res, -1);
+        struct ag_resources all;
+        if (entry_materialize(a, e, &all) == 0) {
+            account(a, ci, &all, -1);
+            ag_resources_release(&all);
+        }
         entry_remove(a, ai, e);
         client_maybe_free(a, ci);
     }
@@ -1106,11 +1309,11 @@ int ag__alloc_add_used(struct ag_allocator *a, const char *framework_id, const c
     rc = entry_get(a, ai, ci, &e);
     if (rc == 0) {
         rc = ag_resources_subtract(&a->agents[ai].available, &u);
-        if (rc == 0 && (rc = ag_resources_add(&e->res, &u)) < 0)
+        if (rc == 0 && (rc = entry_add(a, e, &u)) < 0)
             (void)ag_resources_add(&a->agents[ai].available, &u);
         if (rc == 0)
             avail_vec(a, ai, &u, -1, true, true);
-        if (rc < 0 && ag_resources_empty(&e->res))
+        if (rc < 0 && entry_empty(e))
             entry_remove(a, ai, e);
     }
     if (rc < 0) {
@@ -1133,18 +1336,20 @@ out:
 }
 
 /* got = the part of r that entry e holds (all of r when it holds it). */
-static int recoverable(const struct ag__alloc_entry *e, const struct ag_resources *r,
-                       struct ag_resources *got)
+static int recoverable(const struct ag_allocator *a, const struct ag__alloc_entry *e,
+                       struct ag_resources *r, struct ag_resources *got)
 {
-    if (ag_resources_contains(&e->res, r))
-        return ag_resources_copy(got, r);
+    if (entry_contains(a, e, r)) {
+        /* Take r's contents: the caller owns r and is done with it. */
+        *got = *r;
+        ag_resources_init(r);
+        return 0;
+    }
     for (size_t k = 0; k < r->n; k++) {
-        struct ag_resources one;
-        ag_resources_init(&one);
-        int rc = ag_resources_add_one(&one, &r->items[k]);
-        if (rc == 0 && ag_resources_contains(&e->res, &one))
-            rc = ag_resources_add(got, &one);
-        ag_resources_release(&one);
+        struct ag_resources one = view_one(&r->items[k]);
+        if (!entry_contains(a, e, &one))
+            continue;
+        int rc = ag_resources_add_one(got, &r->items[k]);
         if (rc < 0)
             return rc;
     }
@@ -1171,11 +1376,11 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
     ag_resources_init(&got);
     if (copy_unallocated(&r, resources) < 0)
         return;
-    if (recoverable(e, &r, &got) < 0 || ag_resources_empty(&got))
+    if (recoverable(a, e, &r, &got) < 0 || ag_resources_empty(&got))
         goto out;
     if (ag_resources_add(&a->agents[ai].available, &got) < 0)
         goto out;
-    if (ag_resources_subtract(&e->res, &got) < 0) {
+    if (entry_sub(a, e, &got) < 0) {
         (void)ag_resources_subtract(&a->agents[ai].available, &got);
         goto out;
     }
@@ -1190,7 +1395,7 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
          * merely offered the resources again. */
         (void)filter_put(a, ci, ai, &got, now, now + refuse_seconds);
     }
-    if (ag_resources_empty(&e->res)) {
+    if (entry_empty(e)) {
         entry_remove(a, ai, e);
         client_maybe_free(a, ci);
     }
@@ -1475,8 +1680,14 @@ int ag__alloc_update_agent(struct ag_allocator *a, const char *agent_id,
         return rc;
     /* What is allocated: the sum of the entries (exact, unlike
      * total - available for sets merged by union). */
-    for (uint32_t k = 0; k < ag->n_entries && rc == 0; k++)
-        rc = ag_resources_add(&used, &ag->entries[k].res);
+    for (uint32_t k = 0; k < ag->n_entries && rc == 0; k++) {
+        struct ag_resources one;
+        rc = entry_materialize(a, &ag->entries[k], &one);
+        if (rc == 0) {
+            rc = ag_resources_add(&used, &one);
+            ag_resources_release(&one);
+        }
+    }
     if (rc == 0 && (rc = ag_resources_copy(&avail, &t)) == 0 &&
         ag_resources_subtract(&avail, &used) < 0)
         rc = -ERANGE;
@@ -1516,12 +1727,13 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
         ag_resources_release(&f);
         return rc;
     }
-    if (!ag_resources_contains(&e->res, &f)) {
+    if (!entry_contains(a, e, &f)) {
         rc = -ERANGE;
         goto out;
     }
     /* Build every new set first, so a failure changes nothing. */
-    if ((rc = ag_resources_copy(&held, &e->res)) < 0 ||
+    ag_resources_release(&held);
+    if ((rc = entry_materialize(a, e, &held)) < 0 ||
         (rc = ag_resources_copy(&total, &ag->total)) < 0 ||
         (rc = ag_resources_copy(&avail, &ag->available)) < 0)
         goto out;
@@ -1532,15 +1744,21 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     if ((rc = ag_resources_add(&held, &t)) < 0 || (rc = ag_resources_add(&total, &t)) < 0)
         goto out;
     intern_names(a, &t);
+    struct ag__alloc_entry fresh = {0};
+    ag_resources_init(&fresh.res);
+    if ((rc = entry_add(a, &fresh, &held)) < 0) {
+        ag_resources_release(&fresh.res);
+        goto out;
+    }
     account(a, ci, &f, -1);
     ag_resources_release(&e->res);
-    e->res = held;
-    ag_resources_init(&held);
+    memcpy(e->simple, fresh.simple, sizeof(e->simple));
+    e->res = fresh.res;
     account(a, ci, &t, 1);
     agent_replace(a, ai, &total, &avail);
     ag_resources_init(&total);
     ag_resources_init(&avail);
-    if (ag_resources_empty(&e->res)) {
+    if (entry_empty(e)) {
         entry_remove(a, ai, e);
         client_maybe_free(a, ci);
     }
@@ -1631,12 +1849,14 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
     struct ag__alloc_agent *ag = &a->agents[ai];
     struct ag__alloc_entry *e;
     struct ag_resources res;
+    struct scan sc;
     ag_resources_init(&res);
+    scan_set(a, offer, &sc);
     int rc = pending_reserve(a);
     if (rc == 0)
         rc = entry_get(a, ai, ci, &e);
     if (rc == 0)
-        rc = ag_resources_add(&e->res, offer);
+        rc = entry_add_scanned(a, e, offer, &sc);
     if (rc < 0)
         goto fail;
     if (offer == &ag->available) {
@@ -1645,11 +1865,11 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
         ag_resources_init(&ag->available);
     } else if ((rc = ag_resources_copy(&res, offer)) < 0 ||
                (rc = ag_resources_subtract(&ag->available, &res)) < 0) {
-        (void)ag_resources_subtract(&e->res, offer);
+        (void)entry_sub(a, e, offer);
         goto fail;
     }
-    account(a, ci, &res, 1);
-    avail_vec(a, ai, &res, -1, true, true);
+    account_vec(a, ci, sc.all);
+    avail_take_scanned(a, ai, &res, &sc);
     /* A second offer of the round to the same client and agent (stage 2
      * after stage 1) joins the first: one offer per agent and round. */
     if (e->round == a->round && a->in_round &&
@@ -1669,7 +1889,7 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
 
 fail:
     e = entry_find(a, ai, ci);
-    if (e && ag_resources_empty(&e->res))
+    if (e && entry_empty(e))
         entry_remove(a, ai, e);
     ag_resources_release(&res);
     return rc;
@@ -1678,6 +1898,26 @@ fail:
 /* Hands one queued offer to the callback, unless the callback removed its
  * framework or agent earlier in this delivery (the removal already gave
  * the resources back, so the copy is just dropped). */
+/* Sets the allocation role of every entry of r, which has none: a set
+ * whose entries differ only in what they all get stays a valid set, so
+ * this tags in place rather than rebuilding (as
+ * ag_resources_set_allocation_role does). 0, or -ENOMEM with r untagged. */
+static int tag_role(struct ag_resources *r, const char *role)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        free(r->items[k].allocation_role);
+        r->items[k].allocation_role = strdup(role);
+        if (!r->items[k].allocation_role) {
+            for (size_t j = 0; j < k; j++) {
+                free(r->items[j].allocation_role);
+                r->items[j].allocation_role = NULL;
+            }
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
 static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p)
 {
     const struct ag__alloc_client *c = &a->clients[p->client];
@@ -1687,11 +1927,11 @@ static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p)
         return;
     }
     const char *role = a->roles[c->role].name;
-    if (ag_resources_set_allocation_role(&p->res, role) < 0) {
+    if (tag_role(&p->res, role) < 0) {
         /* Cannot tag it, so cannot offer it: give it back, unfiltered. */
         struct ag__alloc_entry *e = entry_find(a, p->agent, p->client);
         if (e && ag_resources_add(&a->agents[p->agent].available, &p->res) == 0 &&
-            ag_resources_subtract(&e->res, &p->res) == 0) {
+            entry_contains(a, e, &p->res) && entry_sub(a, e, &p->res) == 0) {
             account(a, p->client, &p->res, -1);
             avail_vec(a, p->agent, &p->res, 1, true, true);
         }

@@ -6,7 +6,7 @@ Starts its own cluster (`agora local --no-example`, a master and 2 agents on
 127.0.0.1 at a free port), runs `agora run -- true` N times one after the
 other, and prints the median and p90 as BENCH lines. Usage:
 
-    bench/run/run_latency.py [--build DIR] [--runs 20]
+    bench/latency/run_latency.py [--build DIR] [--runs 20]
 """
 import argparse
 import os
