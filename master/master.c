@@ -301,6 +301,35 @@ static void remove_offers(struct ag_master *m, struct ag_master_list *head, bool
 
 /* Turns the offers the allocator decided on into Offer objects and sends
  * each framework one OFFERS event. */
+static bool is_refined(const struct ag_resource *res, void *arg)
+{
+    (void)arg;
+    return res->n_reservations > 1;
+}
+
+static bool not_refined(const struct ag_resource *res, void *arg)
+{
+    return !is_refined(res, arg);
+}
+
+/* Refined reservations cannot be shown in the pre-refinement format
+ * (§3.3): a framework without RESERVATION_REFINEMENT is not offered them;
+ * they go back with the default filter. */
+static void hold_back_refined(struct ag_master *m, struct ag_master_pending_offer *po, double now)
+{
+    struct ag_resources refined, rest;
+    if (ag_resources_filter(&po->resources, is_refined, NULL, &refined) < 0)
+        return;
+    if (!ag_resources_empty(&refined) &&
+        ag_resources_filter(&po->resources, not_refined, NULL, &rest) == 0) {
+        m->alloc_ops->recover(m->alloc, po->framework_id, po->role, po->agent_id, &refined, -1,
+                              now);
+        ag_resources_release(&po->resources);
+        po->resources = rest;
+    }
+    ag_resources_release(&refined);
+}
+
 static void flush_pending_offers(struct ag_master *m)
 {
     struct ag_master_framework **touched = NULL;
@@ -317,6 +346,10 @@ static void flush_pending_offers(struct ag_master *m)
             m->alloc_ops->recover(m->alloc, po->framework_id, po->role, po->agent_id,
                                   &po->resources, 0, now);
         } else {
+            if (!(fw->caps & AG_CAP_RESERVATION_REFINEMENT))
+                hold_back_refined(m, po, now);
+            if (ag_resources_empty(&po->resources))
+                goto next;
             struct ag_master_offer *o = offer_create(m, fw, a, po->role, &po->resources);
             if (!fw->pending_offers) {
                 fw->pending_offers = json_array();
@@ -331,6 +364,7 @@ static void flush_pending_offers(struct ag_master *m)
             }
             json_array_append_new(fw->pending_offers, ag_master_offer_json(o));
         }
+    next:
         ag_resources_release(&po->resources);
         free(po->framework_id);
         free(po->role);

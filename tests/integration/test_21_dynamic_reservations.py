@@ -5,7 +5,7 @@ agent checkpoints its new total, bad requests change nothing."""
 
 import harness
 from harness import wait_until
-from alloc_helpers import (REFINE, is_dynamic, op, offer_reserved, offer_scalars, read_checkpoint,
+from alloc_helpers import (REFINE, dyn, is_dynamic, op, offer_reserved, offer_scalars, read_checkpoint,
                            reservation_role, reserve_op, scalar, slave_state, strip_allocation,
                            unreserve_op)
 
@@ -178,3 +178,39 @@ def test_operator_reserve_bad_input(cluster_factory):
     for k in ("resources", "reserved_resources", "unreserved_resources"):
         assert before[k] == after[k], (k, before[k], after[k])
     assert harness.get(c.url, "/health").status == 200
+
+
+def test_refine_static_reservation(cluster_factory, scheduler_factory):
+    """A RESERVE may push a reservation for a sub-role on top of an existing
+    one (refinement, §3.3); frameworks without RESERVATION_REFINEMENT are
+    not offered refined reservations, UNRESERVE pops the refinement only."""
+    c = cluster_factory(resources="cpus(eng):1;cpus:1;mem:512")
+    aid = c.agents[0].agent_id
+    web = scheduler_factory(c.url, name="web", role="eng/web", capabilities=REFINE).subscribe()
+    o = web.take_offer(lambda o: offer_scalars(o, reserved_to="eng", name="cpus") == 1)
+    static = [x for x in o["resources"] if reservation_role(x) == "eng" and x["name"] == "cpus"][0]
+    refined = dict(static)
+    refined["reservations"] = static["reservations"] + [dyn("eng/web")]
+    web.accept([o["id"]["value"]], [reserve_op([refined])], refuse_seconds=0)
+    wait_until(lambda: reserved_in_state(c, aid, "eng/web"), 10, what="the refined reservation")
+    assert reserved_in_state(c, aid, "eng") is None
+
+    o2 = web.take_offer(lambda o: offer_scalars(o, reserved_to="eng/web", name="cpus") == 1)
+    r = [x for x in o2["resources"] if reservation_role(x) == "eng/web"][0]
+    assert [rv["type"] for rv in r["reservations"]] == ["STATIC", "DYNAMIC"], r
+    web.decline([o2["id"]["value"]], refuse_seconds=3600)
+    web.release_offers(3600)
+
+    # A pre-refinement framework of eng/web gets the rest, not the refined cpus.
+    pre = scheduler_factory(c.url, name="pre", role="eng/web").subscribe()
+    o3 = pre.take_offer()
+    assert offer_scalars(o3, name="cpus") == 1 and not offer_reserved(o3), o3
+    pre.teardown()
+
+    web.revive()
+    o4 = web.take_offer(lambda o: offer_scalars(o, reserved_to="eng/web", name="cpus") == 1)
+    r = [x for x in o4["resources"] if reservation_role(x) == "eng/web"]
+    web.accept([o4["id"]["value"]], [unreserve_op(r)], refuse_seconds=0)
+    wait_until(lambda: reserved_in_state(c, aid, "eng"), 10,
+               what="the static reservation back after UNRESERVE")
+    assert reserved_in_state(c, aid, "eng/web") is None
