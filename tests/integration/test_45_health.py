@@ -383,3 +383,49 @@ def test_https_health_check_nothing_listening(mc, fw):
     assert_killed_unhealthy(fw, "tlsdeaf", 2)
     assert any("connect" in u.get("message", "") for u in health_updates(fw, "tlsdeaf")), \
         health_updates(fw, "tlsdeaf")
+
+
+# --------------------------------------------------------------------------
+# Inside namespaces: the executor runs in the task's container, so its
+# probes see the task's loopback, processes and files.
+
+
+def _ns_skip_reason():
+    import os
+    if os.geteuid() != 0:
+        return "network and PID namespaces need root"
+    return None
+
+
+@pytest.fixture(scope="module")
+def nsc(tmp_path_factory):
+    reason = _ns_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    yield from harness.module_cluster(
+        tmp_path_factory, "health-ns",
+        agent_flags={"isolation": "namespaces/pid,namespaces/mount,namespaces/net"})
+
+
+def test_probes_inside_network_namespace(nsc, scheduler_factory):
+    fw = scheduler_factory(nsc.url, name="health-ns-fw").subscribe()
+    # The port is free in the task's own network namespace whatever the
+    # host has on it; pick one of the offer anyway.
+    launch(fw, "nsweb", "cat /proc/net/dev > dev.txt; "
+                        "exec %s -m http.server {port} --bind 127.0.0.1" % PY,
+           health_check=lambda port: health("HTTP", port, grace_period_seconds=60))
+    wait_healthy(fw, "nsweb")
+    d = wait_until(lambda: sandbox(nsc, fw, "nsweb"), 10, what="sandbox of nsweb")
+    with open(d + "/dev.txt") as f:
+        ifaces = [line.split(":")[0].strip() for line in f.read().splitlines()[2:]]
+    assert ifaces == ["lo"], "the task runs in a network namespace of its own: %r" % ifaces
+    fw.kill("nsweb")
+    assert fw.wait_terminal("nsweb", timeout=30)["state"] == "TASK_KILLED"
+
+    # COMMAND probes run in the task's PID namespace: the task is there.
+    launch(fw, "nscmd", "echo $$ > task.pid; exec sleep 600",
+           health_check=health("COMMAND", command='kill -0 "$(cat task.pid)"',
+                               grace_period_seconds=60))
+    wait_healthy(fw, "nscmd")
+    fw.kill("nscmd")
+    assert fw.wait_terminal("nscmd", timeout=30)["state"] == "TASK_KILLED"
