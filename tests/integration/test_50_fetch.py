@@ -53,7 +53,8 @@ def http_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def mc(tmp_path_factory):
-    yield from harness.module_cluster(tmp_path_factory, "fetch")
+    yield from harness.module_cluster(tmp_path_factory, "fetch",
+                                      agent_flags={"fetcher_stall_timeout": "2secs"})
 
 
 @pytest.fixture
@@ -173,6 +174,47 @@ def test_connection_refused_fails(mc, fw):
     fin = run_task(fw, "fetch-refused", "true", [{"value": url}])
     assert fin["state"] == "TASK_FAILED", fin
     assert fin["message"].startswith("Failed to fetch '%s': " % url), fin
+
+
+def test_stalled_server_times_out(mc, fw):
+    """A server that accepts and never answers: the fetch fails after the
+    stall timeout instead of hanging the launch."""
+    import socket
+    import time
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    url = "http://127.0.0.1:%d/slow.tgz" % srv.getsockname()[1]
+    try:
+        start = time.monotonic()
+        fin = run_task(fw, "fetch-stall", "true", [{"value": url}])
+        took = time.monotonic() - start
+    finally:
+        srv.close()
+    assert fin["state"] == "TASK_FAILED", fin
+    assert fin["message"].startswith("Failed to fetch '%s': " % url), fin
+    assert "too slow" in fin["message"] or "timed out" in fin["message"].lower(), fin
+    assert took < 30, took
+
+
+def test_cache_evicts_least_recently_used(cluster_factory, scheduler_factory, http_root):
+    # Room for one of the two 2 KB files: fetching b evicts a.
+    c = cluster_factory(agent_flags={"fetcher_cache_size": "3KB"})
+    s = scheduler_factory(c.url, name="lru-fw").subscribe()
+    for name in ("lru-a.bin", "lru-b.bin"):
+        with open(os.path.join(http_root.root, name), "wb") as f:
+            f.write(os.urandom(2048))
+    order = ["lru-a.bin", "lru-a.bin", "lru-b.bin", "lru-a.bin"]
+    for i, name in enumerate(order):
+        uri = {"value": "%s/%s" % (http_root.url, name), "cache": True}
+        fin = run_task(s, "lru-%d" % i, "test -s %s" % name, [uri])
+        assert fin["state"] == "TASK_FINISHED", fin
+    # a: fetched, hit, then evicted by b, fetched again.
+    assert http_root.hits.get("/lru-a.bin") == 2, http_root.hits
+    assert http_root.hits.get("/lru-b.bin") == 1, http_root.hits
+    m = get_json(c.agents[0].url, "/metrics/snapshot")
+    assert m["containerizer/fetcher/cache_size_used_bytes"] <= 3072, m
+    assert m["containerizer/fetcher/cache_size_total_bytes"] == 3072, m
 
 
 def test_file_uri_executable(mc, fw, tmp_path):
