@@ -44,7 +44,8 @@
 #define SELF 0x80000000u
 
 struct drf_state {
-    struct ag__alloc_list root; /* top-level roles in the tree, sorted */
+    struct ag__alloc_list root;  /* top-level roles in the tree, sorted */
+    struct ag__alloc_list names; /* rebuild scratch: ranking by name */
     struct ag__alloc_list touched_clients, touched_roles;
     bool in_visit;
 };
@@ -55,6 +56,7 @@ static void state_free(void *p)
     if (!st)
         return;
     free(st->root.v);
+    free(st->names.v);
     free(st->touched_clients.v);
     free(st->touched_roles.v);
     free(st);
@@ -107,7 +109,8 @@ static int kid_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
         return kx < ky ? -1 : 1;
     if ((x & SELF) != (y & SELF))
         return (x & SELF) ? -1 : 1;
-    return strcmp(a->roles[x & ~SELF].name, a->roles[y & ~SELF].name);
+    uint32_t rx = a->roles[x & ~SELF].rank, ry = a->roles[y & ~SELF].rank;
+    return rx < ry ? -1 : rx > ry;
 }
 
 static void kid_set_key(struct ag_allocator *a, uint32_t k)
@@ -125,7 +128,21 @@ static int client_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
     const struct ag__alloc_client *cx = &a->clients[x], *cy = &a->clients[y];
     if (cx->share != cy->share)
         return cx->share < cy->share ? -1 : 1;
+    return cx->rank < cy->rank ? -1 : cx->rank > cy->rank;
+}
+
+static int client_name_qcmp(const void *x, const void *y, void *arg)
+{
+    const struct ag_allocator *a = arg;
+    const struct ag__alloc_client *cx = &a->clients[*(const uint32_t *)x];
+    const struct ag__alloc_client *cy = &a->clients[*(const uint32_t *)y];
     return strcmp(a->frameworks[cx->framework].id, a->frameworks[cy->framework].id);
+}
+
+static int role_name_qcmp(const void *x, const void *y, void *arg)
+{
+    const struct ag_allocator *a = arg;
+    return strcmp(a->roles[*(const uint32_t *)x].name, a->roles[*(const uint32_t *)y].name);
 }
 
 static void client_set_key(struct ag_allocator *a, uint32_t ci)
@@ -274,6 +291,26 @@ static int rebuild(struct ag_allocator *a, struct drf_state *st)
                 return -ENOMEM;
         }
     }
+    /* Ranks by name, so that ties never compare strings again. */
+    st->names.n = 0;
+    for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
+        if (a->clients[ci].in_order && push(&st->names, ci) < 0)
+            return -ENOMEM;
+    }
+    if (st->names.n > 1)
+        qsort_r(st->names.v, st->names.n, sizeof(uint32_t), client_name_qcmp, a);
+    for (uint32_t k = 0; k < st->names.n; k++)
+        a->clients[st->names.v[k]].rank = k;
+    st->names.n = 0;
+    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+        if (a->roles[ri].in_tree && push(&st->names, ri) < 0)
+            return -ENOMEM;
+    }
+    if (st->names.n > 1)
+        qsort_r(st->names.v, st->names.n, sizeof(uint32_t), role_name_qcmp, a);
+    for (uint32_t k = 0; k < st->names.n; k++)
+        a->roles[st->names.v[k]].rank = k;
+
     for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
         struct ag__alloc_role *r = &a->roles[ri];
         if (!r->in_tree)

@@ -55,8 +55,10 @@ struct ag__alloc_client {
     uint32_t n_entries; /* agents on which it holds an allocation */
     int64_t alloc[AG_ALLOC_MAX_SCALARS];
     struct ag__alloc_filters filters;
-    /* Scratch for the policy during allocate(). */
+    /* Policy scratch: cached share, and the framework id's rank among
+     * the ordered clients (ties break by id without comparing strings). */
     double share;
+    uint32_t rank;
 };
 
 struct ag__alloc_framework {
@@ -93,6 +95,7 @@ struct ag__alloc_role {
     /* Policy (drf) order, rebuilt when a->stale, kept sorted otherwise. */
     bool in_tree;                /* some eligible client in the subtree */
     double key, self_key;        /* weighted share of the subtree / own clients */
+    uint32_t rank;               /* the name's rank among roles in the tree */
     struct ag__alloc_list kids;  /* child roles in tree, and SELF|ri */
     struct ag__alloc_list order; /* eligible clients of this role */
 };
@@ -111,19 +114,21 @@ struct ag__alloc_entry {
 };
 
 struct ag__alloc_agent {
+    /* What a round's visit reads comes first (one cache line, then the
+     * free vector). */
     char *id; /* NULL = free slot */
     bool active;
     bool has_reserved; /* some resource may be reserved: filter per role */
     bool dirty;        /* listed in a->dirty (changed since the last round) */
     uint32_t gen;
-    uint64_t seq; /* admission order */
-    struct ag_resources total;
     struct ag_resources available; /* total - allocated */
-    int64_t total_scalar[AG_ALLOC_MAX_SCALARS];
-    int64_t free_scalar[AG_ALLOC_MAX_SCALARS]; /* scalars of `available` */
     struct ag__alloc_entry *entries;
     uint32_t n_entries, cap_entries;
-    uint32_t n_filters; /* filters on this agent, over all clients */
+    uint32_t n_filters;                        /* filters on this agent, over all clients */
+    int64_t free_scalar[AG_ALLOC_MAX_SCALARS]; /* scalars of `available` */
+    uint64_t seq;                              /* admission order */
+    struct ag_resources total;
+    int64_t total_scalar[AG_ALLOC_MAX_SCALARS];
 };
 
 /* An offer decided during a round, delivered after the round. */
@@ -162,6 +167,9 @@ struct ag_allocator {
 
     char *names[AG_ALLOC_MAX_SCALARS];
     uint32_t n_names;
+    /* names by hash (index + 1, 0 = empty; linear probing): a lookup is
+     * a hash of a short string and one compare. */
+    uint8_t name_slots[4 * AG_ALLOC_MAX_SCALARS];
     uint32_t excluded_mask;                      /* names left out of shares */
     int64_t cluster_total[AG_ALLOC_MAX_SCALARS]; /* over active agents */
     double inv_total[AG_ALLOC_MAX_SCALARS];      /* 1/total, 0 if excluded */

@@ -49,13 +49,25 @@ static void pool_put(struct ag__alloc_pool *p, uint32_t i)
 
 /* ---- scalar names and vectors ---------------------------------------------- */
 
+#define NAME_SLOTS (4 * AG_ALLOC_MAX_SCALARS)
+
+static uint32_t name_hash(const char *name)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
 static uint32_t name_index(const struct ag_allocator *a, const char *name)
 {
-    for (uint32_t i = 0; i < a->n_names; i++) {
-        if (strcmp(a->names[i], name) == 0)
-            return i;
+    for (uint32_t k = name_hash(name) % NAME_SLOTS;; k = (k + 1) % NAME_SLOTS) {
+        uint32_t v = a->name_slots[k];
+        if (v == 0)
+            return AG_ALLOC_NONE;
+        if (strcmp(a->names[v - 1], name) == 0)
+            return v - 1;
     }
-    return AG_ALLOC_NONE;
 }
 
 /* The index of `name`, interned if new and there is room; AG_ALLOC_NONE
@@ -70,6 +82,11 @@ static uint32_t intern_name(struct ag_allocator *a, const char *name)
     if (!copy)
         return AG_ALLOC_NONE;
     a->names[a->n_names] = copy;
+    /* At most a quarter full: an empty slot always ends a probe. */
+    uint32_t k = name_hash(copy) % NAME_SLOTS;
+    while (a->name_slots[k] != 0)
+        k = (k + 1) % NAME_SLOTS;
+    a->name_slots[k] = (uint8_t)(a->n_names + 1);
     /* A new name changes every share only once agents carry it. */
     a->stale = true;
     return a->n_names++;
