@@ -776,12 +776,20 @@ static bool entry_contains(const struct ag_allocator *a, const struct ag__alloc_
 static int entry_sub(struct ag_allocator *a, struct ag__alloc_entry *e,
                      const struct ag_resources *r)
 {
+    /* The usual case, a whole offer coming back: r takes every resource
+     * entry e keeps, so clear them (keeping the array) rather than
+     * subtract one by one (each a copy of the set). */
+    bool all = e->res.n > 0 && ag_resources_contains(r, &e->res);
+    if (all)
+        ag_resources_clear(&e->res);
     for (size_t k = 0; k < r->n; k++) {
         uint32_t i = simple_index(a, &r->items[k]);
         if (i != AG_ALLOC_NONE) {
             e->simple[i] -= r->items[k].scalar_milli;
             continue;
         }
+        if (all)
+            continue;
         struct ag_resources one = view_one(&r->items[k]);
         int rc = ag_resources_subtract(&e->res, &one);
         if (rc < 0)
@@ -1395,10 +1403,15 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
         return;
     if (recoverable(a, e, &r, &got) < 0 || ag_resources_empty(&got))
         goto out;
-    if (ag_resources_add(&a->agents[ai].available, &got) < 0)
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    /* An agent with nothing free (it was offered whole) takes the set as
+     * it is; otherwise it is merged in. */
+    bool take = ag->available.n == 0;
+    if (!take && ag_resources_add(&ag->available, &got) < 0)
         goto out;
     if (entry_sub(a, e, &got) < 0) {
-        (void)ag_resources_subtract(&a->agents[ai].available, &got);
+        if (!take)
+            (void)ag_resources_subtract(&ag->available, &got);
         goto out;
     }
     account(a, ci, &got, -1);
@@ -1411,6 +1424,11 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
         /* Best effort: without memory for the filter the framework is
          * merely offered the resources again. */
         (void)filter_put(a, ci, ai, &got, now, now + refuse_seconds);
+    }
+    if (take) {
+        ag_resources_release(&ag->available);
+        ag->available = got;
+        ag_resources_init(&got);
     }
     if (entry_empty(e)) {
         entry_remove(a, ai, e);
