@@ -426,10 +426,13 @@ int ag_agent_executor_send(struct ag_agent_executor *ex, const json_t *event)
 
 json_t *ag_agent_info_json(const struct ag_agent *agent)
 {
-    json_t *info =
-        json_pack("{s:s,s:i,s:o,s:O}", "hostname", agent->hostname, "port", agent->port,
-                  "resources", ag_resources_to_json(&agent->resources, AG_RESOURCES_PRE_REFINEMENT),
-                  "attributes", agent->attributes);
+    /* Post-refinement: a refined reservation (static "eng" refined for
+     * "eng/web") has no pre-refinement form and must reach the master
+     * whole when the agent subscribes again. */
+    json_t *info = json_pack("{s:s,s:i,s:o,s:O}", "hostname", agent->hostname, "port", agent->port,
+                             "resources",
+                             ag_resources_to_json(&agent->resources, AG_RESOURCES_POST_REFINEMENT),
+                             "attributes", agent->attributes);
     if (info && agent->id)
         ag_json_set_id(info, "id", agent->id);
     return info;

@@ -5,9 +5,9 @@ agent checkpoints its new total, bad requests change nothing."""
 
 import harness
 from harness import wait_until
-from alloc_helpers import (REFINE, dyn, is_dynamic, op, offer_reserved, offer_scalars, read_checkpoint,
-                           reservation_role, reserve_op, scalar, slave_state, strip_allocation,
-                           unreserve_op)
+from alloc_helpers import (REFINE, dyn, is_dynamic, op, offer_reserved, offer_scalars,
+                           read_checkpoint, reservation_role, reserve_op, restart_agent, scalar,
+                           slave_state, strip_allocation, unreserve_op)
 
 RES = "cpus:2;mem:1024;disk:1024;ports:[31000-31099]"
 
@@ -214,3 +214,24 @@ def test_refine_static_reservation(cluster_factory, scheduler_factory):
     wait_until(lambda: reserved_in_state(c, aid, "eng"), 10,
                what="the static reservation back after UNRESERVE")
     assert reserved_in_state(c, aid, "eng/web") is None
+
+
+def test_reservations_survive_agent_restart(cluster_factory, scheduler_factory):
+    """The agent reports its checkpointed reservations (refined ones whole)
+    when it starts again on the same work_dir."""
+    c = cluster_factory(resources="cpus(eng):1;cpus:1;mem:512")
+    agent = c.agents[0]
+    aid = agent.agent_id
+    r = op(c.url, "RESERVE_RESOURCES", {"agent_id": {"value": aid}, "resources": [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1},
+         "reservations": [{"type": "STATIC", "role": "eng"}, dyn("eng/web", "ops")]},
+        scalar("mem", 100, "ops", "ops")]})
+    assert r.status == 202, r.text
+    wait_until(lambda: reserved_in_state(c, aid, "eng/web"), 10, what="the refinement")
+    restart_agent(c, agent)
+    new = agent.agent_id
+    s = wait_until(lambda: slave_state(c, new), 10, what="the restarted agent")
+    assert s["reserved_resources"].get("eng/web", {}).get("cpus") == 1, s["reserved_resources"]
+    assert s["reserved_resources"].get("ops", {}).get("mem") == 100, s["reserved_resources"]
+    assert "eng" not in s["reserved_resources"], s["reserved_resources"]
+    assert s["unreserved_resources"]["cpus"] == 1 and s["unreserved_resources"]["mem"] == 412
