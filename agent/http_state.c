@@ -505,4 +505,5 @@ void ag_agent_routes_state(struct ag_agent *agent)
     ag_http_server_route(agent->http, "/flags", serve_flags, agent);
     ag_http_server_route(agent->http, "/slave(1)/flags", serve_flags, agent);
     ag_http_server_route(agent->http, "/version", serve_version, agent);
+    ag_agent_routes_monitor(agent);
 }

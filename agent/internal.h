@@ -259,6 +259,15 @@ int ag_agent_resources_recover(struct ag_agent *agent, char *err, size_t errlen)
 /* UPDATE_RESOURCES from the master: checkpoint, volumes made and removed. */
 void ag_agent_on_update_resources(struct ag_agent *agent, const json_t *event);
 
+/* --- monitor.c: /monitor/statistics, /containers, GET_CONTAINERS --- */
+
+void ag_agent_routes_monitor(struct ag_agent *agent);
+/* [{executor_id, executor_name, framework_id, source, statistics}] of the
+ * live executors (Mesos' /monitor/statistics). */
+json_t *ag_agent_monitor_json(struct ag_agent *agent);
+/* GET_CONTAINERS' `containers` array (v1 shape). */
+json_t *ag_agent_containers_v1(struct ag_agent *agent);
+
 /* --- operator.c: the agent's operator API (POST /api/v1), read-only calls --- */
 
 void ag_agent_operator_api(struct ag_http_req *req, void *arg);

@@ -1,7 +1,8 @@
 /*
  * operator: the agent's operator API (POST /api/v1, agent.proto, §6.4),
  * the read-only calls: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS,
- * GET_AGENT, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_STATE. The
+ * GET_AGENT, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_STATE,
+ * GET_CONTAINERS (monitor.c). The
  * container calls (nested containers, attach) answer 501.
  */
 #include <stdio.h>
@@ -145,6 +146,9 @@ static json_t *answer(struct ag_agent *agent, const char *type)
         return json_pack("{s:s,s:o}", "type", type, "get_executors", get_executors(agent));
     if (strcmp(type, "GET_TASKS") == 0)
         return json_pack("{s:s,s:o}", "type", type, "get_tasks", get_tasks(agent));
+    if (strcmp(type, "GET_CONTAINERS") == 0)
+        return json_pack("{s:s,s:{s:o}}", "type", type, "get_containers", "containers",
+                         ag_agent_containers_v1(agent));
     if (strcmp(type, "GET_STATE") == 0)
         return json_pack("{s:s,s:{s:o,s:o,s:o}}", "type", type, "get_state", "get_tasks",
                          get_tasks(agent), "get_executors", get_executors(agent), "get_frameworks",
@@ -160,7 +164,6 @@ static bool known_type(const char *type)
         "SET_LOGGING_LEVEL",
         "LIST_FILES",
         "READ_FILE",
-        "GET_CONTAINERS",
         "GET_OPERATIONS",
         "GET_RESOURCE_PROVIDERS",
         "LAUNCH_NESTED_CONTAINER",
