@@ -337,6 +337,60 @@ static void cluster_total(const struct ag_master *m, struct ag_resources *ret)
     }
 }
 
+static bool in_subtree(const char *role, const char *top)
+{
+    size_t n = strlen(top);
+    return role && strncmp(role, top, n) == 0 && (role[n] == '\0' || role[n] == '/');
+}
+
+/* What a role's subtree consumes against a limit: its reservations plus
+ * the unreserved resources its tasks use (offers are rescinded anyway). */
+static double consumed_scalar(const struct ag_master *m, const char *role, const char *name)
+{
+    double sum = 0;
+    for (struct ag_master_map_entry *e = m->agents.head; e; e = e->next) {
+        const struct ag_master_agent *a = e->value;
+        if (a->state == AG_MASTER_AGENT_UNREACHABLE)
+            continue;
+        for (size_t i = 0; i < a->total.n; i++) {
+            const struct ag_resource *r = &a->total.items[i];
+            if (r->type == AG_VALUE_SCALAR && strcmp(r->name, name) == 0 &&
+                ag_resource_is_reserved(r) && in_subtree(ag_resource_reserved_role(r), role))
+                sum += (double)r->scalar_milli / 1000.0;
+        }
+    }
+    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
+        const struct ag_master_framework *fw = e->value;
+        for (size_t i = 0; i < fw->used.n; i++) {
+            const struct ag_resource *r = &fw->used.items[i];
+            if (r->type == AG_VALUE_SCALAR && strcmp(r->name, name) == 0 &&
+                !ag_resource_is_reserved(r) && in_subtree(r->allocation_role, role))
+                sum += (double)r->scalar_milli / 1000.0;
+        }
+    }
+    return sum;
+}
+
+/* Without force, a limit may not be set below what the role consumes. */
+static int check_consumption(const struct ag_master *m, const json_t *changed, char *err,
+                             size_t errlen)
+{
+    const char *role, *k;
+    json_t *q, *v;
+    json_object_foreach((json_t *)changed, role, q)
+        json_object_foreach(json_object_get(q, "limits"), k, v)
+    {
+        double lim = json_number_value(json_object_get(v, "value"));
+        double used = consumed_scalar(m, role, k);
+        if (used > lim + 1e-9)
+            return fail(err, errlen,
+                        "role '%s' already consumes %g of '%s', above the new limit %g; use "
+                        "'force' to set it anyway",
+                        role, used, k, lim);
+    }
+    return 0;
+}
+
 int ag_master_update_quota(struct ag_master *m, const json_t *payload, char *err, size_t errlen)
 {
     json_t *configs = ag_json_get(payload, "quota_configs");
@@ -434,6 +488,9 @@ int ag_master_update_quota(struct ag_master *m, const json_t *payload, char *err
         }
         ag_resources_release(&total);
         json_decref(sum);
+        if (r < 0)
+            goto out;
+        r = check_consumption(m, changed, err, errlen);
         if (r < 0)
             goto out;
     }

@@ -183,3 +183,16 @@ def test_quota_bad_input(cluster_factory):
     assert r.status == 200, r.text
     assert quota_configs(c.url) == []
     assert harness.get_json(c.url, "/master/quota") == {}
+
+    # A limit below what the role consumes (its reservations) needs force.
+    aid = c.agents[0].agent_id
+    r = op(c.url, "RESERVE_RESOURCES", {"agent_id": {"value": aid}, "resources": [
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 64},
+         "reservations": [{"type": "DYNAMIC", "role": "res/sub"}]}]})
+    assert r.status == 202, r.text
+    low = {"quota_configs": [{"role": "res", "limits": {"mem": {"value": 32}}}]}
+    r = op(c.url, "UPDATE_QUOTA", low)
+    assert r.status == 400 and "consumes 64" in r.text, r.text
+    assert quota_configs(c.url) == []
+    r = op(c.url, "UPDATE_QUOTA", dict(low, force=True))
+    assert r.status == 200, r.text
