@@ -370,8 +370,8 @@ static int spawn(const char *file, char **argv, char **envp, const struct run_as
 static void finish(struct cmd *c);
 
 /* Once known, every update carries the last health result (`healthy`) and
- * the last check result (`check_status`), so that the latest status of the
- * task always says both. */
+ * the last check result (`check_status`), so that the latest status of a
+ * running task always says both. */
 static void add_health(const struct cmd *c, json_t *status)
 {
     const json_t *cs =
@@ -399,8 +399,9 @@ static void send_terminal(struct cmd *c, enum ag_task_state state, const char *r
     stop_checks(c);
     status = ag_task_status_new(c->task_id, state, "SOURCE_EXECUTOR", reason, message, NULL,
                                 ag_executor_executor_id(c->exec));
-    if (c->unhealthy)
-        c->healthy = 0; /* §5.4: a health-check kill ends with healthy:false */
+    /* As in Mesos, the terminal update says healthy:false after a
+     * health-check kill, and nothing about health otherwise. */
+    c->healthy = c->unhealthy ? 0 : -1;
     add_health(c, status);
     c->terminal_sent = true;
     if (!status || ag_executor_send_status(c->exec, status, c->terminal_uuid) < 0) {

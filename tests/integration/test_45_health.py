@@ -136,7 +136,8 @@ def test_http_health_check_healthy(mc, fw):
     fw.kill("web")
     end = fw.wait_terminal("web", timeout=20)
     assert end["state"] == "TASK_KILLED", end
-    assert end.get("healthy") is not False, "a kill by request is not a health kill: %r" % end
+    assert "healthy" not in end, "only a health-check kill sets healthy on the end (§5.4): %r" \
+        % end
 
 
 def test_http_health_check_nothing_listening_kills_the_task(mc, fw):
