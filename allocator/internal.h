@@ -102,14 +102,21 @@ struct ag__alloc_role {
 
 /* What one client holds on one agent (allocation role cleared): plain
  * scalars (unreserved, non-revocable, no disk info, interned name) as
- * numbers in `simple`, everything else (ports, reserved, volumes...) in
- * `res`. Adding a whole-agent offer then copies only its non-scalar
- * entries. */
+ * numbers in `simple`, one plain ranges resource inline, everything else
+ * (reserved, volumes, sets...) in `res`. Adding a whole-agent offer then
+ * allocates nothing. */
+#define AG_ALLOC_ENTRY_RANGES 4
 struct ag__alloc_entry {
     uint32_t client;
     uint32_t pending; /* index in a->pending of this round's offer */
     uint64_t round;   /* the round that offer belongs to (0: none) */
     int64_t simple[AG_ALLOC_MAX_SCALARS];
+    /* One plain ranges resource (e.g. ports) of up to
+     * AG_ALLOC_ENTRY_RANGES ranges, kept inline: rng_name is its interned
+     * name, AG_ALLOC_NONE if none. Such a resource is either here or in
+     * res, never in both. */
+    uint32_t rng_name, n_rng;
+    struct ag_range rng[AG_ALLOC_ENTRY_RANGES];
     struct ag_resources res;
 };
 

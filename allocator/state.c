@@ -92,11 +92,13 @@ static uint32_t intern_name(struct ag_allocator *a, const char *name)
     return a->n_names++;
 }
 
-/* Interns every scalar name of r that fits. */
+/* Interns every scalar and ranges name of r that fits (ranges names so
+ * that entries can keep plain ranges inline; their vector columns stay
+ * zero). */
 static void intern_names(struct ag_allocator *a, const struct ag_resources *r)
 {
     for (size_t k = 0; k < r->n; k++) {
-        if (r->items[k].type == AG_VALUE_SCALAR)
+        if (r->items[k].type != AG_VALUE_SET)
             (void)intern_name(a, r->items[k].name);
     }
 }
@@ -673,6 +675,7 @@ static int entry_get(struct ag_allocator *a, uint32_t ai, uint32_t ci, struct ag
     e = &ag->entries[ag->n_entries++];
     memset(e, 0, sizeof(*e));
     e->client = ci;
+    e->rng_name = AG_ALLOC_NONE;
     ag_resources_init(&e->res);
     a->clients[ci].n_entries++;
     *ret = e;
@@ -703,36 +706,204 @@ static struct ag_resources view_one(const struct ag_resource *res)
     return (struct ag_resources){.items = (struct ag_resource *)res, .n = 1, .cap = 1};
 }
 
-static bool entry_empty(const struct ag__alloc_entry *e)
+/* The interned name of res if it is a plain ranges resource (what an
+ * entry may keep inline), else AG_ALLOC_NONE. */
+static uint32_t plain_ranges_index(const struct ag_allocator *a, const struct ag_resource *res)
 {
-    return ag_resources_empty(&e->res) && vec_zero(e->simple);
+    if (res->type != AG_VALUE_RANGES || res->n_reservations > 0 || res->revocable || res->disk ||
+        res->allocation_role)
+        return AG_ALLOC_NONE;
+    return name_index(a, res->name);
 }
 
-/* e += r (scanned as sc, or NULL). 0 or -ENOMEM (then e is unchanged). */
+static bool kept_inline(const struct ag_allocator *a, const struct ag__alloc_entry *e,
+                        const struct ag_resource *res)
+{
+    return e->rng_name != AG_ALLOC_NONE && plain_ranges_index(a, res) == e->rng_name;
+}
+
+/* Sorts and coalesces v (overlapping or adjacent ranges merge), as
+ * resources.h keeps ranges; returns the new count. */
+static size_t ranges_canon(struct ag_range *v, size_t n)
+{
+    for (size_t i = 1; i < n; i++) { /* insertion sort: n is tiny */
+        struct ag_range x = v[i];
+        size_t j = i;
+        for (; j > 0 &&
+               (v[j - 1].begin > x.begin || (v[j - 1].begin == x.begin && v[j - 1].end > x.end));
+             j--)
+            v[j] = v[j - 1];
+        v[j] = x;
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (out > 0 && (v[i].begin <= v[out - 1].end || v[i].begin - 1 <= v[out - 1].end)) {
+            if (v[i].end > v[out - 1].end)
+                v[out - 1].end = v[i].end;
+        } else {
+            v[out++] = v[i];
+        }
+    }
+    return out;
+}
+
+/* Whether every range of b lies inside one of a (both canonical). */
+static bool ranges_within(const struct ag_range *a, size_t na, const struct ag_range *b, size_t nb)
+{
+    size_t i = 0;
+    for (size_t k = 0; k < nb; k++) {
+        while (i < na && a[i].end < b[k].begin)
+            i++;
+        if (i == na || a[i].begin > b[k].begin || a[i].end < b[k].end)
+            return false;
+    }
+    return true;
+}
+
+/* out = a - b (canonical inputs); returns the count, at most na + nb. */
+static size_t ranges_minus(const struct ag_range *a, size_t na, const struct ag_range *b, size_t nb,
+                           struct ag_range *out)
+{
+    size_t n = 0, j = 0;
+    for (size_t i = 0; i < na; i++) {
+        uint64_t begin = a[i].begin, end = a[i].end;
+        bool left = true;
+        while (j < nb && b[j].end < begin)
+            j++;
+        for (size_t k = j; k < nb && b[k].begin <= end && left; k++) {
+            if (b[k].begin > begin)
+                out[n++] = (struct ag_range){begin, b[k].begin - 1};
+            if (b[k].end >= end)
+                left = false;
+            else
+                begin = b[k].end + 1;
+        }
+        if (left)
+            out[n++] = (struct ag_range){begin, end};
+    }
+    return n;
+}
+
+/* The inline ranges as a resource (borrowing e's array and a's name). */
+static struct ag_resource inline_resource(const struct ag_allocator *a,
+                                          const struct ag__alloc_entry *e)
+{
+    return (struct ag_resource){.name = a->names[e->rng_name],
+                                .type = AG_VALUE_RANGES,
+                                .ranges = (struct ag_range *)e->rng,
+                                .n_ranges = e->n_rng};
+}
+
+/* Moves the inline ranges into e->res. 0 or -ENOMEM (nothing moved). */
+static int inline_spill(const struct ag_allocator *a, struct ag__alloc_entry *e)
+{
+    if (e->rng_name == AG_ALLOC_NONE)
+        return 0;
+    struct ag_resource one = inline_resource(a, e);
+    int rc = ag_resources_add_one(&e->res, &one);
+    if (rc == 0) {
+        e->rng_name = AG_ALLOC_NONE;
+        e->n_rng = 0;
+    }
+    return rc;
+}
+
+/* Whether e->res holds a plain ranges resource named `name`. */
+static bool res_has_plain(const struct ag_allocator *a, const struct ag__alloc_entry *e,
+                          uint32_t name)
+{
+    for (size_t k = 0; k < e->res.n; k++) {
+        if (plain_ranges_index(a, &e->res.items[k]) == name)
+            return true;
+    }
+    return false;
+}
+
+static bool entry_empty(const struct ag__alloc_entry *e)
+{
+    return ag_resources_empty(&e->res) && vec_zero(e->simple) && e->rng_name == AG_ALLOC_NONE;
+}
+
+/* Where item x of an addition goes: 1 = inline (merged with what is
+ * there), 0 = e->res. May spill the inline ranges to make room (the
+ * entry's contents stay the same). < 0 on -ENOMEM. */
+static int inline_target(const struct ag_allocator *a, struct ag__alloc_entry *e,
+                         const struct ag_resource *x)
+{
+    uint32_t i = plain_ranges_index(a, x);
+    if (i == AG_ALLOC_NONE)
+        return 0;
+    if (e->rng_name == i) {
+        struct ag_range v[2 * AG_ALLOC_ENTRY_RANGES];
+        if (x->n_ranges <= AG_ALLOC_ENTRY_RANGES) {
+            memcpy(v, e->rng, e->n_rng * sizeof(*v));
+            memcpy(v + e->n_rng, x->ranges, x->n_ranges * sizeof(*v));
+            if (ranges_canon(v, e->n_rng + x->n_ranges) <= AG_ALLOC_ENTRY_RANGES)
+                return 1;
+        }
+        int rc = inline_spill(a, e);
+        return rc < 0 ? rc : 0;
+    }
+    if (e->rng_name == AG_ALLOC_NONE && x->n_ranges <= AG_ALLOC_ENTRY_RANGES &&
+        !res_has_plain(a, e, i))
+        return 1;
+    return 0;
+}
+
+static void inline_add(struct ag__alloc_entry *e, uint32_t name, const struct ag_resource *x)
+{
+    struct ag_range v[2 * AG_ALLOC_ENTRY_RANGES];
+    size_t n = e->rng_name == name ? e->n_rng : 0;
+    memcpy(v, e->rng, n * sizeof(*v));
+    memcpy(v + n, x->ranges, x->n_ranges * sizeof(*v));
+    n = ranges_canon(v, n + x->n_ranges);
+    memcpy(e->rng, v, n * sizeof(*v));
+    e->n_rng = (uint32_t)n;
+    e->rng_name = n ? name : AG_ALLOC_NONE;
+}
+
+/* e += r (scanned as sc, or NULL). 0 or -ENOMEM (then e holds what it
+ * held). */
 static int entry_add_scanned(struct ag_allocator *a, struct ag__alloc_entry *e,
                              const struct ag_resources *r, const struct scan *sc)
 {
-    size_t k;
-    int rc = 0;
     if (sc && !sc->nonsimple) {
         for (uint32_t i = 0; i < a->n_names; i++)
             e->simple[i] += sc->simple[i];
         return 0;
     }
+    /* Decide first (spilling may allocate), so that what follows cannot
+     * fail half way through the inline part. At most one item of r goes
+     * inline: identities in a set are unique, and the inline slot holds
+     * one name. */
+    size_t inline_item = SIZE_MAX;
+    for (size_t k = 0; k < r->n; k++) {
+        if (simple_index(a, &r->items[k]) != AG_ALLOC_NONE)
+            continue;
+        int t = inline_target(a, e, &r->items[k]);
+        if (t < 0)
+            return t;
+        if (t == 1 && inline_item == SIZE_MAX)
+            inline_item = k;
+    }
+    size_t k;
+    int rc = 0;
     for (k = 0; k < r->n && rc == 0; k++) {
-        if (simple_index(a, &r->items[k]) == AG_ALLOC_NONE)
+        if (k != inline_item && simple_index(a, &r->items[k]) == AG_ALLOC_NONE)
             rc = ag_resources_add_one(&e->res, &r->items[k]);
     }
     if (rc < 0) {
         /* Take back what went in (merged entries subtract exactly). */
         for (size_t j = 0; j + 1 < k; j++) {
-            if (simple_index(a, &r->items[j]) == AG_ALLOC_NONE) {
+            if (j != inline_item && simple_index(a, &r->items[j]) == AG_ALLOC_NONE) {
                 struct ag_resources one = view_one(&r->items[j]);
                 (void)ag_resources_subtract(&e->res, &one);
             }
         }
         return rc;
     }
+    if (inline_item != SIZE_MAX)
+        inline_add(e, plain_ranges_index(a, &r->items[inline_item]), &r->items[inline_item]);
     if (sc) {
         for (uint32_t i = 0; i < a->n_names; i++)
             e->simple[i] += sc->simple[i];
@@ -764,11 +935,48 @@ static bool entry_contains(const struct ag_allocator *a, const struct ag__alloc_
                 return false;
             continue;
         }
+        if (kept_inline(a, e, res)) {
+            if (!ranges_within(e->rng, e->n_rng, res->ranges, res->n_ranges))
+                return false;
+            continue;
+        }
         struct ag_resources one = view_one(res);
         if (!ag_resources_contains(&e->res, &one))
             return false;
     }
     return true;
+}
+
+/* Takes ranges x (within them) from the inline ranges. 0 or -ENOMEM. */
+static int inline_sub(const struct ag_allocator *a, struct ag__alloc_entry *e,
+                      const struct ag_resource *x)
+{
+    size_t cap = e->n_rng + x->n_ranges + 1;
+    struct ag_range small[4 * AG_ALLOC_ENTRY_RANGES];
+    struct ag_range *v = cap <= 4 * AG_ALLOC_ENTRY_RANGES ? small : malloc(cap * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    size_t n = ranges_minus(e->rng, e->n_rng, x->ranges, x->n_ranges, v);
+    int rc = 0;
+    if (n <= AG_ALLOC_ENTRY_RANGES) {
+        memcpy(e->rng, v, n * sizeof(*v));
+        e->n_rng = (uint32_t)n;
+        if (n == 0)
+            e->rng_name = AG_ALLOC_NONE;
+    } else {
+        /* Split into too many pieces: keep them in res instead. */
+        struct ag_resource one = inline_resource(a, e);
+        one.ranges = v;
+        one.n_ranges = n;
+        rc = ag_resources_add_one(&e->res, &one);
+        if (rc == 0) {
+            e->rng_name = AG_ALLOC_NONE;
+            e->n_rng = 0;
+        }
+    }
+    if (v != small)
+        free(v);
+    return rc;
 }
 
 /* e -= r, where e contains r. 0 or -ENOMEM (e may then hold less of the
@@ -777,21 +985,25 @@ static int entry_sub(struct ag_allocator *a, struct ag__alloc_entry *e,
                      const struct ag_resources *r)
 {
     /* The usual case, a whole offer coming back: r takes every resource
-     * entry e keeps, so clear them (keeping the array) rather than
+     * entry e keeps in res, so clear them (keeping the array) rather than
      * subtract one by one (each a copy of the set). */
     bool all = e->res.n > 0 && ag_resources_contains(r, &e->res);
     if (all)
         ag_resources_clear(&e->res);
     for (size_t k = 0; k < r->n; k++) {
-        uint32_t i = simple_index(a, &r->items[k]);
+        const struct ag_resource *x = &r->items[k];
+        uint32_t i = simple_index(a, x);
         if (i != AG_ALLOC_NONE) {
-            e->simple[i] -= r->items[k].scalar_milli;
+            e->simple[i] -= x->scalar_milli;
             continue;
         }
-        if (all)
-            continue;
-        struct ag_resources one = view_one(&r->items[k]);
-        int rc = ag_resources_subtract(&e->res, &one);
+        int rc = 0;
+        if (kept_inline(a, e, x)) {
+            rc = inline_sub(a, e, x);
+        } else if (!all) {
+            struct ag_resources one = view_one(x);
+            rc = ag_resources_subtract(&e->res, &one);
+        }
         if (rc < 0)
             return rc;
     }
@@ -809,6 +1021,10 @@ static int entry_materialize(const struct ag_allocator *a, const struct ag__allo
             continue;
         struct ag_resource one = {
             .name = a->names[i], .type = AG_VALUE_SCALAR, .scalar_milli = e->simple[i]};
+        rc = ag_resources_add_one(out, &one);
+    }
+    if (rc == 0 && e->rng_name != AG_ALLOC_NONE) {
+        struct ag_resource one = inline_resource(a, e);
         rc = ag_resources_add_one(out, &one);
     }
     if (rc < 0)
@@ -1779,7 +1995,7 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     if ((rc = ag_resources_add(&held, &t)) < 0 || (rc = ag_resources_add(&total, &t)) < 0)
         goto out;
     intern_names(a, &t);
-    struct ag__alloc_entry fresh = {0};
+    struct ag__alloc_entry fresh = {.rng_name = AG_ALLOC_NONE};
     ag_resources_init(&fresh.res);
     if ((rc = entry_add(a, &fresh, &held)) < 0) {
         ag_resources_release(&fresh.res);
@@ -1788,6 +2004,9 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     account(a, ci, &f, -1);
     ag_resources_release(&e->res);
     memcpy(e->simple, fresh.simple, sizeof(e->simple));
+    e->rng_name = fresh.rng_name;
+    e->n_rng = fresh.n_rng;
+    memcpy(e->rng, fresh.rng, sizeof(e->rng));
     e->res = fresh.res;
     account(a, ci, &t, 1);
     agent_replace(a, ai, &total, &avail);

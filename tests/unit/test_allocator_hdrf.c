@@ -548,6 +548,64 @@ TEST(allocate_changed_visits_changed_agents)
     ops()->destroy(a);
 }
 
+/* Ports taken by tasks in pieces come back exactly, however they split. */
+TEST(ports_split_and_return)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    add_agent(a, "ag", "cpus:4;mem:4096;ports:[1000-1099]");
+    ASSERT_EQ(add_fw(a, "F", "*"), 0);
+    const char *tasks[] = {"cpus:1;ports:[1000-1000,1050-1050]",
+                           "cpus:1;ports:[1010-1010,1020-1020,1030-1030,1040-1040,1060-1060]"};
+    for (int t = 0; t < 2; t++) {
+        ops()->allocate(a, t);
+        ASSERT_EQ(s.n, 1);
+        struct ag_resources task = R(tasks[t]);
+        ASSERT_EQ(ag_resources_set_allocation_role(&task, "*"), 0);
+        ASSERT_EQ(ag_resources_subtract(&s.v[0].res, &task), 0);
+        recover_all(a, &s, 0, t);
+        ops()->allocate(a, t);
+        ASSERT_EQ(s.n, 1);
+        /* What comes back is what the task did not take. */
+        ASSERT_TRUE(ag_resources_contains(&s.v[0].res, &task) == false);
+        recover_all(a, &s, 0, t);
+        ASSERT_EQ(ag_resources_set_allocation_role(&task, NULL), 0);
+        /* Double recovery of what was never offered is ignored. */
+        struct ag_resources bogus = R("ports:[2000-2000]");
+        ops()->recover(a, "F", "*", "ag", &bogus, 0, t);
+        ag_resources_release(&bogus);
+        ops()->recover(a, "F", "*", "ag", &task, 0, t);
+        ag_resources_release(&task);
+        ops()->allocate(a, t);
+        ASSERT_EQ(s.n, 1);
+        struct ag_resources whole = R("cpus:4;mem:4096;ports:[1000-1099]");
+        ASSERT_EQ(ag_resources_set_allocation_role(&whole, "*"), 0);
+        ASSERT_TRUE(ag_resources_equal(&s.v[0].res, &whole));
+        ag_resources_release(&whole);
+        recover_all(a, &s, 0, t);
+    }
+    /* Both tasks at once, then their ends in the other order. */
+    ops()->allocate(a, 5);
+    struct ag_resources t0 = R(tasks[0]), t1 = R(tasks[1]);
+    ASSERT_EQ(ag_resources_set_allocation_role(&t0, "*"), 0);
+    ASSERT_EQ(ag_resources_set_allocation_role(&t1, "*"), 0);
+    ASSERT_EQ(ag_resources_subtract(&s.v[0].res, &t0), 0);
+    ASSERT_EQ(ag_resources_subtract(&s.v[0].res, &t1), 0);
+    recover_all(a, &s, 0, 5);
+    ops()->recover(a, "F", "*", "ag", &t1, 0, 5);
+    ops()->recover(a, "F", "*", "ag", &t0, 0, 5);
+    ops()->allocate(a, 6);
+    ASSERT_EQ(s.n, 1);
+    struct ag_resources whole = R("cpus:4;mem:4096;ports:[1000-1099]");
+    ASSERT_EQ(ag_resources_set_allocation_role(&whole, "*"), 0);
+    ASSERT_TRUE(ag_resources_equal(&s.v[0].res, &whole));
+    ag_resources_release(&whole);
+    ag_resources_release(&t0);
+    ag_resources_release(&t1);
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 /* Random events, transforms and total updates against a model of what the
  * master holds: offers never overlap what is held, reservations stay with
  * their roles, and once all is given back each agent is offered exactly
@@ -717,4 +775,5 @@ TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_w
           TEST_CASE(multi_role_one_role_per_offer),
           TEST_CASE(update_agent_grows_and_refuses_below_allocated),
           TEST_CASE(transform_reserve_and_unreserve),
-          TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(random_invariants))
+          TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
+          TEST_CASE(random_invariants))
