@@ -9,6 +9,7 @@ with REASON_TASK_CHECK_STATUS_UPDATED, never acted upon.
 Intervals are fractions of a second so that the tests are quick; nothing
 here asserts on timing, only on which updates arrive and in what order."""
 
+import os
 import socket
 
 import pytest
@@ -152,11 +153,11 @@ def test_http_health_check_nothing_listening_kills_the_task(mc, fw):
 def test_http_health_check_error_status_kills_the_task(mc, fw):
     """404 is outside 200-399: unhealthy, although the server answers. The
     page exists at first (healthy), then the task removes it."""
-    launch(fw, "notfound", "mkdir page; (sleep 2; rmdir page) & "
-           "exec %s -m http.server {port} --bind 127.0.0.1" % PY,
+    launch(fw, "notfound", "mkdir page; exec %s -m http.server {port} --bind 127.0.0.1" % PY,
            health_check=lambda port: health("HTTP", port, path="page/",
                                             grace_period_seconds=60, consecutive_failures=2))
     wait_healthy(fw, "notfound")
+    os.rmdir(os.path.join(sandbox(mc, fw, "notfound"), "page"))
     assert_killed_unhealthy(fw, "notfound", 2)
     assert any("404" in u.get("message", "") for u in health_updates(fw, "notfound")), \
         health_updates(fw, "notfound")
@@ -218,13 +219,24 @@ def test_failures_inside_grace_period_do_not_count(mc, fw):
     task is not ready for a second; those failures fall in the grace period
     and are not even reported. After the first success the grace period no
     longer applies: the first failure kills."""
-    launch(fw, "grace", "sleep 1; touch ready; sleep 2; rm ready; exec sleep 600",
-           health_check=health("COMMAND", command="test -f ready", grace_period_seconds=120,
-                               consecutive_failures=1))
+    launch(fw, "grace", "exec sleep 600",
+           health_check=health("COMMAND", command="echo x >> probes; test -f ready",
+                               grace_period_seconds=120, consecutive_failures=1))
+    fw.wait_update("grace", "TASK_RUNNING")
+    d = wait_until(lambda: sandbox(mc, fw, "grace"), 10, what="sandbox of grace")
+
+    def failed_probes():
+        with open(os.path.join(d, "probes")) as f:
+            return len(f.readlines()) >= 3
+
+    wait_until(failed_probes, 20, what="three failing probes inside the grace period")
+    open(os.path.join(d, "ready"), "w").close()
     wait_healthy(fw, "grace")
     before = [u for u in health_updates(fw, "grace")]
     assert before[0].get("healthy") is True, \
         "failures inside the grace period are not reported: %r" % before
+    assert "TASK_KILLED" not in fw.states("grace")
+    os.remove(os.path.join(d, "ready"))
     assert_killed_unhealthy(fw, "grace", 1)
 
 
@@ -240,16 +252,24 @@ def test_grace_period_ends_without_success(mc, fw):
 def test_recovery_after_failure_is_reported(mc, fw):
     """healthy -> unhealthy -> healthy: each transition is sent, the
     first success after failures included (§3.7)."""
-    launch(fw, "flap", "touch ok; sleep 1; rm ok; sleep 1; touch ok; exec sleep 600",
+    launch(fw, "flap", "touch ok; exec sleep 600",
            health_check=health("COMMAND", command="test -f ok", grace_period_seconds=60,
                                consecutive_failures=1000, interval_seconds=0.1))
+    wait_healthy(fw, "flap")
+    d = sandbox(mc, fw, "flap")
+    os.remove(os.path.join(d, "ok"))
+    fw.wait_update("flap", "TASK_RUNNING", pred=lambda st: st.get("healthy") is False)
+    open(os.path.join(d, "ok"), "w").close()
+    m = len(health_updates(fw, "flap"))
 
-    def flapped():
+    def healthy_again():
         hs = [u.get("healthy") for u in health_updates(fw, "flap")]
-        return True in hs and False in hs and hs.index(False) < len(hs) - 1 - hs[::-1].index(
-            True) and hs
-    hs = wait_until(flapped, 30, what="healthy, unhealthy, healthy again")
-    assert hs[0] is True, hs
+        return True in hs[m - 1:] and hs
+
+    hs = wait_until(healthy_again, 20, what="healthy again after failures")
+    assert hs[0] is True and False in hs, hs
+    # Between the first healthy and the recovery: only unhealthy reports.
+    assert hs.count(True) == 2, hs
     fw.kill("flap")
     assert fw.wait_terminal("flap")["state"] == "TASK_KILLED"
 
@@ -366,7 +386,7 @@ HTTPS_SERVER = (
 def test_https_health_check(mc, fw):
     """scheme https (self-signed certificate, as tasks have): healthy; then
     a page that is gone (404) is a failure."""
-    launch(fw, "tls", "mkdir page; (sleep 3; rmdir page) & " + HTTPS_SERVER,
+    launch(fw, "tls", "mkdir page; " + HTTPS_SERVER,
            health_check=lambda port: dict(health("HTTP", port, path="/page/",
                                                  grace_period_seconds=60,
                                                  consecutive_failures=2),
@@ -374,6 +394,7 @@ def test_https_health_check(mc, fw):
                                                 "scheme": "https"}))
     st = wait_healthy(fw, "tls")
     assert "HTTPS" in st.get("message", ""), st
+    os.rmdir(os.path.join(sandbox(mc, fw, "tls"), "page"))
     assert_killed_unhealthy(fw, "tls", 2)
 
 
@@ -392,7 +413,6 @@ def test_https_health_check_nothing_listening(mc, fw):
 
 
 def _ns_skip_reason():
-    import os
     if os.geteuid() != 0:
         return "network and PID namespaces need root"
     return None
