@@ -439,6 +439,19 @@ int ag_master_update_quota(struct ag_master *m, const json_t *payload, char *err
         }
         const char *k;
         json_t *v;
+        /* Zero quantities vanish from a resource set, so the allocator
+         * would see no limit at all: refuse rather than mislead. */
+        if (r == 0)
+            json_object_foreach(l, k, v)
+            {
+                if (json_number_value(json_object_get(v, "value")) < 0.0005) {
+                    r = fail(err, errlen,
+                             "role '%s': a limit of 0 for '%s' is not supported yet (use a "
+                             "small positive value)",
+                             rs, k);
+                    break;
+                }
+            }
         if (r == 0)
             json_object_foreach(g, k, v)
             {

@@ -169,6 +169,8 @@ def test_quota_bad_input(cluster_factory):
         ({"quota_configs": [{"role": "y", "limits": {"cpus": {"value": 1}}},
                             {"limits": {}}]}, 400, "role"),
         ({"quota_configs": "x"}, 400, "quota_configs"),
+        ({"quota_configs": [{"role": "z", "limits": {"gpus": {"value": 0}}}]}, 400,
+         "limit of 0"),
         ({"force": "yes", "quota_configs": []}, 400, "force"),
     ]
     for payload, status, word in cases:
