@@ -4,6 +4,18 @@
  * process group of its own, reports TASK_STARTING, TASK_RUNNING and the
  * terminal state, kills on request (SIGTERM, SIGKILL after the grace
  * period), and exits once the terminal update is acknowledged.
+ *
+ * It runs the task's health_check and check (§3.7) with agora/health.h:
+ * HTTP and TCP probes to 127.0.0.1 (the executor shares the task's
+ * network namespace), COMMAND probes spawned like the task (same user,
+ * environment and sandbox, a process group of their own). Health results
+ * go out as TASK_RUNNING with `healthy` and
+ * REASON_TASK_HEALTH_CHECK_STATUS_UPDATED; after consecutive_failures the
+ * task is killed (its kill policy's grace applies) and ends TASK_KILLED
+ * with healthy:false. Check results go out as TASK_RUNNING with
+ * `check_status` and REASON_TASK_CHECK_STATUS_UPDATED when they change.
+ * A malformed health_check or check fails the task (TASK_FAILED,
+ * REASON_TASK_INVALID) before it starts.
  */
 #ifndef AG_EXECUTOR_COMMAND_H
 #define AG_EXECUTOR_COMMAND_H
