@@ -96,13 +96,23 @@ def test_bad_flags_refused(tmp_path, flag, word):
     assert p.returncode != 0 and word in p.stderr.decode(), (p.returncode, p.stderr)
 
 
-def test_flags_accepted(cluster_factory, scheduler_factory):
-    c = cluster_factory(resources=SMALL, master_flags={
-        "min_allocatable_resources": "cpus:0.5|mem:64;disk:1",
+def test_min_allocatable_resources(cluster_factory, scheduler_factory):
+    """--min_allocatable_resources: an agent with less than every
+    alternative is never offered (§8.2 step 6)."""
+    c = cluster_factory(resources=["cpus:1;mem:64", "cpus:2;mem:64"], master_flags={
+        "min_allocatable_resources": "cpus:2|mem:100;disk:1",
         "fair_sharing_excluded_resource_names": "gpus"})
+    small, big = c.agents[0].agent_id, c.agents[1].agent_id
     s = scheduler_factory(c.url, name="x").subscribe()
-    assert held_cpus(s) <= 1
-    wait_held([s], 1, "an offer")
+    for _ in range(3):  # allocation runs again after each decline
+        o = s.take_offer()
+        assert o["agent_id"]["value"] == big, "offer below the minimum: %s" % o
+        s.decline([o["id"]["value"]], refuse_seconds=0)
+    s.take_offer(lambda o: o["agent_id"]["value"] == big)
+    s.fence()
+    seen = {o["agent_id"]["value"] for ev in s.events
+            for o in ev.get("offers", {}).get("offers", [])}
+    assert small not in seen
 
 
 def quota_configs(url):
