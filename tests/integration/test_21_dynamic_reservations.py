@@ -235,3 +235,22 @@ def test_reservations_survive_agent_restart(cluster_factory, scheduler_factory):
     assert s["reserved_resources"].get("ops", {}).get("mem") == 100, s["reserved_resources"]
     assert "eng" not in s["reserved_resources"], s["reserved_resources"]
     assert s["unreserved_resources"]["cpus"] == 1 and s["unreserved_resources"]["mem"] == 412
+
+
+def test_pre_refinement_framework_reserves(cluster_factory, scheduler_factory):
+    """A framework without RESERVATION_REFINEMENT speaks the pre-refinement
+    format (§3.3): `role` plus `reservation{principal}`."""
+    c = cluster_factory(resources=RES)
+    fw = scheduler_factory(c.url, name="old", role="eng", principal="p").subscribe()
+    o = fw.take_offer()
+    aid = o["agent_id"]["value"]
+    res = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "eng",
+           "reservation": {"principal": "p"}, "allocation_info": {"role": "eng"}}
+    fw.accept([o["id"]["value"]], [reserve_op([res])], refuse_seconds=0)
+    wait_until(lambda: reserved_in_state(c, aid, "eng"), 10, what="the reservation")
+    o2 = fw.take_offer(lambda o: offer_scalars(o, reserved_to="eng", name="cpus") == 1)
+    got = [x for x in o2["resources"] if reservation_role(x) == "eng"]
+    assert got and got[0]["role"] == "eng" and got[0]["reservation"].get("principal") == "p", got
+    assert "reservations" not in got[0], got
+    fw.accept([o2["id"]["value"]], [unreserve_op(got)], refuse_seconds=0)
+    wait_until(lambda: reserved_in_state(c, aid, "eng") is None, 10, what="the unreserve")
