@@ -14,7 +14,8 @@
  *   - ag_health_checker: runs the probes on an ag_loop without blocking it
  *     (first probe after delay, then one every interval after the previous
  *     one ended, each bounded by timeout): HTTP GET to 127.0.0.1:port/path
- *     (200-399 healthy), TCP connect to 127.0.0.1:port, and COMMAND, which
+ *     (200-399 healthy, after following up to 5 redirects that stay on the
+ *     same server), TCP connect to 127.0.0.1:port, and COMMAND, which
  *     the caller runs (it knows the task's user and environment) through
  *     the ops below. HTTPS health checks run curl (-k -L -f) the same way,
  *     as Mesos does: healthy when curl exits 0.

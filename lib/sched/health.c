@@ -25,6 +25,8 @@
 
 #define TCP_POLL_FIRST 0.001
 #define TCP_POLL_MAX   0.05
+#define HTTP_REDIRECTS 5 /* redirects followed within one probe */
+#define HTTP_PATH_MAX  1024
 
 const char *ag_health_type_name(enum ag_health_type type)
 {
@@ -153,6 +155,10 @@ static int parse_http(const json_t *http, const char *what, bool is_check,
         }
     }
     len = strlen(path);
+    if (len >= HTTP_PATH_MAX - 1) {
+        snprintf(err, errlen, "%s.path is longer than %d bytes", what, HTTP_PATH_MAX - 2);
+        return -EINVAL;
+    }
     p->path = malloc(len + 2);
     if (!p->path) {
         snprintf(err, errlen, "out of memory");
@@ -354,6 +360,8 @@ struct ag_health_checker {
     bool probing;
     bool command_running;
     struct http_ticket *ticket;
+    char http_path[HTTP_PATH_MAX]; /* the path asked for now (after redirects) */
+    int redirects;
     int tcp_fd;
     double tcp_poll;
     json_t *check_status;
@@ -444,6 +452,54 @@ static void probe_end(struct ag_health_checker *hc, const struct probe_result *r
     schedule(hc, hc->policy.interval);
 }
 
+static void http_send(struct ag_health_checker *hc);
+
+/* The path to follow a redirect to, into out; false when the Location is
+ * not on the probed server (the 3xx then stands, as healthy): probes only
+ * ever go to the task on the loopback. */
+static bool local_redirect(const struct ag_health_checker *hc, const char *loc, char *out,
+                           size_t outlen)
+{
+    char *host = NULL, *path = NULL;
+    int port = 0;
+    bool ok = false;
+
+    if (!loc || !*loc)
+        return false;
+    for (const char *c = loc; *c; c++) {
+        if ((unsigned char)*c <= ' ' || *c == 0x7f)
+            return false;
+    }
+    if (loc[0] == '/' && loc[1] != '/') {
+        snprintf(out, outlen, "%s", loc);
+        return strlen(loc) < outlen;
+    }
+    if (strncmp(loc, "http://", 7) == 0) {
+        if (ag_http_parse_url(loc, &host, &port, &path) == 0 && port == hc->policy.port &&
+            (strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+             strcmp(host, "::1") == 0 || strcmp(host, "[::1]") == 0)) {
+            snprintf(out, outlen, "%s", path && *path ? path : "/");
+            ok = strlen(path ? path : "/") < outlen;
+        }
+        free(host);
+        free(path);
+        return ok;
+    }
+    if (strchr(loc, ':'))
+        return false; /* another scheme */
+    {
+        /* Relative to the current path's directory. */
+        const char *q = strchr(hc->http_path, '?');
+        size_t dir = q ? (size_t)(q - hc->http_path) : strlen(hc->http_path);
+        while (dir > 0 && hc->http_path[dir - 1] != '/')
+            dir--;
+        if (dir + strlen(loc) >= outlen)
+            return false;
+        snprintf(out, outlen, "%.*s%s", (int)dir, hc->http_path, loc);
+        return true;
+    }
+}
+
 static void http_done(const struct ag_http_response *resp, void *arg)
 {
     struct http_ticket *t = arg;
@@ -465,22 +521,33 @@ static void http_done(const struct ag_http_response *resp, void *arg)
     free(t);
     memset(&r, 0, sizeof(r));
     code = ag_http_response_code(resp);
+    if ((code == 301 || code == 302 || code == 303 || code == 307 || code == 308) &&
+        hc->redirects < HTTP_REDIRECTS) {
+        char next[HTTP_PATH_MAX];
+        if (local_redirect(hc, ag_http_response_header(resp, "Location"), next, sizeof(next))) {
+            memcpy(hc->http_path, next, sizeof(next));
+            hc->redirects++;
+            http_send(hc);
+            return;
+        }
+    }
     if (code > 0) {
         r.have_value = true;
         r.value = code;
         r.ok = code >= 200 && code < 400;
-        snprintf(r.message, sizeof(r.message), "HTTP GET %s:%d%s returned %d",
-                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->policy.path, code);
+        snprintf(r.message, sizeof(r.message), "HTTP GET %s:%d%.160s returned %d",
+                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->http_path, code);
     } else {
         const char *why = ag_http_response_error(resp);
-        snprintf(r.message, sizeof(r.message), "HTTP GET %s:%d%s failed: %s",
-                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->policy.path,
+        snprintf(r.message, sizeof(r.message), "HTTP GET %s:%d%.160s failed: %s",
+                 hc->policy.ipv6 ? "[::1]" : "127.0.0.1", hc->policy.port, hc->http_path,
                  why ? why : "no response");
     }
     probe_end(hc, &r);
 }
 
-static void probe_http(struct ag_health_checker *hc)
+/* Sends the GET for hc->http_path; the answer comes to http_done. */
+static void http_send(struct ag_health_checker *hc)
 {
     static const struct ag_http_header headers[] = {
         {"User-Agent", "agora-health-check"}, {"Connection", "close"}, {NULL, NULL}};
@@ -492,7 +559,7 @@ static void probe_http(struct ag_health_checker *hc)
     double timeout = hc->policy.timeout > 0 ? hc->policy.timeout + 1.0 : 0;
 
     snprintf(url, sizeof(url), "http://%s:%d%s", hc->policy.ipv6 ? "[::1]" : "127.0.0.1",
-             hc->policy.port, hc->policy.path);
+             hc->policy.port, hc->http_path);
     hc->ticket = calloc(1, sizeof(*hc->ticket));
     if (!hc->ticket) {
         rc = -ENOMEM;
@@ -509,6 +576,15 @@ fail:
     snprintf(r.message, sizeof(r.message), "HTTP GET %.160s could not be sent: %s", url,
              strerror(-rc));
     probe_end(hc, &r);
+}
+
+/* HTTP: a GET, following redirects on the same server (as Mesos' curl -L
+ * does), healthy for a final 200-399. */
+static void probe_http(struct ag_health_checker *hc)
+{
+    snprintf(hc->http_path, sizeof(hc->http_path), "%s", hc->policy.path);
+    hc->redirects = 0;
+    http_send(hc);
 }
 
 static void tcp_result(struct ag_health_checker *hc, int error)

@@ -152,11 +152,13 @@ def test_http_health_check_nothing_listening_kills_the_task(mc, fw):
 
 def test_http_health_check_error_status_kills_the_task(mc, fw):
     """404 is outside 200-399: unhealthy, although the server answers. The
-    page exists at first (healthy), then the task removes it."""
+    page exists at first (healthy, through the server's 301 from /page to
+    /page/, which the probe follows), then the test removes it."""
     launch(fw, "notfound", "mkdir page; exec %s -m http.server {port} --bind 127.0.0.1" % PY,
-           health_check=lambda port: health("HTTP", port, path="page/",
+           health_check=lambda port: health("HTTP", port, path="page",
                                             grace_period_seconds=60, consecutive_failures=2))
-    wait_healthy(fw, "notfound")
+    st = wait_healthy(fw, "notfound")
+    assert "/page/ returned 200" in st.get("message", ""), st
     os.rmdir(os.path.join(sandbox(mc, fw, "notfound"), "page"))
     assert_killed_unhealthy(fw, "notfound", 2)
     assert any("404" in u.get("message", "") for u in health_updates(fw, "notfound")), \

@@ -134,6 +134,22 @@ TEST(policy_errors_name_the_field)
         {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"path\":\"/a\\r\\nX: y\"}}",
          "health_check.http.path"},
         {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"protocol\":\"IPX\"}}", "protocol"},
+        {"{\"type\":\"HTTP\",\"http\":{\"port\":80,\"path\":\"/"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "\"}}",
+         "health_check.http.path is longer"},
         {"{\"type\":\"TCP\",\"tcp\":{\"port\":\"x\"}}", "health_check.tcp.port"},
         {"{\"type\":\"COMMAND\"}", "health_check.command"},
         {"{\"type\":\"COMMAND\",\"command\":{\"shell\":true}}", "health_check.command.value"},
@@ -464,6 +480,84 @@ TEST(http_probe_status_ranges)
     }
 }
 
+struct redirect_server {
+    int final_code;
+};
+
+static void redirect_handler(struct ag_http_req *req, void *arg)
+{
+    struct redirect_server *rs = arg;
+    const char *path = ag_http_req_path(req);
+    if (strcmp(path, "/old") == 0) {
+        ag_http_req_add_header(req, "Location", "/dir/new");
+        ag_http_reply(req, 301, "text/plain", "", 0);
+    } else if (strcmp(path, "/dir/new") == 0) {
+        ag_http_req_add_header(req, "Location", "final"); /* relative to /dir/ */
+        ag_http_reply(req, 302, "text/plain", "", 0);
+    } else if (strcmp(path, "/dir/final") == 0) {
+        ag_http_reply(req, rs->final_code, "text/plain", "x", 1);
+    } else if (strcmp(path, "/away") == 0) {
+        ag_http_req_add_header(req, "Location", "http://example.com/elsewhere");
+        ag_http_reply(req, 302, "text/plain", "", 0);
+    } else if (strcmp(path, "/loop") == 0) {
+        ag_http_req_add_header(req, "Location", "/loop");
+        ag_http_reply(req, 307, "text/plain", "", 0);
+    } else {
+        ag_http_reply(req, 404, "text/plain", "", 0);
+    }
+}
+
+/* One probe of `path` against the redirecting server; the log after it. */
+static void redirect_probe(const char *path, int final_code, struct probe_log *l)
+{
+    struct redirect_server rs = {final_code};
+    struct ag_health_policy p;
+    struct ag_http_server *srv;
+    struct ag_timer *guard;
+    char text[256], err[256] = "";
+
+    memset(l, 0, sizeof(*l));
+    l->stop_after = 1;
+    l->loop = ag_loop_new();
+    srv = ag_http_server_new(l->loop, "127.0.0.1", 0, 0, err, sizeof(err));
+    ASSERT_NOT_NULL(srv);
+    ag_http_server_route_prefix(srv, "/", redirect_handler, &rs);
+    snprintf(text, sizeof(text),
+             "{\"type\":\"HTTP\",\"http\":{\"port\":%d,\"path\":\"%s\"},"
+             "\"delay_seconds\":0,\"interval_seconds\":0.01,\"grace_period_seconds\":0}",
+             ag_http_server_port(srv), path);
+    ASSERT_EQ(parse(text, false, &p, err, sizeof(err)), 0);
+    l->hc = ag_health_checker_new(l->loop, &p, &log_ops, l);
+    ag_health_policy_release(&p);
+    guard = ag_timer_new(l->loop, safety, l->loop);
+    ag_timer_start(guard, 20);
+    ag_health_checker_start(l->hc);
+    ag_loop_run(l->loop);
+    ag_health_checker_free(l->hc);
+    ag_timer_free(guard);
+    ag_http_server_free(srv);
+    ag_loop_free(l->loop);
+}
+
+TEST(http_probe_follows_local_redirects)
+{
+    struct probe_log l;
+    redirect_probe("/old", 503, &l);
+    ASSERT_EQ(l.unhealthy, 1);
+    ASSERT_TRUE(strstr(l.last_message, "/dir/final returned 503") != NULL);
+    redirect_probe("/old", 200, &l);
+    ASSERT_EQ(l.healthy, 1);
+    ASSERT_TRUE(strstr(l.last_message, "/dir/final returned 200") != NULL);
+    /* Never off the loopback: the 302 itself is the (healthy) answer. */
+    redirect_probe("/away", 500, &l);
+    ASSERT_EQ(l.healthy, 1);
+    ASSERT_TRUE(strstr(l.last_message, "/away returned 302") != NULL);
+    /* A loop ends after a few hops, on a 3xx. */
+    redirect_probe("/loop", 500, &l);
+    ASSERT_EQ(l.healthy, 1);
+    ASSERT_TRUE(strstr(l.last_message, "/loop returned 307") != NULL);
+}
+
 TEST(command_probe_failures_kill_after_n)
 {
     static const int statuses[] = {0, 1 << 8, 1 << 8, 1 << 8, 1 << 8};
@@ -597,6 +691,7 @@ TEST_MAIN(TEST_CASE(policy_defaults), TEST_CASE(policy_fields), TEST_CASE(check_
           TEST_CASE(grace_period_ends_without_success), TEST_CASE(zero_grace_counts_every_failure),
           TEST_CASE(success_resets_consecutive_failures),
           TEST_CASE(tcp_probe_healthy_then_killed_when_closed), TEST_CASE(http_probe_status_ranges),
+          TEST_CASE(http_probe_follows_local_redirects),
           TEST_CASE(command_probe_failures_kill_after_n), TEST_CASE(command_probe_timeout_cancels),
           TEST_CASE(check_reports_only_changes), TEST_CASE(http_probe_abandoned_in_flight),
           TEST_CASE(http_probe_answer_after_checker_freed))
