@@ -10,6 +10,7 @@ Intervals are fractions of a second so that the tests are quick; nothing
 here asserts on timing, only on which updates arrive and in what order."""
 
 import os
+import random
 import socket
 
 import pytest
@@ -34,17 +35,19 @@ def fw(mc, scheduler_factory):
 
 
 def free_port(offer):
-    """A port of the offer that nothing on this machine listens on now."""
-    for begin, end in offer_ranges(offer, "ports"):
-        for port in range(begin, end + 1):
-            s = socket.socket()
-            try:
-                s.bind(("127.0.0.1", port))
-                return port
-            except OSError:
-                continue
-            finally:
-                s.close()
+    """A port of the offer that nothing on this machine listens on now,
+    picked at random so that test runs side by side rarely collide."""
+    ports = [p for begin, end in offer_ranges(offer, "ports") for p in range(begin, end + 1)]
+    random.shuffle(ports)
+    for port in ports:
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", port))
+            return port
+        except OSError:
+            continue
+        finally:
+            s.close()
     pytest.fail("no free port in the offer %r" % offer_ranges(offer, "ports"))
 
 
