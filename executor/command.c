@@ -374,14 +374,23 @@ static void finish(struct cmd *c);
  * running task always says both. */
 static void add_health(const struct cmd *c, json_t *status)
 {
-    const json_t *cs =
-        c->checker[PROBE_CHECK] ? ag_health_checker_check_status(c->checker[PROBE_CHECK]) : NULL;
+    const struct ag_health_checker *check = c->checker[PROBE_CHECK];
+    const json_t *cs = check ? ag_health_checker_check_status(check) : NULL;
     if (!status)
         return;
     if (c->healthy >= 0)
         json_object_set_new(status, "healthy", json_boolean(c->healthy));
-    if (cs)
+    if (cs) {
         json_object_set_new(status, "check_status", json_deep_copy(cs));
+    } else if (check) {
+        /* No result yet: Mesos sends the type with an empty result. */
+        enum ag_health_type t = ag_health_checker_policy(check)->type;
+        json_object_set_new(status, "check_status",
+                            json_pack("{s:s,s:{}}", "type", ag_health_type_name(t),
+                                      t == AG_HEALTH_COMMAND ? "command"
+                                      : t == AG_HEALTH_HTTP  ? "http"
+                                                             : "tcp"));
+    }
 }
 
 static void stop_checks(struct cmd *c)

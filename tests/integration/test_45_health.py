@@ -296,6 +296,9 @@ def test_command_check_reports_exit_code(mc, fw):
            "command": {"command": {"shell": True, "value": "echo x >> probes; exit 3"}},
            "delay_seconds": 0, "interval_seconds": 0.1, "timeout_seconds": 2}
     launch(fw, "checked", "exec sleep 600", check=chk)
+    first = fw.wait_update("checked", "TASK_RUNNING")
+    assert first.get("check_status") == {"type": "COMMAND", "command": {}}, \
+        "TASK_RUNNING carries the check's type with no result yet: %r" % first
     st = fw.wait_update("checked", "TASK_RUNNING",
                         pred=lambda s: s.get("reason") == CHECK_REASON)
     assert st["check_status"] == {"type": "COMMAND", "command": {"exit_code": 3}}, st
