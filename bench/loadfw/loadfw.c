@@ -151,7 +151,7 @@ static struct {
     struct fw *fws;
     struct samples to_running, to_finished, offer_latency;
     long running_total, ended_total, failed_total, lost_total, accepts, offers, declined;
-    long call_failures;
+    long call_failures, disconnects;
     double first_accept, last_running, last_ended, t0;
     struct freed_slot *freed;
     size_t freed_cap, freed_n;
@@ -243,7 +243,8 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
     struct fw *f = arg;
     double now = mono();
     note_event(f);
-    size_t i;
+    size_t i, noffers = json_array_size(offers), ndecline = 0;
+    const char **decline = calloc(noffers ? noffers : 1, sizeof(*decline));
     json_t *offer;
     json_array_foreach(offers, i, offer)
     {
@@ -256,7 +257,10 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         }
         long left = f->total - f->launched;
         if (left <= 0) {
-            ag_scheduler_decline_offer(s, offer, 3600);
+            /* Declined together below: one call, not one per offer. */
+            const char *oid = id_value(offer, "id");
+            if (oid && ndecline < noffers)
+                decline[ndecline++] = oid;
             g.declined++;
             continue;
         }
@@ -303,6 +307,9 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         free(tasks);
         free(ids);
     }
+    if (ndecline > 0)
+        ag_scheduler_decline(s, decline, ndecline, 3600);
+    free(decline);
     if (f->launched >= f->total && !f->suppressed) {
         f->suppressed = true;
         ag_scheduler_suppress(s, NULL, 0);
@@ -401,8 +408,9 @@ static void on_disconnected(struct ag_scheduler *s, const char *reason, double r
 {
     (void)s;
     struct fw *f = arg;
-    fprintf(stderr, "bench-loadfw: framework %d disconnected (%s), retry in %.1fs\n", f->idx,
-            reason, retry_in);
+    if (g.disconnects++ < 5)
+        fprintf(stderr, "bench-loadfw: framework %d disconnected (%s), retry in %.1fs\n", f->idx,
+                reason, retry_in);
 }
 
 static void on_call_failed(struct ag_scheduler *s, const char *type, int code, const char *message,

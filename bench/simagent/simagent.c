@@ -721,6 +721,13 @@ static void run_resends(double now)
 {
     while (resend_head && resend_head->sent_at + opt.resend <= now) {
         struct task *t = resend_head;
+        if (call_queued > 1000) {
+            /* Our own queue is what delays the answer: resending would
+             * only add load. Look again one interval later. */
+            t->sent_at = now;
+            resend_append(t);
+            continue;
+        }
         st.updates_resent++;
         if (t->agent && t->agent->state == AG_SUBSCRIBED)
             task_send_head(t); /* moves it to the tail */

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+"""Scale benchmarks of one Agora master, with emulated agents (bench-simagent)
+and load-generating frameworks (bench-loadfw), all on 127.0.0.1.
+
+    bench/scale/scale.py [--build DIR] [--quick] [launch] [footprint] [state] [offer_latency]
+
+  launch         tasks/s to TASK_RUNNING and ACCEPT->RUNNING/FINISHED histograms
+                 with AxF = 1000x10, 10000x100, 50000x1000 (quick: 1000x10, 10000x100)
+  footprint      master RSS with N agents, then with 100,000 running tasks
+                 (quick: 10,000 tasks): per agent and per task
+  state          with the footprint cluster: GET /master/state and operator
+                 GET_STATE times, and the largest event gap a subscribed
+                 framework saw meanwhile (footprint and state share one cluster)
+  offer_latency  resources freed -> offer received at 10,000 agents
+
+With no names, runs them all. Prints BENCH lines. 50,000 agents need 50,000
+file descriptors in the master and in bench-simagent; where the hard
+RLIMIT_NOFILE is lower (20,000 on the project's machines, and raising it
+needs CAP_SYS_RESOURCE) the largest count that fits is used and said so.
+"""
+import argparse
+import json
+import os
+import signal
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+from common import bench, note  # noqa: E402
+
+
+def run_launch(build, quick):
+    combos = [(1000, 10, 10000), (10000, 100, 30000)] if quick else \
+        [(1000, 10, 20000), (10000, 100, 100000), (50000, 1000, 100000)]
+    for agents, fws, tasks in combos:
+        n = common.max_agents(agents)
+        if n < agents:
+            note(f"launch {agents}x{fws}: only {n} agents fit under RLIMIT_NOFILE "
+                 f"{common.fd_limit()}; running {n}x{fws} and naming it {agents}x{fws}")
+        label = f"{agents}x{fws}"
+        with common.Cluster(build, n, task_duration=0.5) as c:
+            rc, out = c.loadfw(fws, tasks, label, timeout=300 if quick else 900)
+            common.relay(out)
+            if rc != 0:
+                note(f"launch {label}: bench-loadfw exited {rc}; logs in {c.log_dir}")
+
+
+def run_footprint_state(build, quick, do_footprint, do_state):
+    sizes = [10000, 50000]
+    tasks = 10000 if quick else 100000
+    for wanted in sizes:
+        n = common.max_agents(wanted)
+        if n < wanted:
+            note(f"footprint/state {wanted}: only {n} agents fit under RLIMIT_NOFILE "
+                 f"{common.fd_limit()} (each agent is a connection, i.e. a file descriptor, "
+                 f"in the master); figures below are for {n} agents")
+        with common.Cluster(build, n, task_duration=-1,
+                            master_args=["--framework_heartbeat_interval=1"]) as c:
+            time.sleep(1)
+            rss_agents = common.rss_kb(c.master.pid)
+            per_agent = (rss_agents - c.base_rss) / n
+            if do_footprint:
+                note(f"master RSS: {c.base_rss} KB empty, {rss_agents} KB with {n} agents "
+                     f"(subscribed in {c.subscribe_s:.1f} s)")
+                bench(f"master.kb_per_agent.{wanted}", f"{per_agent:.1f}", "KB")
+                bench(f"master.rss_mb.{wanted}", f"{rss_agents / 1024:.0f}", "MB")
+            # Long-running tasks, kept by a framework that stays subscribed.
+            fw = c.loadfw(10, tasks, f"fill{wanted}", extra=["--wait_running"], hold=True,
+                          timeout=600)
+            common.read_until(fw, "READY", 900)
+            time.sleep(1)
+            rss_tasks = common.rss_kb(c.master.pid)
+            if do_footprint:
+                note(f"master RSS: {rss_tasks} KB with {n} agents and {tasks} running tasks")
+                bench(f"master.kb_per_task.{wanted}", f"{(rss_tasks - rss_agents) / tasks:.2f}",
+                      "KB")
+                bench(f"master.rss_mb.{wanted}x{tasks}", f"{rss_tasks / 1024:.0f}", "MB")
+            if do_state:
+                measure_state(c, fw, wanted, quick)
+            fw.send_signal(signal.SIGTERM)
+
+
+def timed(fn):
+    t0 = time.monotonic()
+    size = fn()
+    return (time.monotonic() - t0) * 1000, size
+
+
+def measure_state(c, fw, wanted, quick):
+    url = f"http://{c.master_url}"
+    runs = 3 if quick else 5
+    rest, op, gaps, stalls = [], [], [], []
+    size = 0
+    for _ in range(runs):
+        fw.send_signal(signal.SIGUSR1)
+        time.sleep(0.3)  # the window starts before the request
+        probe = common.Prober(f"{url}/health")
+        ms, size = timed(lambda: len(common.get(f"{url}/master/state", timeout=120)[1]))
+        rest.append(ms)
+        stalls.append(probe.stop())
+        fw.send_signal(signal.SIGUSR2)
+        line = common.read_until(fw, "GAP", 30)[-1]
+        gaps.append(float(line.split()[1]))
+        ms, _ = timed(lambda: len(common.get(
+            f"{url}/api/v1", timeout=120, data=b'{"type":"GET_STATE"}',
+            headers={"Content-Type": "application/json", "Accept": "application/json"})[1]))
+        op.append(ms)
+    note(f"/master/state: {size / 1e6:.1f} MB; times {', '.join(f'{x:.0f}' for x in rest)} ms; "
+         f"largest scheduler event gap while fetching: {max(gaps):.0f} ms "
+         f"(framework heartbeats every 1000 ms); slowest /health answer meanwhile "
+         f"{max(stalls):.0f} ms")
+    bench(f"state.ms.{wanted}", f"{statistics.median(rest):.0f}", "ms")
+    bench(f"state.get_state_ms.{wanted}", f"{statistics.median(op):.0f}", "ms")
+    bench(f"state.sched_gap_ms.{wanted}", f"{max(gaps):.0f}", "ms")
+    bench(f"state.stall_ms.{wanted}", f"{max(stalls):.0f}", "ms")
+
+
+def run_offer_latency(build, quick):
+    # One slot per agent: every finished task frees an agent's whole
+    # resources, which the master must offer again.
+    agents = common.max_agents(10000)
+    tasks = 20000 if quick else 50000
+    with common.Cluster(build, agents, task_duration=0.2,
+                        agent_args=["--cpus=1", "--mem=1024", "--disk=1024"]) as c:
+        rc, out = c.loadfw(10, tasks, "10000", extra=["--task_cpus=1", "--task_mem=512"],
+                           timeout=600)
+        for line in out.splitlines():
+            if line.startswith("BENCH offer_latency") or line.startswith("# offer"):
+                print(line, flush=True)
+        if rc != 0:
+            note(f"offer_latency: bench-loadfw exited {rc}; logs in {c.log_dir}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("names", nargs="*")
+    args = ap.parse_args()
+    known = ["launch", "footprint", "state", "offer_latency"]
+    names = args.names or known
+    for n in names:
+        if n not in known:
+            common.die(f"unknown benchmark '{n}' (known: {', '.join(known)})")
+    build = common.build_dir(args.build)
+    note(f"machine: {os.cpu_count()} CPUs; fd hard limit {common.fd_limit()}")
+    if "launch" in names:
+        run_launch(build, args.quick)
+    if "footprint" in names or "state" in names:
+        run_footprint_state(build, args.quick, "footprint" in names, "state" in names)
+    if "offer_latency" in names:
+        run_offer_latency(build, args.quick)
+
+
+if __name__ == "__main__":
+    main()
