@@ -458,3 +458,16 @@ def test_probes_inside_network_namespace(nsc, scheduler_factory):
     wait_healthy(fw, "nscmd")
     fw.kill("nscmd")
     assert fw.wait_terminal("nscmd", timeout=30)["state"] == "TASK_KILLED"
+
+
+def test_health_kill_sends_task_killing_when_capable(mc, scheduler_factory):
+    """A health-check kill is a kill (§5.4): TASK_KILLING first for a
+    TASK_KILLING_STATE framework, then TASK_KILLED with healthy:false."""
+    fw = scheduler_factory(mc.url, name="health-killing-fw",
+                           capabilities=["TASK_KILLING_STATE"]).subscribe()
+    launch(fw, "killing", "exec sleep 600",
+           health_check=health("COMMAND", command="false", consecutive_failures=1))
+    assert_killed_unhealthy(fw, "killing", 1)
+    states = fw.states("killing")
+    assert "TASK_KILLING" in states and states.index("TASK_KILLING") < states.index(
+        "TASK_KILLED"), states
