@@ -1723,6 +1723,9 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
         rc = ag_cz_new(agent->loop, &agent->iso, init, &cz_cb, agent, &agent->cz, err, errlen);
         if (rc < 0)
             return rc;
+        /* /flags shows the isolation in effect, not an empty default. */
+        if (!agent->iso.isolation)
+            agent->iso.isolation = (char *)ag_cz_default_isolation();
         ag_info("isolation: %s", ag_cz_isolation(agent->cz));
     }
     ag_timer_start_periodic(agent->reap_timer, REAP_INTERVAL);
