@@ -407,3 +407,20 @@ def test_bad_isolation_flags_are_refused(tmp_path):
                            capture_output=True, text=True, timeout=30)
         assert p.returncode != 0, flags
         assert needle in p.stderr, (flags, p.stderr)
+
+
+def test_cfs_quota_caps_cpu(cluster_factory, fwf):
+    if not cgroup_v1():
+        pytest.skip("checks the v1 files cpu.cfs_quota_us/cpu.cfs_period_us")
+    c = make(cluster_factory, cgroups_enable_cfs=True)
+    fw = fwf(c)
+    launch(fw, "capped", "exec sleep 600", cpus=0.5)
+    fw.wait_update("capped", "TASK_RUNNING")
+    cid = container_id_of(c.agents[0].url, "capped")
+    d = cgroup_dir(c.cgroups_root, "cpu", cid)
+    with open(os.path.join(d, "cpu.cfs_period_us")) as f:
+        assert int(f.read()) == 100000
+    with open(os.path.join(d, "cpu.cfs_quota_us")) as f:
+        assert int(f.read()) == 60000, "0.5 cpus + the executor's 0.1 per 100 ms"
+    fw.kill("capped")
+    fw.wait_terminal("capped")
