@@ -106,7 +106,8 @@ struct ag_allocator_ops {
 
     /* Replaces an agent's total (dynamic reservations and persistent
      * volumes change it). What is allocated on the agent must stay within
-     * the new total: -ERANGE and nothing changes otherwise. */
+     * the new total: -ERANGE and nothing changes otherwise (-ENOENT for
+     * an unknown agent). */
     int (*update_agent)(struct ag_allocator *a, const char *agent_id,
                         const struct ag_resources *total);
 
@@ -114,7 +115,10 @@ struct ag_allocator_ops {
      * (which must be allocated to them) becomes `to`, in both the
      * allocation and the agent's total, atomically. This is how RESERVE,
      * UNRESERVE, CREATE and DESTROY inside an ACCEPT are applied to
-     * offered resources. -ERANGE if `from` is not held; nothing changes. */
+     * offered resources. -ERANGE if `from` is not held; -EINVAL if `to`
+     * holds other scalar quantities than `from` (these operations only
+     * relabel); -ENOENT for an unknown agent or framework. Nothing
+     * changes on error. */
     int (*transform)(struct ag_allocator *a, const char *framework_id, const char *role,
                      const char *agent_id, const struct ag_resources *from,
                      const struct ag_resources *to);

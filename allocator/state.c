@@ -1824,28 +1824,31 @@ static bool role_caps(const struct ag_allocator *a, uint32_t ri, enum ag__alloc_
     if (stage == AG_ALLOC_STAGE_GUARANTEE) {
         if (!under_unmet)
             return false;
-        for (uint32_t i = 0; i < AG_ALLOC_MAX_SCALARS; i++) {
-            int64_t c = (guar_names & (1u << i)) ? need[i] : 0;
-            if (c < cap[i])
-                cap[i] = c;
-        }
         *any = true;
-        return true;
     }
+    /* Headroom: what other roles may take of each unreserved name is what
+     * is free beyond the unmet guarantees. Stage 1 gives a guaranteed
+     * role its shortfall of the guaranteed names, and of the others what
+     * the headroom allows (as Mesos does); stage 2 lets anyone take the
+     * surplus, and a role below its guarantee also its shortfall. */
     int64_t req[AG_ALLOC_MAX_SCALARS];
     required_headroom(a, req);
     for (uint32_t i = 0; i < a->n_names; i++) {
-        if (req[i] <= 0)
-            continue;
-        int64_t surplus = a->free_unres[i] - req[i];
-        surplus = surplus > 0 ? surplus : 0;
-        /* A role below its own guarantee may eat into the headroom held
-         * for it. */
-        if ((guar_names & (1u << i)) && need[i] != CAP_NONE)
-            surplus += need[i];
-        if (surplus < cap[i])
-            cap[i] = surplus;
-        *any = true;
+        bool guaranteed = (guar_names & (1u << i)) && need[i] != CAP_NONE;
+        int64_t surplus = CAP_NONE;
+        if (req[i] > 0) {
+            surplus = a->free_unres[i] - req[i];
+            surplus = surplus > 0 ? surplus : 0;
+        }
+        int64_t c;
+        if (stage == AG_ALLOC_STAGE_GUARANTEE)
+            c = guaranteed ? need[i] : surplus;
+        else
+            c = guaranteed && surplus != CAP_NONE ? surplus + need[i] : surplus;
+        if (c < cap[i])
+            cap[i] = c;
+        if (c != CAP_NONE)
+            *any = true;
     }
     return true;
 }
@@ -1874,8 +1877,7 @@ int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri,
         struct ag_resource one = *res;
         if (capped && res->type == AG_VALUE_SCALAR && !ag_resource_is_reserved(res)) {
             uint32_t i = name_index(a, res->name);
-            int64_t c =
-                i == AG_ALLOC_NONE ? (stage == AG_ALLOC_STAGE_GUARANTEE ? 0 : CAP_NONE) : cap[i];
+            int64_t c = i == AG_ALLOC_NONE ? CAP_NONE : cap[i];
             if (c < one.scalar_milli)
                 one.scalar_milli = c;
             if (one.scalar_milli <= 0)
@@ -1977,6 +1979,16 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     if ((rc = copy_unallocated(&t, to)) < 0) {
         ag_resources_release(&f);
         return rc;
+    }
+    /* RESERVE, UNRESERVE, CREATE, DESTROY (and volume resizes) only
+     * relabel: the scalar quantities of each name stay the same. */
+    intern_names(a, &t);
+    int64_t vf[AG_ALLOC_MAX_SCALARS] = {0}, vt[AG_ALLOC_MAX_SCALARS] = {0};
+    vec_apply(a, vf, &f, 1);
+    vec_apply(a, vt, &t, 1);
+    if (memcmp(vf, vt, sizeof(vf)) != 0) {
+        rc = -EINVAL;
+        goto out;
     }
     if (!entry_contains(a, e, &f)) {
         rc = -ERANGE;

@@ -266,6 +266,25 @@ TEST(guarantee_offer_is_capped)
     ops()->destroy(a);
 }
 
+/* A guarantee on cpus alone still brings the memory along in stage 1
+ * when no other guarantee needs it, so the role can launch tasks. */
+TEST(guarantee_brings_unguaranteed_names)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    add_agents(a, 4, "cpus:1;mem:1024");
+    ASSERT_EQ(add_fw(a, "A", "aaa"), 0);
+    ASSERT_EQ(add_fw(a, "Q", "q"), 0);
+    ASSERT_EQ(quota(a, "q", "cpus:2", NULL), 0);
+    ops()->allocate(a, 0);
+    ASSERT_EQ(count(&s, "Q"), 2);
+    ASSERT_NEAR(total_of(&s, "Q", "cpus"), 2, 1e-9);
+    ASSERT_NEAR(total_of(&s, "Q", "mem"), 2048, 1e-9);
+    ASSERT_EQ(count(&s, "A"), 2);
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 /* A limit is never exceeded, however many rounds and partial agents. */
 TEST(limit_never_exceeded)
 {
@@ -478,9 +497,14 @@ TEST(transform_reserve_and_unreserve)
     ASSERT_EQ(add_fw(a, "E", "eng"), 0);
     ops()->allocate(a, 0);
     ASSERT_EQ(s.n, 1);
-    struct ag_resources from = R("cpus:2"), to = R("cpus(eng):2"), nope = R("cpus:5");
-    ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &nope, &to), -ERANGE);
+    struct ag_resources from = R("cpus:2"), to = R("cpus(eng):2"), nope = R("cpus:5"),
+                        to5 = R("cpus(eng):5");
+    ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &nope, &to5), -ERANGE);
+    ag_resources_release(&to5);
     ASSERT_EQ(ops()->transform(a, "X", "eng", "ag", &from, &to), -ENOENT);
+    struct ag_resources more = R("cpus(eng):3");
+    ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &from, &more), -EINVAL);
+    ag_resources_release(&more);
     ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &from, &to), 0);
     /* The master's copy of the offer changes the same way. */
     ASSERT_EQ(ag_resources_set_allocation_role(&s.v[0].res, NULL), 0);
@@ -673,8 +697,11 @@ TEST(random_invariants)
             } else {
                 /* Never more than the whole agent: cannot be held. */
                 struct ag_resources lots = R("cpus:1000");
-                ASSERT_EQ(ops()->transform(a, o->fw, o->role, o->agent, &lots, &to), -ERANGE);
+                snprintf(text, sizeof(text), "cpus(%s):1000", o->role);
+                struct ag_resources lots_to = R(text);
+                ASSERT_EQ(ops()->transform(a, o->fw, o->role, o->agent, &lots, &lots_to), -ERANGE);
                 ag_resources_release(&lots);
+                ag_resources_release(&lots_to);
             }
             ag_resources_release(&from);
             ag_resources_release(&to);
@@ -769,10 +796,10 @@ TEST(random_invariants)
 
 TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_with_own_clients),
           TEST_CASE(guarantee_before_fair_share), TEST_CASE(guarantee_offer_is_capped),
-          TEST_CASE(limit_never_exceeded), TEST_CASE(headroom_held_back),
-          TEST_CASE(quota_bad_input), TEST_CASE(reservations_role_and_descendants),
-          TEST_CASE(excluded_names_do_not_count), TEST_CASE(min_allocatable_alternatives),
-          TEST_CASE(multi_role_one_role_per_offer),
+          TEST_CASE(guarantee_brings_unguaranteed_names), TEST_CASE(limit_never_exceeded),
+          TEST_CASE(headroom_held_back), TEST_CASE(quota_bad_input),
+          TEST_CASE(reservations_role_and_descendants), TEST_CASE(excluded_names_do_not_count),
+          TEST_CASE(min_allocatable_alternatives), TEST_CASE(multi_role_one_role_per_offer),
           TEST_CASE(update_agent_grows_and_refuses_below_allocated),
           TEST_CASE(transform_reserve_and_unreserve),
           TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
