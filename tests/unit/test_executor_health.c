@@ -288,6 +288,7 @@ struct probe_log {
     struct ag_health_checker *hc;
     int reports, healthy, unhealthy, kills, checks;
     int stop_after; /* stop the loop after this many reports/checks */
+    double linger;  /* then keep the loop running this long, to catch extra reports */
     char last_message[256];
     json_t *last_check;
     /* COMMAND probes are faked: each "runs" and ends with the next status. */
@@ -385,6 +386,11 @@ static void run_checker(struct probe_log *l, const char *text, bool is_check)
     ag_timer_start(guard, 20);
     ag_health_checker_start(l->hc);
     ag_loop_run(l->loop);
+    if (l->linger > 0) {
+        l->stop_after = 1000;
+        ag_timer_start(guard, l->linger);
+        ag_loop_run(l->loop);
+    }
     ag_health_checker_free(l->hc);
     ag_timer_free(guard);
     ag_timer_free(l->finish);
@@ -424,8 +430,10 @@ TEST(tcp_probe_healthy_then_killed_when_closed)
     ASSERT_TRUE(strstr(l.last_message, "succeeded") != NULL);
     close(fd); /* nothing listens on the port now */
     memset(&l, 0, sizeof(l));
-    l.stop_after = 3; /* two unhealthy and the kill; a third report would be a bug */
+    l.stop_after = 2; /* two unhealthy, the second with kill */
+    l.linger = 0.2;   /* no probe, no report after the kill */
     run_checker(&l, text, false);
+    ASSERT_EQ(l.reports, 2);
     ASSERT_EQ(l.unhealthy, 2);
     ASSERT_EQ(l.kills, 1);
     ASSERT_EQ(l.healthy, 0);
@@ -566,6 +574,7 @@ TEST(command_probe_failures_kill_after_n)
     l.statuses = statuses;
     l.nstatuses = 5;
     l.stop_after = 4; /* healthy, then 3 unhealthy (the last one kills) */
+    l.linger = 0.1;   /* and then nothing */
     run_checker(&l,
                 "{\"type\":\"COMMAND\",\"command\":{\"value\":\"x\"},\"delay_seconds\":0,"
                 "\"interval_seconds\":0.001,\"grace_period_seconds\":0}",
