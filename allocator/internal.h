@@ -183,6 +183,10 @@ struct ag_allocator {
     /* Unreserved free scalars over active agents (headroom). */
     int64_t free_unres[AG_ALLOC_MAX_SCALARS];
     uint32_t n_quota_roles; /* roles with a guarantee or limit */
+    /* The headroom unmet guarantees need, cached until an allocation or
+     * a reservation's state changes (req_valid false). */
+    bool req_valid;
+    int64_t req[AG_ALLOC_MAX_SCALARS];
 
     /* The policy's order must be rebuilt (eligibility, weights, quota or
      * the cluster total changed). */

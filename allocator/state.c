@@ -122,6 +122,7 @@ static void vec_apply(const struct ag_allocator *a, int64_t *vec, const struct a
 static void account_vec(struct ag_allocator *a, uint32_t ci, const int64_t *d)
 {
     struct ag__alloc_client *c = &a->clients[ci];
+    a->req_valid = false;
     for (uint32_t i = 0; i < a->n_names; i++) {
         c->alloc[i] += d[i];
         a->roles[c->role].own[i] += d[i];
@@ -472,6 +473,7 @@ static void avail_vec(struct ag_allocator *a, uint32_t ai, const struct ag_resou
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
     cluster_part = cluster_part && ag->active;
+    a->req_valid = false;
     for (size_t k = 0; k < r->n; k++) {
         const struct ag_resource *res = &r->items[k];
         if (res->type != AG_VALUE_SCALAR)
@@ -505,6 +507,7 @@ static void avail_take_scanned(struct ag_allocator *a, uint32_t ai, const struct
                                const struct scan *sc)
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
+    a->req_valid = false;
     if (sc->reserved) {
         avail_vec(a, ai, r, -1, true, true);
         return;
@@ -1766,8 +1769,14 @@ bool ag__alloc_any_unmet(const struct ag_allocator *a)
 /* Headroom: the unreserved quantities the unmet guarantees still need,
  * summed over the outermost guaranteed roles (a nested guarantee is part
  * of its ancestor's). */
-static void required_headroom(const struct ag_allocator *a, int64_t *req)
+static void required_headroom(const struct ag_allocator *ca, int64_t *req)
 {
+    /* The cache is not part of the allocator's observable state. */
+    struct ag_allocator *a = (struct ag_allocator *)ca;
+    if (a->req_valid) {
+        memcpy(req, a->req, sizeof(a->req));
+        return;
+    }
     int64_t unmet[AG_ALLOC_MAX_SCALARS];
     memset(req, 0, sizeof(int64_t) * AG_ALLOC_MAX_SCALARS);
     for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
@@ -1779,6 +1788,8 @@ static void required_headroom(const struct ag_allocator *a, int64_t *req)
         for (uint32_t i = 0; i < a->n_names; i++)
             req[i] += unmet[i];
     }
+    memcpy(a->req, req, sizeof(a->req));
+    a->req_valid = true;
 }
 
 #define CAP_NONE INT64_MAX
@@ -2090,6 +2101,7 @@ int ag__alloc_set_quota(struct ag_allocator *a, const char *role,
     r->limit_mask = lm;
     bool has = gm || lm;
     a->n_quota_roles += (uint32_t)has - (uint32_t)had;
+    a->req_valid = false;
     a->stale = true;
     a->all_dirty = true;
     role_maybe_free(a, ri);

@@ -30,7 +30,8 @@
  *                                                   (malloc'd bytes in use,
  *                                                   loaded, no offers out)
  *
- * Usage: bench_allocator [-p policy] [-r rounds] [-e events] [AxF ...]
+ * Usage: bench_allocator [-p policy] [-r rounds] [-e events] [-q] [AxF ...]
+ * (-q: a guarantee on "ops" and a limit on "research", see set_quotas)
  * (default: -p drf -r 5 -e 2000 1000x100 10000x1000 10000x3000 50000x1000).
  */
 #include <errno.h>
@@ -159,6 +160,29 @@ static size_t launch_tasks(struct cluster *c)
     return launched;
 }
 
+static bool with_quota; /* -q */
+
+/* -q: a guarantee on "ops" (a tenth of the cluster's cpus and memory) and
+ * a limit on "research" (a twentieth of its cpus), so that rounds run both
+ * stages and cap offers. */
+static int set_quotas(struct cluster *c)
+{
+    char g[96], l[64], err[128];
+    unsigned cpus = c->n_agents * 30, mem = c->n_agents * 122880;
+    snprintf(g, sizeof(g), "cpus:%u;mem:%u", cpus / 10, mem / 10);
+    snprintf(l, sizeof(l), "cpus:%u", cpus / 20);
+    struct ag_resources gr, lr;
+    if (ag_resources_parse(g, NULL, &gr, err, sizeof(err)) != 0 ||
+        ag_resources_parse(l, NULL, &lr, err, sizeof(err)) != 0)
+        return -EINVAL;
+    int rc = c->ops->set_quota(c->a, "ops", &gr, NULL);
+    if (rc == 0)
+        rc = c->ops->set_quota(c->a, "research", NULL, &lr);
+    ag_resources_release(&gr);
+    ag_resources_release(&lr);
+    return rc;
+}
+
 static int setup(struct cluster *c, const struct ag_allocator_ops *ops, unsigned n_agents,
                  unsigned n_fws)
 {
@@ -188,6 +212,8 @@ static int setup(struct cluster *c, const struct ag_allocator_ops *ops, unsigned
     for (int k = 0; k < 4; k++)
         ag_resources_release(&kinds[k]);
     if (ops->set_weight(c->a, "eng", 2.0) != 0)
+        return -EINVAL;
+    if (with_quota && set_quotas(c) != 0)
         return -EINVAL;
     for (unsigned i = 0; i < n_fws; i++) {
         snprintf(c->s.fw_ids[i], sizeof(c->s.fw_ids[i]), "framework-%u", i);
@@ -315,8 +341,11 @@ int main(int argc, char **argv)
 {
     const char *policy = "drf";
     int rounds = 5, events = 2000, opt;
-    while ((opt = getopt(argc, argv, "p:r:e:h")) != -1) {
+    while ((opt = getopt(argc, argv, "p:r:e:qh")) != -1) {
         switch (opt) {
+        case 'q':
+            with_quota = true;
+            break;
         case 'p':
             policy = optarg;
             break;
@@ -328,7 +357,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr,
-                    "usage: %s [-p policy] [-r rounds] [-e events] [AGENTSxFRAMEWORKS ...]\n",
+                    "usage: %s [-p policy] [-r rounds] [-e events] [-q] [AGENTSxFRAMEWORKS ...]\n",
                     argv[0]);
             return opt == 'h' ? 0 : 2;
         }
