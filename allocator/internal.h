@@ -134,7 +134,8 @@ struct ag__alloc_agent {
     uint32_t n_filters;                        /* filters on this agent, over all clients */
     int64_t free_scalar[AG_ALLOC_MAX_SCALARS]; /* scalars of `available` */
     uint64_t seq;                              /* admission order */
-    struct ag_resources total;
+    /* The total's scalars. The total itself is not kept: it is available
+     * plus the entries, and only rare operations need it whole. */
     int64_t total_scalar[AG_ALLOC_MAX_SCALARS];
 };
 

@@ -1190,7 +1190,6 @@ static void agent_release(struct ag__alloc_agent *ag)
     for (uint32_t k = 0; k < ag->n_entries; k++)
         ag_resources_release(&ag->entries[k].res);
     free(ag->entries);
-    ag_resources_release(&ag->total);
     ag_resources_release(&ag->available);
     free(ag->id);
 }
@@ -1415,14 +1414,13 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
         return -EINVAL;
     if (agent_find(a, agent_id) != AG_ALLOC_NONE)
         return -EEXIST;
-    struct ag_resources t, avail;
+    struct ag_resources t;
     int rc = copy_unallocated(&t, total);
     if (rc < 0)
         return rc;
-    ag_resources_init(&avail);
     char *id = strdup(agent_id);
     uint32_t ai = AG_ALLOC_NONE;
-    rc = id ? ag_resources_copy(&avail, &t) : -ENOMEM;
+    rc = id ? 0 : -ENOMEM;
     if (rc == 0)
         rc = pool_take((void **)&a->agents, sizeof(*a->agents), &a->agent_pool, &ai);
     if (rc == 0) {
@@ -1433,7 +1431,6 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
     if (rc < 0) {
         free(id);
         ag_resources_release(&t);
-        ag_resources_release(&avail);
         return rc;
     }
     /* pool_take zeroed the slot; keep the generation counter going. */
@@ -1441,8 +1438,7 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
     ag->id = id;
     ag->active = true;
     ag->seq = ++a->seq;
-    ag->total = t;
-    ag->available = avail;
+    ag->available = t; /* all of it is free */
     ag->has_reserved = any_reserved(&t);
     intern_names(a, &t);
     vec_apply(a, ag->total_scalar, &t, 1);
@@ -1903,23 +1899,21 @@ int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri,
 
 /* ---- reservations, volumes, quota ----------------------------------------- */
 
-/* Replaces agent ai's total with t (taken) and its free set with avail
- * (taken), keeping every vector in step. */
-static void agent_replace(struct ag_allocator *a, uint32_t ai, struct ag_resources *t,
+/* Gives agent ai the total t and the free set avail (taken), keeping
+ * every vector in step. */
+static void agent_replace(struct ag_allocator *a, uint32_t ai, const struct ag_resources *t,
                           struct ag_resources *avail)
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
     avail_vec(a, ai, &ag->available, -1, true, true);
     if (ag->active)
         cluster_apply(a, ag, -1);
-    ag_resources_release(&ag->total);
     ag_resources_release(&ag->available);
-    ag->total = *t;
     ag->available = *avail;
-    intern_names(a, &ag->total);
+    intern_names(a, t);
     memset(ag->total_scalar, 0, sizeof(ag->total_scalar));
-    vec_apply(a, ag->total_scalar, &ag->total, 1);
-    ag->has_reserved = any_reserved(&ag->total);
+    vec_apply(a, ag->total_scalar, t, 1);
+    ag->has_reserved = any_reserved(t);
     if (ag->active)
         cluster_apply(a, ag, 1);
     avail_vec(a, ai, &ag->available, 1, true, true);
@@ -1962,6 +1956,7 @@ int ag__alloc_update_agent(struct ag_allocator *a, const char *agent_id,
         return rc;
     }
     agent_replace(a, ai, &t, &avail);
+    ag_resources_release(&t);
     return 0;
 }
 
@@ -1980,10 +1975,8 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     if (!e)
         return -ERANGE;
     struct ag__alloc_agent *ag = &a->agents[ai];
-    struct ag_resources f, t, held, total, avail;
+    struct ag_resources f, t, held;
     ag_resources_init(&held);
-    ag_resources_init(&total);
-    ag_resources_init(&avail);
     int rc = copy_unallocated(&f, from);
     if (rc < 0)
         return rc;
@@ -2007,17 +2000,14 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     }
     /* Build every new set first, so a failure changes nothing. */
     ag_resources_release(&held);
-    if ((rc = entry_materialize(a, e, &held)) < 0 ||
-        (rc = ag_resources_copy(&total, &ag->total)) < 0 ||
-        (rc = ag_resources_copy(&avail, &ag->available)) < 0)
+    if ((rc = entry_materialize(a, e, &held)) < 0)
         goto out;
-    if (ag_resources_subtract(&held, &f) < 0 || ag_resources_subtract(&total, &f) < 0) {
+    if (ag_resources_subtract(&held, &f) < 0) {
         rc = -ERANGE;
         goto out;
     }
-    if ((rc = ag_resources_add(&held, &t)) < 0 || (rc = ag_resources_add(&total, &t)) < 0)
+    if ((rc = ag_resources_add(&held, &t)) < 0)
         goto out;
-    intern_names(a, &t);
     struct ag__alloc_entry fresh = {.rng_name = AG_ALLOC_NONE};
     ag_resources_init(&fresh.res);
     if ((rc = entry_add(a, &fresh, &held)) < 0) {
@@ -2032,9 +2022,10 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     memcpy(e->rng, fresh.rng, sizeof(e->rng));
     e->res = fresh.res;
     account(a, ci, &t, 1);
-    agent_replace(a, ai, &total, &avail);
-    ag_resources_init(&total);
-    ag_resources_init(&avail);
+    /* The free set and the total's quantities stay; what is reserved may
+     * not (has_reserved only errs toward the careful path). */
+    ag->has_reserved = ag->has_reserved || any_reserved(&t);
+    ag__alloc_mark_dirty(a, ai);
     if (entry_empty(e)) {
         entry_remove(a, ai, e);
         client_maybe_free(a, ci);
@@ -2043,8 +2034,6 @@ out:
     ag_resources_release(&f);
     ag_resources_release(&t);
     ag_resources_release(&held);
-    ag_resources_release(&total);
-    ag_resources_release(&avail);
     return rc;
 }
 
