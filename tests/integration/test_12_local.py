@@ -141,7 +141,9 @@ def test_local_with_example(local_factory):
         for f in data["frameworks"] + data["completed_frameworks"]:
             done += len([t for t in f.get("completed_tasks", [])
                          if t["state"] == "TASK_FINISHED"])
-        return done >= 3
+        # The master sees the tasks finish before the example prints its
+        # summary: wait for both, or SIGINT can cut the summary off.
+        return done >= 3 and "Example done" in loc.output()
 
     wait_until(example_done, 60, what="the example's 3 tasks to finish")
     check_clean_stop(loc, loc.interrupt())
