@@ -1132,6 +1132,13 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     task = task_new(ex, task_id, task_info);
     if (!task)
         return;
+    if (ex->container && !ex->command) {
+        /* The executor's container grows with its tasks. */
+        double cpus, mem, disk;
+        container_limits(ex, &cpus, &mem, &disk);
+        if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
+            ag_warn("cannot raise the limits of executor '%s' for task '%s'", ex->id, task_id);
+    }
     if (ex->directory)
         ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
     if (ex->state == AG_AGENT_EXECUTOR_RUNNING && ex->stream)

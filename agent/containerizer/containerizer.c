@@ -438,6 +438,22 @@ void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c)
     container_free(c);
 }
 
+int ag_cz_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb)
+{
+    int rc = 0;
+    if (!c)
+        return 0;
+    for (size_t i = 0; rc == 0 && i < cz->n_iso; i++)
+        if (cz->iso[i]->update)
+            rc = cz->iso[i]->update(cz, c, cpus, mem_mb);
+    if (rc == 0) {
+        c->cpus = cpus;
+        if (mem_mb > c->mem_mb)
+            c->mem_mb = mem_mb;
+    }
+    return rc;
+}
+
 void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c)
 {
     for (size_t i = 0; c && !c->limited && i < cz->n_iso; i++)

@@ -113,6 +113,10 @@ struct ag_cz_launch {
  * behind. */
 int ag_cz_launch(struct ag_cz *cz, const struct ag_cz_launch *l, struct ag_cz_container **ret,
                  pid_t *ret_pid, char *err, size_t errlen);
+/* Raises a running container's limits to `cpus` and `mem_mb` (its
+ * executor got another task). Memory is never lowered, as in Mesos: pages
+ * in use could not be taken back. 0 or -errno. */
+int ag_cz_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb);
 /* SIGKILLs every process of the container (it stays until destroyed). */
 void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c);
 /* Checks the limits now (e.g. before accepting a terminal update from the

@@ -12,34 +12,46 @@
 
 #define CFS_PERIOD_US 100000
 
-static int cpu_prepare(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
-                       char *err, size_t errlen)
+static int cpu_set(struct ag_cz *cz, struct ag_cz_container *c, double cpus)
 {
     const char *dir = c->cg[AG_CG_CPU];
     int rc;
-    if (!dir || !(l->cpus > 0))
+    if (!dir || !(cpus > 0))
         return 0;
     if (cz->layout.version == AG_CGROUP_V1) {
-        rc = ag_cgroup_write_u64(dir, "cpu.shares", ag_cgroup_cpu_shares(l->cpus));
+        rc = ag_cgroup_write_u64(dir, "cpu.shares", ag_cgroup_cpu_shares(cpus));
         if (rc == 0 && cz->cfg.cgroups_enable_cfs) {
             rc = ag_cgroup_write_u64(dir, "cpu.cfs_period_us", CFS_PERIOD_US);
             if (rc == 0)
                 rc = ag_cgroup_write_u64(dir, "cpu.cfs_quota_us",
-                                         ag_cgroup_cfs_quota(l->cpus, CFS_PERIOD_US));
+                                         ag_cgroup_cfs_quota(cpus, CFS_PERIOD_US));
         }
     } else {
-        rc = ag_cgroup_write_u64(dir, "cpu.weight", ag_cgroup_cpu_weight(l->cpus));
+        rc = ag_cgroup_write_u64(dir, "cpu.weight", ag_cgroup_cpu_weight(cpus));
         if (rc == 0 && cz->cfg.cgroups_enable_cfs) {
             char v[64];
             snprintf(v, sizeof(v), "%llu %d",
-                     (unsigned long long)ag_cgroup_cfs_quota(l->cpus, CFS_PERIOD_US),
-                     CFS_PERIOD_US);
+                     (unsigned long long)ag_cgroup_cfs_quota(cpus, CFS_PERIOD_US), CFS_PERIOD_US);
             rc = ag_cgroup_write(dir, "cpu.max", v);
         }
     }
-    if (rc < 0)
-        snprintf(err, errlen, "cannot set the CPU limit of cgroup '%s': %s", dir, strerror(-rc));
     return rc;
+}
+
+static int cpu_prepare(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
+                       char *err, size_t errlen)
+{
+    int rc = cpu_set(cz, c, l->cpus);
+    if (rc < 0)
+        snprintf(err, errlen, "cannot set the CPU limit of cgroup '%s': %s", c->cg[AG_CG_CPU],
+                 strerror(-rc));
+    return rc;
+}
+
+static int cpu_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb)
+{
+    (void)mem_mb;
+    return cpu_set(cz, c, cpus);
 }
 
 static void set_secs(json_t *stats, const char *key, double secs)
@@ -93,5 +105,6 @@ const struct ag_isolator_ops ag_isolator_cgroups_cpu = {
     .ns_flag = 0,
     .ctrl = AG_CG_CPU,
     .prepare = cpu_prepare,
+    .update = cpu_update,
     .usage = cpu_usage,
 };

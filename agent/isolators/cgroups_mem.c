@@ -95,6 +95,36 @@ static int mem_prepare(struct ag_cz *cz, struct ag_cz_container *c, const struct
     return 0;
 }
 
+static int mem_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb)
+{
+    const char *dir = c->cg[AG_CG_MEMORY];
+    uint64_t limit;
+    int rc;
+    (void)cpus;
+    if (!dir || c->mem_limit == 0 || !(mem_mb > 0))
+        return 0;
+    limit = ag_cgroup_mem_limit(mem_mb);
+    if (limit <= c->mem_limit)
+        return 0;
+    if (cz->layout.version == AG_CGROUP_V1) {
+        char probe[AG_CGROUP_PATH_MAX * 2];
+        /* memsw must stay >= the memory limit: raise it first. */
+        snprintf(probe, sizeof(probe), "%s/memory.memsw.limit_in_bytes", dir);
+        rc = access(probe, F_OK) == 0
+                 ? ag_cgroup_write_u64(dir, "memory.memsw.limit_in_bytes", limit)
+                 : 0;
+        if (rc == 0)
+            rc = ag_cgroup_write_u64(dir, "memory.limit_in_bytes", limit);
+        if (rc == 0)
+            ag_cgroup_write_u64(dir, "memory.soft_limit_in_bytes", limit);
+    } else {
+        rc = ag_cgroup_write_u64(dir, "memory.max", limit);
+    }
+    if (rc == 0)
+        c->mem_limit = limit;
+    return rc;
+}
+
 /* The kernel's count of OOM kills in the container. */
 static uint64_t oom_kills(struct ag_cz *cz, struct ag_cz_container *c)
 {
@@ -188,6 +218,7 @@ const struct ag_isolator_ops ag_isolator_cgroups_mem = {
     .ns_flag = 0,
     .ctrl = AG_CG_MEMORY,
     .prepare = mem_prepare,
+    .update = mem_update,
     .check = mem_check,
     .usage = mem_usage,
     .cleanup = mem_cleanup,

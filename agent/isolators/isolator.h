@@ -33,6 +33,9 @@ struct ag_isolator_ops {
     /* Before the container's process starts: limits. May be NULL. */
     int (*prepare)(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
                    char *err, size_t errlen);
+    /* New limits for a running container (more tasks for its executor).
+     * May be NULL. */
+    int (*update)(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb);
     /* Looks for a limit hit now. May be NULL. */
     void (*check)(struct ag_cz *cz, struct ag_cz_container *c);
     /* Adds statistics to `stats`. May be NULL. */
