@@ -127,6 +127,11 @@ struct ag__alloc_agent {
     bool active;
     bool has_reserved; /* some resource may be reserved: filter per role */
     bool dirty;        /* listed in a->dirty (changed since the last round) */
+    /* Every scalar of `available` is plain (kept as a number in entries;
+     * see struct ag__alloc_entry): a whole-agent offer is then accounted
+     * from free_scalar without looking names up. May be false when it
+     * need not be, never the other way. */
+    bool plain;
     uint32_t gen;
     struct ag_resources available; /* total - allocated */
     struct ag__alloc_entry *entries;

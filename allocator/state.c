@@ -150,6 +150,7 @@ struct scan {
     int64_t simple[AG_ALLOC_MAX_SCALARS]; /* what an entry keeps as numbers */
     bool reserved;                        /* some scalar is reserved */
     bool nonsimple;                       /* some entry is kept as a resource */
+    bool plain;                           /* every scalar entry is plain */
 };
 
 static void scan_set(const struct ag_allocator *a, const struct ag_resources *r, struct scan *sc)
@@ -175,6 +176,22 @@ static void scan_set(const struct ag_allocator *a, const struct ag_resources *r,
         else
             sc->simple[i] += v;
     }
+}
+
+/* scan_set of a plain agent's whole free set, from its free vector: no
+ * name is looked up (nor its string touched). */
+static void scan_plain(const struct ag_allocator *a, const struct ag__alloc_agent *ag,
+                       struct scan *sc)
+{
+    memcpy(sc->all, ag->free_scalar, sizeof(sc->all));
+    memcpy(sc->unres, ag->free_scalar, sizeof(sc->unres));
+    memcpy(sc->simple, ag->free_scalar, sizeof(sc->simple));
+    sc->reserved = false;
+    sc->plain = true;
+    sc->nonsimple = false;
+    for (size_t k = 0; k < ag->available.n && !sc->nonsimple; k++)
+        sc->nonsimple = ag->available.items[k].type != AG_VALUE_SCALAR;
+    (void)a;
 }
 
 double ag__alloc_share(const struct ag_allocator *a, const int64_t *alloc)
@@ -468,12 +485,26 @@ static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
 /* Free resources of agent ai change by sign * r: the agent's free vector
  * and, if the agent is active (and `cluster`), the cluster's unreserved
  * free vector and the reserved roles' unallocated reservations. */
+static uint32_t simple_index(const struct ag_allocator *a, const struct ag_resource *res);
+
+/* Whether every scalar of r is plain (see struct ag__alloc_entry). */
+static bool set_is_plain(const struct ag_allocator *a, const struct ag_resources *r)
+{
+    for (size_t k = 0; k < r->n; k++) {
+        if (r->items[k].type == AG_VALUE_SCALAR && simple_index(a, &r->items[k]) == AG_ALLOC_NONE)
+            return false;
+    }
+    return true;
+}
+
 static void avail_vec(struct ag_allocator *a, uint32_t ai, const struct ag_resources *r, int sign,
                       bool agent_part, bool cluster_part)
 {
     struct ag__alloc_agent *ag = &a->agents[ai];
     cluster_part = cluster_part && ag->active;
     a->req_valid = false;
+    if (agent_part && sign > 0 && ag->plain)
+        ag->plain = set_is_plain(a, r);
     for (size_t k = 0; k < r->n; k++) {
         const struct ag_resource *res = &r->items[k];
         if (res->type != AG_VALUE_SCALAR)
@@ -865,6 +896,16 @@ static void inline_add(struct ag__alloc_entry *e, uint32_t name, const struct ag
     e->rng_name = n ? name : AG_ALLOC_NONE;
 }
 
+/* Whether entries keep item res of a set scanned as sc (or NULL) as a
+ * number. */
+static bool is_simple(const struct ag_allocator *a, const struct ag_resource *res,
+                      const struct scan *sc)
+{
+    if (sc && sc->plain)
+        return res->type == AG_VALUE_SCALAR;
+    return simple_index(a, res) != AG_ALLOC_NONE;
+}
+
 /* e += r (scanned as sc, or NULL). 0 or -ENOMEM (then e holds what it
  * held). */
 static int entry_add_scanned(struct ag_allocator *a, struct ag__alloc_entry *e,
@@ -881,7 +922,7 @@ static int entry_add_scanned(struct ag_allocator *a, struct ag__alloc_entry *e,
      * one name. */
     size_t inline_item = SIZE_MAX;
     for (size_t k = 0; k < r->n; k++) {
-        if (simple_index(a, &r->items[k]) != AG_ALLOC_NONE)
+        if (is_simple(a, &r->items[k], sc))
             continue;
         int t = inline_target(a, e, &r->items[k]);
         if (t < 0)
@@ -892,13 +933,13 @@ static int entry_add_scanned(struct ag_allocator *a, struct ag__alloc_entry *e,
     size_t k;
     int rc = 0;
     for (k = 0; k < r->n && rc == 0; k++) {
-        if (k != inline_item && simple_index(a, &r->items[k]) == AG_ALLOC_NONE)
+        if (k != inline_item && !is_simple(a, &r->items[k], sc))
             rc = ag_resources_add_one(&e->res, &r->items[k]);
     }
     if (rc < 0) {
         /* Take back what went in (merged entries subtract exactly). */
         for (size_t j = 0; j + 1 < k; j++) {
-            if (j != inline_item && simple_index(a, &r->items[j]) == AG_ALLOC_NONE) {
+            if (j != inline_item && !is_simple(a, &r->items[j], sc)) {
                 struct ag_resources one = view_one(&r->items[j]);
                 (void)ag_resources_subtract(&e->res, &one);
             }
@@ -1443,6 +1484,7 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
     intern_names(a, &t);
     vec_apply(a, ag->total_scalar, &t, 1);
     cluster_apply(a, ag, 1);
+    ag->plain = true; /* until avail_vec sees otherwise */
     avail_vec(a, ai, &ag->available, 1, true, true);
     a->stale = true;
     ag__alloc_mark_dirty(a, ai);
@@ -1916,6 +1958,7 @@ static void agent_replace(struct ag_allocator *a, uint32_t ai, const struct ag_r
     ag->has_reserved = any_reserved(t);
     if (ag->active)
         cluster_apply(a, ag, 1);
+    ag->plain = true; /* until avail_vec sees otherwise */
     avail_vec(a, ai, &ag->available, 1, true, true);
     a->stale = true;
     ag__alloc_mark_dirty(a, ai);
@@ -2118,7 +2161,10 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
     struct ag_resources res;
     struct scan sc;
     ag_resources_init(&res);
-    scan_set(a, offer, &sc);
+    if (offer == &ag->available && ag->plain)
+        scan_plain(a, ag, &sc);
+    else
+        scan_set(a, offer, &sc);
     int rc = pending_reserve(a);
     if (rc == 0)
         rc = entry_get(a, ai, ci, &e);
@@ -2130,6 +2176,7 @@ int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
         /* The whole free set: move it rather than copy and clear. */
         res = ag->available;
         ag_resources_init(&ag->available);
+        ag->plain = true;
     } else if ((rc = ag_resources_copy(&res, offer)) < 0 ||
                (rc = ag_resources_subtract(&ag->available, &res)) < 0) {
         (void)entry_sub(a, e, offer);
