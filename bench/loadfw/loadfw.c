@@ -525,6 +525,19 @@ static void on_flush_limit(void *arg)
     ag_loop_stop(g.loop);
 }
 
+static void flush_all(void)
+{
+    g.flushing = opt.frameworks;
+    for (int i = 0; i < opt.frameworks; i++)
+        if (ag_scheduler_flush(g.fws[i].s, on_flushed, NULL) < 0)
+            g.flushing--;
+    struct ag_timer *limit = ag_timer_new(g.loop, on_flush_limit, NULL);
+    ag_timer_start(limit, 5);
+    if (g.flushing > 0)
+        ag_loop_run(g.loop);
+    ag_timer_free(limit);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench-loadfw [options]\n"
@@ -686,19 +699,13 @@ int main(int argc, char **argv)
     ag_timer_start_periodic(g.check, 1);
     ag_loop_run(g.loop);
 
-    /* Let the acknowledgements in flight reach the master (at most 5 s). */
+    /* Let the acknowledgements in flight reach the master, close the
+     * streams, then wait for the calls sent meanwhile (5 s at most each). */
     ag_timer_stop(g.check);
-    g.flushing = opt.frameworks;
-    for (int i = 0; i < opt.frameworks; i++)
-        if (ag_scheduler_flush(g.fws[i].s, on_flushed, NULL) < 0)
-            g.flushing--;
-    struct ag_timer *limit = ag_timer_new(g.loop, on_flush_limit, NULL);
-    ag_timer_start(limit, 5);
-    if (g.flushing > 0)
-        ag_loop_run(g.loop);
-    ag_timer_free(limit);
+    flush_all();
     for (int i = 0; i < opt.frameworks; i++)
         ag_scheduler_stop(g.fws[i].s);
+    flush_all();
     for (int i = 0; i < opt.frameworks; i++) {
         ag_scheduler_free(g.fws[i].s);
         free(g.fws[i].recs);

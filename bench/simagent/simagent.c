@@ -1216,6 +1216,48 @@ static void print_stats(double t0, bool final)
     }
 }
 
+/* Frees everything, so that leak checkers see a clean exit. */
+static void cleanup(void)
+{
+    for (int i = 0; i < opt.agents; i++) {
+        struct agent *a = &agents[i];
+        if (a->stream) {
+            close(a->stream->fd);
+            buf_free(&a->stream->in);
+            buf_free(&a->stream->out);
+            ag_recordio_decoder_release(&a->stream->dec);
+            free(a->stream);
+        }
+        free(a->id);
+    }
+    for (size_t i = 0; i < (1u << TASK_HASH_BITS); i++)
+        while (task_hash[i])
+            task_drop(task_hash[i]);
+    while (fifo_head) {
+        struct task *t = fifo_head;
+        fifo_head = t->fnext;
+        if (!t->agent)
+            task_free(t);
+    }
+    while (call_head) {
+        struct call *c = call_head;
+        call_head = c->next;
+        call_free(c);
+    }
+    for (int i = 0; i < opt.call_conns; i++) {
+        struct conn *c = call_pool[i];
+        if (c->fd >= 0)
+            close(c->fd);
+        call_free(c->inflight);
+        buf_free(&c->in);
+        buf_free(&c->out);
+        free(c);
+    }
+    free(call_pool);
+    free(agents);
+    close(epfd);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench-simagent [options]\n"
@@ -1434,5 +1476,6 @@ int main(int argc, char **argv)
             on_conn_event(events[i].data.ptr, events[i].events);
     }
     print_stats(t0, true);
+    cleanup();
     return 0;
 }
