@@ -65,7 +65,8 @@ def bench(name, value, unit):
 
 
 def note(text):
-    print(f"# {text}", flush=True)
+    """Details go to stderr: stdout carries only BENCH lines."""
+    print(f"# {text}", file=sys.stderr, flush=True)
 
 
 def rss_kb(pid):
@@ -183,10 +184,12 @@ class Cluster:
 
 
 def relay(out):
-    """Prints the BENCH and # lines of a child's output."""
+    """Prints a child's BENCH lines on stdout and its # lines on stderr."""
     for line in out.splitlines():
-        if line.startswith("BENCH ") or line.startswith("# "):
+        if line.startswith("BENCH "):
             print(line, flush=True)
+        elif line.startswith("# "):
+            print(line, file=sys.stderr, flush=True)
 
 
 def _lines(proc):
@@ -223,8 +226,7 @@ def read_until(proc, prefix, timeout):
         lines.append(line)
         if line.startswith(prefix):
             return lines
-        if line.startswith("BENCH ") or line.startswith("# "):
-            print(line, flush=True)
+        relay(line)
     raise SystemExit(f"no '{prefix}' from {proc.args[0]} within {timeout} s")
 
 

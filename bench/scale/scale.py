@@ -128,7 +128,7 @@ def run_offer_latency(build, quick):
                            timeout=600)
         for line in out.splitlines():
             if line.startswith("BENCH offer_latency") or line.startswith("# offer"):
-                print(line, flush=True)
+                common.relay(line)
         if rc != 0:
             note(f"offer_latency: bench-loadfw exited {rc}; logs in {c.log_dir}")
 

@@ -57,7 +57,7 @@ def main():
             note(f"bench-loadfw exited {rc}; logs in {work}")
         for line in out.splitlines():
             if line.startswith("# ") or "running_p" in line:
-                print(line, flush=True)
+                common.relay(line)
         agent_rate = value(out, "launch.tasks_per_s.agent")
     spawn = common.binary(build, "bench-spawn")
     seq = subprocess.run([spawn, "-n", str(args.tasks), "--", "/bin/sh", "-c", "true"],
