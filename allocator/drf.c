@@ -400,8 +400,14 @@ static void pass(struct ag_allocator *a, struct drf_state *st, struct visit *v, 
     uint32_t n = all ? a->agent_pool.n : a->dirty.n;
     for (uint32_t k = 0; k < n; k++) {
         v->ai = all ? k : a->dirty.v[k];
-        if (v->ai < a->agent_pool.n)
-            visit_agent(a, st, v);
+        if (v->ai >= a->agent_pool.n)
+            continue;
+        size_t before = a->n_pending;
+        visit_agent(a, st, v);
+        /* Stage 1 ends as soon as every guarantee is met. */
+        if (v->stage == AG_ALLOC_STAGE_GUARANTEE && a->n_pending != before &&
+            !ag__alloc_any_unmet(a))
+            break;
     }
 }
 

@@ -1914,6 +1914,13 @@ int ag__alloc_offerable(struct ag_allocator *a, uint32_t ai, uint32_t ri,
     bool capped;
     if (!role_caps(a, ri, stage, cap, &capped))
         return 0;
+    if (capped && ag->plain && !ag->has_reserved) {
+        /* Caps above what the agent has change nothing (free_scalar is
+         * all unreserved here). */
+        capped = false;
+        for (uint32_t i = 0; i < a->n_names && !capped; i++)
+            capped = cap[i] < ag->free_scalar[i];
+    }
     if (!ag->has_reserved && !capped) {
         *ret = &ag->available;
         return 0;
