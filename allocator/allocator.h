@@ -17,6 +17,14 @@
  *
  * Ids are the master's strings; an implementation maps them to dense
  * indices internally.
+ *
+ * Policies: "drf" (default) is hierarchical DRF: roles form a tree by
+ * name ("eng/web" under "eng"), siblings are ordered by weighted dominant
+ * share (a subtree's share counts its descendants and the reservations
+ * lying free for it), frameworks within a role by their own share; quota
+ * guarantees are offered first, limits are never exceeded, and headroom
+ * for unmet guarantees is held back. "fifo" offers in subscription order
+ * (limits and headroom honoured, no guarantee-first stage).
  */
 #ifndef AG_ALLOCATOR_H
 #define AG_ALLOCATOR_H
@@ -54,6 +62,8 @@ struct ag_allocator_options {
 struct ag_allocator_ops {
     const char *name; /* "drf", ... as selected by --allocator */
 
+    /* options may be NULL (defaults). NULL on bad options (a count with
+     * a NULL array, a NULL name) or without memory. */
     struct ag_allocator *(*create)(const struct ag_allocator_options *options,
                                    ag_allocator_offer_cb offer, void *ctx);
     void (*destroy)(struct ag_allocator *a);
@@ -94,7 +104,8 @@ struct ag_allocator_ops {
     void (*revive)(struct ag_allocator *a, const char *framework_id, const char *const *roles,
                    size_t n_roles, double now);
 
-    /* Role weights (default 1.0). */
+    /* Role weights (default 1.0). A weight divides the share of the
+     * role's whole subtree when it is compared with its siblings. */
     int (*set_weight)(struct ag_allocator *a, const char *role, double weight);
 
     /* Runs one allocation round at time `now`: calls the offer callback for
