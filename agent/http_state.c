@@ -448,6 +448,8 @@ json_t *ag_agent_metrics_json(struct ag_agent *agent)
             (double)agent->metrics.invalid_framework_messages);
     set_num(m, "slave/container_launch_errors", (double)agent->metrics.container_launch_errors);
     set_num(m, "slave/recovery_errors", 0);
+    set_num(m, "containerizer/mesos/container_destroy_errors",
+            (double)ag_cz_destroy_errors(agent->cz));
     set_num(m, "slave/recovery_time_secs", 0);
     set_num(m, "system/cpus_total", (double)sysconf(_SC_NPROCESSORS_ONLN));
     if (getloadavg(load, 3) == 3) {

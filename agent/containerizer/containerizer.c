@@ -355,15 +355,30 @@ static void rm_queue(struct ag_cz *cz, const char *dir)
     if (cz->n_rm == cz->cap_rm) {
         size_t cap = cz->cap_rm ? cz->cap_rm * 2 : 16;
         char **rm = realloc(cz->rm, cap * sizeof(*rm));
+        unsigned *tries;
         if (!rm)
             return;
         cz->rm = rm;
+        tries = realloc(cz->rm_tries, cap * sizeof(*tries));
+        if (!tries)
+            return;
+        cz->rm_tries = tries;
         cz->cap_rm = cap;
     }
     copy = strdup(dir);
-    if (copy)
+    if (copy) {
+        cz->rm_tries[cz->n_rm] = 0;
         cz->rm[cz->n_rm++] = copy;
+    }
 }
+
+uint64_t ag_cz_destroy_errors(const struct ag_cz *cz)
+{
+    return cz ? cz->destroy_errors : 0;
+}
+
+/* Seconds of ticks after which a cgroup that will not go is given up. */
+#define RM_MAX_TRIES 60
 
 static void rm_retry(struct ag_cz *cz)
 {
@@ -373,8 +388,15 @@ static void rm_retry(struct ag_cz *cz)
             free(cz->rm[i]);
             continue;
         }
+        if (++cz->rm_tries[i] > RM_MAX_TRIES) {
+            ag_error("cannot remove the cgroup '%s': %s; giving up", cz->rm[i], strerror(errno));
+            cz->destroy_errors++;
+            free(cz->rm[i]);
+            continue;
+        }
         /* Stragglers (a process that joined late) go now. */
         ag_cgroup_kill_all(cz->rm[i], NULL);
+        cz->rm_tries[j] = cz->rm_tries[i];
         cz->rm[j++] = cz->rm[i];
     }
     cz->n_rm = j;
@@ -506,6 +528,7 @@ void ag_cz_free(struct ag_cz *cz)
         free(cz->rm[i]);
     }
     free(cz->rm);
+    free(cz->rm_tries);
     if (cz->use_cgroups && cz->root) {
         char path[AG_CGROUP_PATH_MAX * 2];
         for (int c = 0; c < AG_CG_N; c++) {

@@ -127,6 +127,10 @@ void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c);
  * while processes exit) and frees the container. NULL is fine. */
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c);
 
+/* Cgroups that could not be removed (processes that would not die) within
+ * a minute: containerizer/mesos/container_destroy_errors. */
+uint64_t ag_cz_destroy_errors(const struct ag_cz *cz);
+
 void *ag_cz_container_owner(const struct ag_cz_container *c);
 const char *ag_cz_container_id(const struct ag_cz_container *c);
 /* ResourceStatistics (Mesos' JSON shape) of the container, new reference. */

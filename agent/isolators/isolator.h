@@ -80,7 +80,9 @@ struct ag_cz {
     void *arg;
     struct ag_cz_container head; /* list of live containers */
     char **rm;                   /* cgroup directories still to remove */
+    unsigned *rm_tries;          /* attempts per directory */
     size_t n_rm, cap_rm;
+    uint64_t destroy_errors; /* cgroups given up on */
     struct ag_timer *tick;
 };
 

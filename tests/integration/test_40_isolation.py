@@ -175,6 +175,8 @@ def test_memory_limit_and_statistics(cluster_factory, fwf):
     assert abs(s["cpus_limit"] - 0.6) < 1e-6, s
     assert s["processes"] >= 2, s
     assert s["timestamp"] > 0, s
+    metrics = get_json(c.agents[0].url, "/metrics/snapshot")
+    assert metrics["containerizer/mesos/container_destroy_errors"] == 0, metrics
     legacy = get_json(c.agents[0].url, "/slave(1)/monitor/statistics")
     assert any(x["executor_id"] == "stats" for x in legacy), legacy
     v1 = [x for x in containers(c.agents[0].url) if x["executor_id"]["value"] == "stats"]
