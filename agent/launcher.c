@@ -423,6 +423,15 @@ int ag_agent_launch_executor(struct ag_cz *cz, const struct ag_agent_launch *l, 
     *ret_container = NULL;
     if (!ag_cz_isolating(cz))
         return ag_agent_spawn(l->path, l->argv, l->env->vars, l->sandbox, ret_pid, err, errlen);
+    if (ag_cz_net_isolated(cz) && l->agent_endpoint && strrchr(l->agent_endpoint, ':')) {
+        /* Inside, the agent is the relay on the container's loopback. */
+        char ep[64];
+        snprintf(ep, sizeof(ep), "127.0.0.1%s", strrchr(l->agent_endpoint, ':'));
+        if (ag_agent_env_set(l->env, "MESOS_AGENT_ENDPOINT", ep) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
     rc = ag_agent_launch_io(l->sandbox, &out_fd, &err_fd, err, errlen);
     if (rc < 0)
         return rc;

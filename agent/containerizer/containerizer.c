@@ -317,6 +317,11 @@ bool ag_cz_mounts_sandbox(const struct ag_cz *cz)
     return cz && (cz->ns_flags & CLONE_NEWNS);
 }
 
+bool ag_cz_net_isolated(const struct ag_cz *cz)
+{
+    return cz && (cz->ns_flags & CLONE_NEWNET);
+}
+
 bool ag_cz_switch_user(const struct ag_cz *cz)
 {
     return !cz || cz->cfg.switch_user;

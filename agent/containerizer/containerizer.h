@@ -83,6 +83,9 @@ bool ag_cz_isolating(const struct ag_cz *cz);
 /* Whether the mount namespace is on (MESOS_SANDBOX is then the mount). */
 bool ag_cz_mounts_sandbox(const struct ag_cz *cz);
 bool ag_cz_switch_user(const struct ag_cz *cz);
+/* Whether containers get a network namespace of their own (only lo; the
+ * agent is reached through a relay on 127.0.0.1:<agent port> inside). */
+bool ag_cz_net_isolated(const struct ag_cz *cz);
 /* The isolation in effect, e.g. "cgroups/cpu,cgroups/mem" or "posix". */
 const char *ag_cz_isolation(const struct ag_cz *cz);
 enum ag_cgroup_version ag_cz_cgroup_version(const struct ag_cz *cz);
