@@ -426,3 +426,19 @@ def test_cfs_quota_caps_cpu(cluster_factory, fwf):
         assert int(f.read()) == 60000, "0.5 cpus + the executor's 0.1 per 100 ms"
     fw.kill("capped")
     fw.wait_terminal("capped")
+
+
+def test_default_namespaces(cluster_factory, fwf):
+    """The default isolation (as root): mount, uts and ipc namespaces of the
+    container's own; pid and network stay the host's."""
+    c = make(cluster_factory)
+    fw = fwf(c)
+    launch(fw, "ns", "for n in mnt uts ipc pid net; do echo $n $(readlink /proc/self/ns/$n); "
+           "done > ns.txt")
+    assert fw.wait_terminal("ns")["state"] == "TASK_FINISHED"
+    d = sandbox_of(c, fw, "ns")
+    seen = dict(l.split() for l in read_file(os.path.join(d, "ns.txt")).strip().splitlines())
+    for n in ("mnt", "uts", "ipc"):
+        assert seen[n] != os.readlink("/proc/self/ns/%s" % n), (n, seen)
+    for n in ("pid", "net"):
+        assert seen[n] == os.readlink("/proc/self/ns/%s" % n), (n, seen)
