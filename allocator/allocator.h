@@ -127,8 +127,8 @@ struct ag_allocator_ops {
      * allocation and the agent's total, atomically. This is how RESERVE,
      * UNRESERVE, CREATE and DESTROY inside an ACCEPT are applied to
      * offered resources. -ERANGE if `from` is not held; -EINVAL if `to`
-     * holds other scalar quantities than `from` (these operations only
-     * relabel); -ENOENT for an unknown agent or framework. Nothing
+     * amounts to something else than `from` by name (these operations
+     * only relabel); -ENOENT for an unknown agent or framework. Nothing
      * changes on error. */
     int (*transform)(struct ag_allocator *a, const char *framework_id, const char *role,
                      const char *agent_id, const struct ag_resources *from,

@@ -2010,6 +2010,43 @@ int ag__alloc_update_agent(struct ag_allocator *a, const char *agent_id,
     return 0;
 }
 
+/* r's values by name alone (reservations, volumes, revocability and
+ * allocation role dropped) into *out (initialised here). */
+static int amounts(const struct ag_resources *r, struct ag_resources *out)
+{
+    ag_resources_init(out);
+    for (size_t k = 0; k < r->n; k++) {
+        struct ag_resource bare = r->items[k];
+        bare.reservations = NULL;
+        bare.n_reservations = 0;
+        bare.disk = NULL;
+        bare.revocable = false;
+        bare.allocation_role = NULL;
+        int rc = ag_resources_add_one(out, &bare);
+        if (rc < 0) {
+            ag_resources_release(out);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Whether x and y amount to the same by name. 0 or -ENOMEM. */
+static int same_amounts(const struct ag_resources *x, const struct ag_resources *y, bool *same)
+{
+    struct ag_resources ax, ay;
+    int rc = amounts(x, &ax);
+    if (rc < 0)
+        return rc;
+    rc = amounts(y, &ay);
+    if (rc == 0) {
+        *same = ag_resources_equal(&ax, &ay);
+        ag_resources_release(&ay);
+    }
+    ag_resources_release(&ax);
+    return rc;
+}
+
 int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const char *role,
                         const char *agent_id, const struct ag_resources *from,
                         const struct ag_resources *to)
@@ -2035,12 +2072,12 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
         return rc;
     }
     /* RESERVE, UNRESERVE, CREATE, DESTROY (and volume resizes) only
-     * relabel: the scalar quantities of each name stay the same. */
+     * relabel: what each name amounts to stays the same. */
     intern_names(a, &t);
-    int64_t vf[AG_ALLOC_MAX_SCALARS] = {0}, vt[AG_ALLOC_MAX_SCALARS] = {0};
-    vec_apply(a, vf, &f, 1);
-    vec_apply(a, vt, &t, 1);
-    if (memcmp(vf, vt, sizeof(vf)) != 0) {
+    bool same;
+    if ((rc = same_amounts(&f, &t, &same)) < 0)
+        goto out;
+    if (!same) {
         rc = -EINVAL;
         goto out;
     }

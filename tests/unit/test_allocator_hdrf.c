@@ -505,6 +505,11 @@ TEST(transform_reserve_and_unreserve)
     struct ag_resources more = R("cpus(eng):3");
     ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &from, &more), -EINVAL);
     ag_resources_release(&more);
+    /* Nothing may appear out of thin air either, whatever its type. */
+    struct ag_resources none = R(""), ports = R("ports:[1-2]");
+    ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &none, &ports), -EINVAL);
+    ag_resources_release(&none);
+    ag_resources_release(&ports);
     ASSERT_EQ(ops()->transform(a, "E", "eng", "ag", &from, &to), 0);
     /* The master's copy of the offer changes the same way. */
     ASSERT_EQ(ag_resources_set_allocation_role(&s.v[0].res, NULL), 0);
