@@ -1416,30 +1416,18 @@ static bool any_reserved(const struct ag_resources *r)
 static int copy_unallocated(struct ag_resources *dst, const struct ag_resources *src)
 {
     ag_resources_init(dst);
-    int rc = ag_resources_copy(dst, src);
-    if (rc < 0) {
-        ag_resources_release(dst);
-        return rc;
-    }
-    /* All entries of one allocation role (the usual case: one offer or
-     * task) differ in something else, so clearing it in place keeps the
-     * set valid; mixed roles need the merging rebuild. */
-    bool same = true;
-    for (size_t k = 1; k < dst->n && same; k++) {
-        const char *x = dst->items[0].allocation_role, *y = dst->items[k].allocation_role;
-        same = (!x && !y) || (x && y && strcmp(x, y) == 0);
-    }
-    if (same) {
-        for (size_t k = 0; k < dst->n; k++) {
-            free(dst->items[k].allocation_role);
-            dst->items[k].allocation_role = NULL;
+    for (size_t k = 0; k < src->n; k++) {
+        /* Copied without its allocation role (never duplicated only to be
+         * freed); entries that differed only in it merge. */
+        struct ag_resource bare = src->items[k];
+        bare.allocation_role = NULL;
+        int rc = ag_resources_add_one(dst, &bare);
+        if (rc < 0) {
+            ag_resources_release(dst);
+            return rc;
         }
-        return 0;
     }
-    rc = ag_resources_set_allocation_role(dst, NULL);
-    if (rc < 0)
-        ag_resources_release(dst);
-    return rc;
+    return 0;
 }
 
 static void cluster_apply(struct ag_allocator *a, const struct ag__alloc_agent *ag, int sign)
