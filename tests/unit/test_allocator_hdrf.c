@@ -635,6 +635,44 @@ TEST(ports_split_and_return)
     ops()->destroy(a);
 }
 
+/* Bad arguments to the newer ops are refused and change nothing. */
+TEST(new_ops_bad_input)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    add_agent(a, "ag", "cpus:2;mem:1024");
+    ASSERT_EQ(add_fw(a, "F", "*"), 0);
+    struct ag_resources r = R("cpus:1");
+    ASSERT_EQ(ops()->update_agent(NULL, "ag", &r), -EINVAL);
+    ASSERT_EQ(ops()->update_agent(a, NULL, &r), -EINVAL);
+    ASSERT_EQ(ops()->update_agent(a, "ag", NULL), -EINVAL);
+    ASSERT_EQ(ops()->transform(NULL, "F", "*", "ag", &r, &r), -EINVAL);
+    ASSERT_EQ(ops()->transform(a, "F", NULL, "ag", &r, &r), -EINVAL);
+    ASSERT_EQ(ops()->transform(a, "F", "*", "ag", NULL, &r), -EINVAL);
+    ASSERT_EQ(ops()->transform(a, "F", "*", "nope", &r, &r), -ENOENT);
+    ASSERT_EQ(ops()->transform(a, "F", "other", "ag", &r, &r), -ERANGE); /* holds nothing */
+    ASSERT_EQ(ops()->set_quota(NULL, "q", &r, NULL), -EINVAL);
+    ASSERT_EQ(ops()->set_quota(a, NULL, &r, NULL), -EINVAL);
+    ASSERT_EQ(ops()->set_quota(a, "", &r, NULL), -EINVAL);
+    ASSERT_EQ(ops()->set_quota(a, "/q", &r, NULL), -EINVAL);
+    ops()->allocate_changed(NULL, 0);
+    /* A bad option list makes create fail rather than guess. */
+    struct ag_allocator_options o = {.default_refuse_seconds = 5, .n_min_allocatable = 2};
+    ASSERT_NULL(ops()->create(&o, on_offer, &s));
+    const char *names[] = {NULL};
+    struct ag_allocator_options o2 = {.default_refuse_seconds = 5,
+                                      .excluded_resource_names = names,
+                                      .n_excluded_resource_names = 1};
+    ASSERT_NULL(ops()->create(&o2, on_offer, &s));
+    /* Still whole. */
+    ops()->allocate(a, 0);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_NEAR(total_of(&s, "F", "cpus"), 2, 1e-9);
+    ag_resources_release(&r);
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 /* Random events, transforms and total updates against a model of what the
  * master holds: offers never overlap what is held, reservations stay with
  * their roles, and once all is given back each agent is offered exactly
@@ -808,4 +846,4 @@ TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_w
           TEST_CASE(update_agent_grows_and_refuses_below_allocated),
           TEST_CASE(transform_reserve_and_unreserve),
           TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
-          TEST_CASE(random_invariants))
+          TEST_CASE(new_ops_bad_input), TEST_CASE(random_invariants))
