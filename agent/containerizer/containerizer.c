@@ -176,11 +176,14 @@ static int make_roots(struct ag_cz *cz, char *err, size_t errlen)
     if (cz->layout.version == AG_CGROUP_V2) {
         /* Controllers must be enabled down the path for child cgroups to
          * have their files. */
-        ag_cgroup_write(cz->layout.v2_mount, "cgroup.subtree_control", "+cpu +memory +pids");
+        static const char *const enable[] = {"+cpu", "+memory", "+pids"};
         snprintf(path, sizeof(path), "%s/%s", cz->layout.v2_mount, cz->root);
         rc = mkdir_one(path);
-        if (rc == 0)
-            ag_cgroup_write(path, "cgroup.subtree_control", "+cpu +memory +pids");
+        /* One at a time: a write naming a missing controller enables none. */
+        for (size_t i = 0; rc == 0 && i < sizeof(enable) / sizeof(enable[0]); i++) {
+            ag_cgroup_write(cz->layout.v2_mount, "cgroup.subtree_control", enable[i]);
+            ag_cgroup_write(path, "cgroup.subtree_control", enable[i]);
+        }
         if (rc < 0) {
             snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(-rc));
             return rc;
