@@ -886,8 +886,9 @@ static int executor_fetch_and_launch(struct ag_agent *agent, struct ag_agent_exe
     int rc = ag_agent_sandbox_create(agent->work_dir, agent->id, ex->framework->id, ex->id,
                                      ex->container_id, &ex->directory, err, errlen);
     if (rc == 0)
-        rc = ag_agent_fetch_start(agent, ex, task_info, run_user(ex, task_info), fetch_done, err,
-                                  errlen);
+        rc = ag_agent_fetch_start(agent, ex, task_info,
+                                  ag_cz_switch_user(agent->cz) ? run_user(ex, task_info) : NULL,
+                                  fetch_done, err, errlen);
     if (rc == 1)
         return executor_launch(agent, ex, task_info, err, errlen);
     if (rc == 0)

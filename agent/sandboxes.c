@@ -87,6 +87,11 @@ int ag_agent_parse_bytes(const char *text, uint64_t *ret)
     return -EINVAL;
 }
 
+struct ag_agent *ag__agent_sandboxes_agent(void)
+{
+    return st.agent;
+}
+
 /* --- children --- */
 
 int ag_agent_child_watch(pid_t pid, ag_agent_child_cb cb, void *arg)

@@ -116,6 +116,13 @@ bool ag_agent_fetch_busy(const char *directory);
 int ag_agent_logs_start(struct ag_agent *agent, const char *sandbox, int ret_fds[2], char *err,
                         size_t errlen);
 
+/* The same for the agent started with ag_agent_sandboxes_start (the one
+ * of this process), for the launcher's I/O hook (ag_agent_launch_io),
+ * which does not see the agent: -ENOSYS when no agent runs the sandboxes
+ * (unit tests) or agora-logger is missing from --launcher_dir, and the
+ * caller then writes plain files. */
+int ag_agent_logs_open(const char *sandbox, int ret_fds[2], char *err, size_t errlen);
+
 /* --- gc.c --- */
 
 struct ag_agent_gc_entry {
@@ -132,6 +139,9 @@ size_t ag_agent_gc_plan(struct ag_agent_gc_entry *entries, size_t n, double now,
 bool ag_agent_gc_pressure(uint64_t free_bytes, uint64_t total_bytes, double headroom);
 /* One GC round now (the timer calls it). */
 void ag_agent_gc_run(struct ag_agent *agent);
+
+/* The agent ag_agent_sandboxes_start was called with, or NULL. */
+struct ag_agent *ag__agent_sandboxes_agent(void);
 
 /* --- counters of fetch.c and gc.c, for ag_agent_sandboxes_metrics --- */
 void ag__agent_fetch_metrics(uint64_t *ret_succeeded, uint64_t *ret_failed);
