@@ -14,14 +14,13 @@
  * eligible clients are sorted by their own dominant share. Ties go to
  * the self leaf, then the smaller name, so rounds are reproducible.
  *
- * A round visits agents (all of them, or only those changed since the
- * last round); for each, a depth-first walk of the sorted tree offers the
- * part of the agent each role may have (ancestors' reservations,
- * unreserved resources capped by quota) to the first client of the role
- * whose decline filters do not cover it. When any guarantee is unmet, a
- * first pass (stage 1) offers only toward unmet guarantees; the second
- * pass (stage 2) offers to everyone, capped by limits and by the headroom
- * unmet guarantees still need.
+ * A round visits agents (those with something free, found through a
+ * bitset, or only those changed since the last round); for each, a depth-first walk of the sorted
+ * tree offers the part of the agent each role may have (ancestors' reservations, unreserved
+ * resources capped by quota) to the first client of the role whose decline filters do not cover it.
+ * When any guarantee is unmet, a first pass (stage 1) offers only toward unmet guarantees; the
+ * second pass (stage 2) offers to everyone, capped by limits and by the headroom unmet guarantees
+ * still need.
  *
  * The order is kept between rounds: any change of a client's allocation
  * or a role's consumption moves that client and its roles to their new
@@ -394,11 +393,31 @@ static struct drf_state *state_get(struct ag_allocator *a)
     return a->policy;
 }
 
-/* One pass of `stage` over the agents (all, or the dirty list). */
+/* The next agent at or after *k with something free (a->free_bits), or
+ * false when there is none. */
+static bool next_free(const struct ag_allocator *a, uint32_t *k)
+{
+    uint32_t w = *k / 64;
+    if (w >= a->n_free_words)
+        return false;
+    uint64_t bits = a->free_bits[w] & (~0ull << (*k % 64));
+    while (bits == 0) {
+        if (++w >= a->n_free_words)
+            return false;
+        bits = a->free_bits[w];
+    }
+    *k = w * 64 + (uint32_t)__builtin_ctzll(bits);
+    return *k < a->agent_pool.n;
+}
+
+/* One pass of `stage` over the agents (those with something free, or the
+ * dirty list). */
 static void pass(struct ag_allocator *a, struct drf_state *st, struct visit *v, bool all)
 {
     uint32_t n = all ? a->agent_pool.n : a->dirty.n;
     for (uint32_t k = 0; k < n; k++) {
+        if (all && !next_free(a, &k))
+            break;
         v->ai = all ? k : a->dirty.v[k];
         if (v->ai >= a->agent_pool.n)
             continue;

@@ -197,6 +197,11 @@ struct ag_allocator {
     /* The policy's order must be rebuilt (eligibility, weights, quota or
      * the cluster total changed). */
     bool stale;
+    /* Bit ai set: agent ai is active and has something free, so a full
+     * round visits only these (a busy cluster's full agents cost
+     * nothing). n_free_words words, covering the agent pool. */
+    uint64_t *free_bits;
+    uint32_t n_free_words;
     /* Agents changed since the last round; all_dirty: every agent. */
     bool all_dirty;
     struct ag__alloc_list dirty;

@@ -487,6 +487,37 @@ static int role_get(struct ag_allocator *a, const char *name, uint32_t *ret)
  * free vector and the reserved roles' unallocated reservations. */
 static uint32_t simple_index(const struct ag_allocator *a, const struct ag_resource *res);
 
+/* Keeps agent ai's bit in a->free_bits in step with its state. */
+static void free_bit_update(struct ag_allocator *a, uint32_t ai)
+{
+    if (ai / 64 >= a->n_free_words)
+        return;
+    const struct ag__alloc_agent *ag = &a->agents[ai];
+    uint64_t bit = 1ull << (ai % 64);
+    if (ag->id && ag->active && ag->available.n > 0)
+        a->free_bits[ai / 64] |= bit;
+    else
+        a->free_bits[ai / 64] &= ~bit;
+}
+
+/* Room in a->free_bits for agents [0, n). 0 or -ENOMEM. */
+static int free_bits_reserve(struct ag_allocator *a, uint32_t n)
+{
+    uint32_t words = (n + 63) / 64;
+    if (words <= a->n_free_words)
+        return 0;
+    uint32_t nw = a->n_free_words ? a->n_free_words * 2 : 4;
+    while (nw < words)
+        nw *= 2;
+    uint64_t *nb = realloc(a->free_bits, (size_t)nw * sizeof(*nb));
+    if (!nb)
+        return -ENOMEM;
+    memset(nb + a->n_free_words, 0, (size_t)(nw - a->n_free_words) * sizeof(*nb));
+    a->free_bits = nb;
+    a->n_free_words = nw;
+    return 0;
+}
+
 /* Whether every scalar of r is plain (see struct ag__alloc_entry). */
 static bool set_is_plain(const struct ag_allocator *a, const struct ag_resources *r)
 {
@@ -531,6 +562,8 @@ static void avail_vec(struct ag_allocator *a, uint32_t ai, const struct ag_resou
         if (sign < 0)
             role_maybe_free(a, ri);
     }
+    if (agent_part)
+        free_bit_update(a, ai);
 }
 
 /* avail_vec(a, ai, r, -1, true, true) for a scanned r. */
@@ -548,6 +581,7 @@ static void avail_take_scanned(struct ag_allocator *a, uint32_t ai, const struct
         if (ag->active)
             a->free_unres[i] -= sc->unres[i];
     }
+    free_bit_update(a, ai);
 }
 
 static uint32_t framework_find(const struct ag_allocator *a, const char *id)
@@ -1268,6 +1302,7 @@ void ag__alloc_destroy(struct ag_allocator *a)
         free(a->names[i]);
     free(a->min);
     free(a->dirty.v);
+    free(a->free_bits);
     free(a->pending);
     free(a->agents);
     free(a->frameworks);
@@ -1449,7 +1484,7 @@ int ag__alloc_add_agent(struct ag_allocator *a, const char *agent_id,
         return rc;
     char *id = strdup(agent_id);
     uint32_t ai = AG_ALLOC_NONE;
-    rc = id ? 0 : -ENOMEM;
+    rc = id ? free_bits_reserve(a, a->agent_pool.n + 1) : -ENOMEM;
     if (rc == 0)
         rc = pool_take((void **)&a->agents, sizeof(*a->agents), &a->agent_pool, &ai);
     if (rc == 0) {
@@ -1512,6 +1547,7 @@ void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
     uint32_t gen = ag->gen + 1;
     memset(ag, 0, sizeof(*ag));
     ag->gen = gen;
+    free_bit_update(a, ai);
     pool_put(&a->agent_pool, ai);
 }
 
@@ -1529,6 +1565,7 @@ void ag__alloc_set_agent_active(struct ag_allocator *a, const char *agent_id, bo
         avail_vec(a, ai, &a->agents[ai].available, 1, false, true);
     cluster_apply(a, &a->agents[ai], active ? 1 : -1);
     a->stale = true;
+    free_bit_update(a, ai);
     if (active)
         ag__alloc_mark_dirty(a, ai);
 }
@@ -1674,6 +1711,7 @@ void ag__alloc_recover(struct ag_allocator *a, const char *framework_id, const c
         ag_resources_release(&ag->available);
         ag->available = got;
         ag_resources_init(&got);
+        free_bit_update(a, ai);
     }
     if (entry_empty(e)) {
         entry_remove(a, ai, e);
