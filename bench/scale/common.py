@@ -226,7 +226,7 @@ def read_until(proc, prefix, timeout):
         lines.append(line)
         if line.startswith(prefix):
             return lines
-        relay(line)
+        note(line[2:] if line.startswith("# ") else line)
     raise SystemExit(f"no '{prefix}' from {proc.args[0]} within {timeout} s")
 
 

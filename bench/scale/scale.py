@@ -38,8 +38,8 @@ def run_launch(build, quick):
         n = common.max_agents(agents)
         if n < agents:
             note(f"launch {agents}x{fws}: only {n} agents fit under RLIMIT_NOFILE "
-                 f"{common.fd_limit()}; running {n}x{fws} and naming it {agents}x{fws}")
-        label = f"{agents}x{fws}"
+                 f"{common.fd_limit()}; running (and naming) {n}x{fws}")
+        label = f"{n}x{fws}"
         with common.Cluster(build, n, task_duration=0.5) as c:
             rc, out = c.loadfw(fws, tasks, label, timeout=300 if quick else 900)
             common.relay(out)
@@ -50,10 +50,11 @@ def run_launch(build, quick):
 def run_footprint_state(build, quick, do_footprint, do_state):
     sizes = [10000, 50000]
     tasks = 10000 if quick else 100000
-    for wanted in sizes:
-        n = common.max_agents(wanted)
-        if n < wanted:
-            note(f"footprint/state {wanted}: only {n} agents fit under RLIMIT_NOFILE "
+    for size in sizes:
+        n = common.max_agents(size)
+        wanted = n  # figures are named by the count actually run
+        if n < size:
+            note(f"footprint/state {size}: only {n} agents fit under RLIMIT_NOFILE "
                  f"{common.fd_limit()} (each agent is a connection, i.e. a file descriptor, "
                  f"in the master); figures below are for {n} agents")
         with common.Cluster(build, n, task_duration=-1,
@@ -124,7 +125,7 @@ def run_offer_latency(build, quick):
     tasks = 20000 if quick else 50000
     with common.Cluster(build, agents, task_duration=0.2,
                         agent_args=["--cpus=1", "--mem=1024", "--disk=1024"]) as c:
-        rc, out = c.loadfw(10, tasks, "10000", extra=["--task_cpus=1", "--task_mem=512"],
+        rc, out = c.loadfw(10, tasks, str(agents), extra=["--task_cpus=1", "--task_mem=512"],
                            timeout=600)
         for line in out.splitlines():
             if line.startswith("BENCH offer_latency") or line.startswith("# offer"):
