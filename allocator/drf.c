@@ -43,7 +43,7 @@
 #define SELF 0x80000000u
 
 struct drf_state {
-    struct ag__alloc_list root;  /* top-level roles in the tree, sorted */
+    struct ag__alloc_olist root; /* top-level roles in the tree, sorted */
     struct ag__alloc_list names; /* rebuild scratch: ranking by name */
     struct ag__alloc_list touched_clients, touched_roles;
     bool in_visit;
@@ -94,42 +94,6 @@ static double self_key(const struct ag_allocator *a, uint32_t ri)
     return ag__alloc_share(a, a->roles[ri].own) / a->roles[ri].weight;
 }
 
-static double kid_key(const struct ag_allocator *a, uint32_t k)
-{
-    return (k & SELF) ? a->roles[k & ~SELF].self_key : a->roles[k].key;
-}
-
-static int kid_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
-{
-    if (x == y)
-        return 0;
-    double kx = kid_key(a, x), ky = kid_key(a, y);
-    if (kx != ky)
-        return kx < ky ? -1 : 1;
-    if ((x & SELF) != (y & SELF))
-        return (x & SELF) ? -1 : 1;
-    uint32_t rx = a->roles[x & ~SELF].rank, ry = a->roles[y & ~SELF].rank;
-    return rx < ry ? -1 : rx > ry;
-}
-
-static void kid_set_key(struct ag_allocator *a, uint32_t k)
-{
-    if (k & SELF)
-        a->roles[k & ~SELF].self_key = self_key(a, k & ~SELF);
-    else
-        a->roles[k].key = role_key(a, k);
-}
-
-static int client_cmp(const struct ag_allocator *a, uint32_t x, uint32_t y)
-{
-    if (x == y)
-        return 0;
-    const struct ag__alloc_client *cx = &a->clients[x], *cy = &a->clients[y];
-    if (cx->share != cy->share)
-        return cx->share < cy->share ? -1 : 1;
-    return cx->rank < cy->rank ? -1 : cx->rank > cy->rank;
-}
-
 static int client_name_qcmp(const void *x, const void *y, void *arg)
 {
     const struct ag_allocator *a = arg;
@@ -144,31 +108,41 @@ static int role_name_qcmp(const void *x, const void *y, void *arg)
     return strcmp(a->roles[*(const uint32_t *)x].name, a->roles[*(const uint32_t *)y].name);
 }
 
-static void client_set_key(struct ag_allocator *a, uint32_t ci)
+/* Order: key, then tie (a client's name rank; for kids 0 for the self
+ * leaf, then role name rank + 1). Ties are unique within a list. */
+static int ocmp(const struct ag__alloc_oentry *x, const struct ag__alloc_oentry *y)
 {
-    a->clients[ci].share = ag__alloc_share(a, a->clients[ci].alloc);
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return x->tie < y->tie ? -1 : x->tie > y->tie;
 }
 
-typedef int (*cmp_fn)(const struct ag_allocator *, uint32_t, uint32_t);
-
-static int kid_qcmp(const void *x, const void *y, void *a)
+static int oqcmp(const void *x, const void *y)
 {
-    return kid_cmp(a, *(const uint32_t *)x, *(const uint32_t *)y);
+    return ocmp(x, y);
 }
 
-static int client_qcmp(const void *x, const void *y, void *a)
+static int opush(struct ag__alloc_olist *l, uint32_t id, double key, uint32_t tie)
 {
-    return client_cmp(a, *(const uint32_t *)x, *(const uint32_t *)y);
+    if (l->n == l->cap) {
+        uint32_t ncap = l->cap ? l->cap * 2 : 8;
+        struct ag__alloc_oentry *nv = realloc(l->v, (size_t)ncap * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        l->v = nv;
+        l->cap = ncap;
+    }
+    l->v[l->n++] = (struct ag__alloc_oentry){key, tie, id};
+    return 0;
 }
 
-/* First position in l whose element does not sort before x. */
-static uint32_t lower_bound(const struct ag_allocator *a, const struct ag__alloc_list *l,
-                            uint32_t x, cmp_fn cmp)
+/* First position in [lo, hi) of l whose entry does not sort before e. */
+static uint32_t lower_bound(const struct ag__alloc_olist *l, uint32_t lo, uint32_t hi,
+                            const struct ag__alloc_oentry *e)
 {
-    uint32_t lo = 0, hi = l->n;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if (cmp(a, l->v[mid], x) < 0)
+        if (ocmp(&l->v[mid], e) < 0)
             lo = mid + 1;
         else
             hi = mid;
@@ -176,36 +150,39 @@ static uint32_t lower_bound(const struct ag_allocator *a, const struct ag__alloc
     return lo;
 }
 
-/* Moves x within sorted list l after its key changed: found by its old
- * (cached) key, re-keyed by set_key, put back in order. */
-static void list_move(struct ag_allocator *a, struct ag__alloc_list *l, uint32_t x, cmp_fn cmp,
-                      void (*set_key)(struct ag_allocator *, uint32_t))
+/* Moves entry `id` (sorted under old_key, tie) of l to its place under
+ * new_key. */
+static void list_move(struct ag__alloc_olist *l, uint32_t id, uint32_t tie, double old_key,
+                      double new_key)
 {
-    uint32_t pos = lower_bound(a, l, x, cmp);
-    if (pos >= l->n || l->v[pos] != x) {
+    struct ag__alloc_oentry e = {old_key, tie, id};
+    uint32_t pos = lower_bound(l, 0, l->n, &e);
+    if (pos >= l->n || l->v[pos].id != id) {
         /* Not where its cached key says: cannot happen while every key
          * change goes through here, but stay safe. */
-        for (pos = 0; pos < l->n && l->v[pos] != x; pos++)
+        for (pos = 0; pos < l->n && l->v[pos].id != id; pos++)
             ;
-        if (pos == l->n) {
-            set_key(a, x);
+        if (pos == l->n)
             return;
-        }
     }
-    set_key(a, x);
-    if (l->n == 1)
-        return;
-    memmove(l->v + pos, l->v + pos + 1, (size_t)(l->n - pos - 1) * sizeof(uint32_t));
-    l->n--;
-    uint32_t dst = lower_bound(a, l, x, cmp);
-    memmove(l->v + dst + 1, l->v + dst, (size_t)(l->n - dst) * sizeof(uint32_t));
-    l->v[dst] = x;
-    l->n++;
+    e.key = new_key;
+    uint32_t dst;
+    if (pos + 1 < l->n && ocmp(&l->v[pos + 1], &e) < 0) {
+        dst = lower_bound(l, pos + 1, l->n, &e) - 1;
+        memmove(l->v + pos, l->v + pos + 1, (size_t)(dst - pos) * sizeof(e));
+    } else if (pos > 0 && ocmp(&l->v[pos - 1], &e) > 0) {
+        dst = lower_bound(l, 0, pos, &e);
+        memmove(l->v + dst + 1, l->v + dst, (size_t)(pos - dst) * sizeof(e));
+    } else {
+        dst = pos;
+    }
+    l->v[dst] = e;
 }
 
 /* ---- keeping the order ---------------------------------------------------- */
 
-static struct ag__alloc_list *parent_list(struct ag_allocator *a, struct drf_state *st, uint32_t ri)
+static struct ag__alloc_olist *parent_list(struct ag_allocator *a, struct drf_state *st,
+                                           uint32_t ri)
 {
     uint32_t p = a->roles[ri].parent;
     return p == AG_ALLOC_NONE ? &st->root : &a->roles[p].kids;
@@ -215,8 +192,13 @@ static struct ag__alloc_list *parent_list(struct ag_allocator *a, struct drf_sta
 static void move_role_chain(struct ag_allocator *a, struct drf_state *st, uint32_t ri)
 {
     for (uint32_t r = ri; r != AG_ALLOC_NONE; r = a->roles[r].parent) {
-        if (a->roles[r].in_tree)
-            list_move(a, parent_list(a, st, r), r, kid_cmp, kid_set_key);
+        struct ag__alloc_role *role = &a->roles[r];
+        if (!role->in_tree)
+            continue;
+        double old = role->key;
+        role->key = role_key(a, r);
+        if (role->key != old)
+            list_move(parent_list(a, st, r), r, role->rank + 1, old, role->key);
     }
 }
 
@@ -225,8 +207,15 @@ static void move_client(struct ag_allocator *a, struct drf_state *st, uint32_t c
     struct ag__alloc_client *c = &a->clients[ci];
     uint32_t ri = c->role;
     if (c->in_order) {
-        list_move(a, &a->roles[ri].order, ci, client_cmp, client_set_key);
-        list_move(a, &a->roles[ri].kids, SELF | ri, kid_cmp, kid_set_key);
+        double old = c->share;
+        c->share = ag__alloc_share(a, c->alloc);
+        if (c->share != old)
+            list_move(&a->roles[ri].order, ci, c->rank, old, c->share);
+        struct ag__alloc_role *r = &a->roles[ri];
+        old = r->self_key;
+        r->self_key = self_key(a, ri);
+        if (r->self_key != old)
+            list_move(&r->kids, SELF | ri, 0, old, r->self_key);
     }
     move_role_chain(a, st, ri);
 }
@@ -267,39 +256,29 @@ static int rebuild(struct ag_allocator *a, struct drf_state *st)
         a->roles[ri].kids.n = 0;
         a->roles[ri].order.n = 0;
     }
-    for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
-        struct ag__alloc_client *c = &a->clients[ci];
-        c->in_order = false;
-        if (!ag__alloc_client_eligible(a, ci))
-            continue;
-        if (push(&a->roles[c->role].order, ci) < 0)
-            return -ENOMEM;
-        c->in_order = true;
-        client_set_key(a, ci);
-    }
-    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
-        if (!a->roles[ri].name || a->roles[ri].order.n == 0)
-            continue;
-        if (push(&a->roles[ri].kids, SELF | ri) < 0)
-            return -ENOMEM;
-        kid_set_key(a, SELF | ri);
-        for (uint32_t r = ri; r != AG_ALLOC_NONE && !a->roles[r].in_tree; r = a->roles[r].parent) {
-            a->roles[r].in_tree = true;
-            kid_set_key(a, r);
-            if (push(parent_list(a, st, r), r) < 0)
-                return -ENOMEM;
-        }
-    }
-    /* Ranks by name, so that ties never compare strings again. */
+    /* Which clients and roles take part, then their ranks by name (so
+     * that ties never compare strings again), then the lists. */
     st->names.n = 0;
     for (uint32_t ci = 0; ci < a->client_pool.n; ci++) {
-        if (a->clients[ci].in_order && push(&st->names, ci) < 0)
+        struct ag__alloc_client *c = &a->clients[ci];
+        c->in_order = ag__alloc_client_eligible(a, ci);
+        if (!c->in_order)
+            continue;
+        if (push(&st->names, ci) < 0)
             return -ENOMEM;
+        for (uint32_t r = c->role; r != AG_ALLOC_NONE && !a->roles[r].in_tree;
+             r = a->roles[r].parent)
+            a->roles[r].in_tree = true;
     }
     if (st->names.n > 1)
         qsort_r(st->names.v, st->names.n, sizeof(uint32_t), client_name_qcmp, a);
-    for (uint32_t k = 0; k < st->names.n; k++)
-        a->clients[st->names.v[k]].rank = k;
+    for (uint32_t k = 0; k < st->names.n; k++) {
+        struct ag__alloc_client *c = &a->clients[st->names.v[k]];
+        c->rank = k;
+        c->share = ag__alloc_share(a, c->alloc);
+        if (opush(&a->roles[c->role].order, st->names.v[k], c->share, k) < 0)
+            return -ENOMEM;
+    }
     st->names.n = 0;
     for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
         if (a->roles[ri].in_tree && push(&st->names, ri) < 0)
@@ -309,18 +288,27 @@ static int rebuild(struct ag_allocator *a, struct drf_state *st)
         qsort_r(st->names.v, st->names.n, sizeof(uint32_t), role_name_qcmp, a);
     for (uint32_t k = 0; k < st->names.n; k++)
         a->roles[st->names.v[k]].rank = k;
-
-    for (uint32_t ri = 0; ri < a->role_pool.n; ri++) {
+    for (uint32_t k = 0; k < st->names.n; k++) {
+        uint32_t ri = st->names.v[k];
         struct ag__alloc_role *r = &a->roles[ri];
-        if (!r->in_tree)
-            continue;
+        r->key = role_key(a, ri);
+        if (opush(parent_list(a, st, ri), ri, r->key, r->rank + 1) < 0)
+            return -ENOMEM;
+        if (r->order.n > 0) {
+            r->self_key = self_key(a, ri);
+            if (opush(&r->kids, SELF | ri, r->self_key, 0) < 0)
+                return -ENOMEM;
+        }
+    }
+    for (uint32_t k = 0; k < st->names.n; k++) {
+        struct ag__alloc_role *r = &a->roles[st->names.v[k]];
         if (r->order.n > 1)
-            qsort_r(r->order.v, r->order.n, sizeof(uint32_t), client_qcmp, a);
+            qsort(r->order.v, r->order.n, sizeof(*r->order.v), oqcmp);
         if (r->kids.n > 1)
-            qsort_r(r->kids.v, r->kids.n, sizeof(uint32_t), kid_qcmp, a);
+            qsort(r->kids.v, r->kids.n, sizeof(*r->kids.v), oqcmp);
     }
     if (st->root.n > 1)
-        qsort_r(st->root.v, st->root.n, sizeof(uint32_t), kid_qcmp, a);
+        qsort(st->root.v, st->root.n, sizeof(*st->root.v), oqcmp);
     a->stale = false;
     return 0;
 }
@@ -346,7 +334,7 @@ static void offer_role(struct ag_allocator *a, struct visit *v, uint32_t ri)
     if (!ok)
         return;
     for (uint32_t p = 0; p < a->roles[ri].order.n; p++) {
-        uint32_t ci = a->roles[ri].order.v[p];
+        uint32_t ci = a->roles[ri].order.v[p].id;
         if (ag__alloc_filtered(a, ci, v->ai, offer, v->now))
             continue;
         (void)ag__alloc_make_offer(a, ci, v->ai, offer);
@@ -360,10 +348,11 @@ static void offer_role(struct ag_allocator *a, struct visit *v, uint32_t ri)
 static bool walk(struct ag_allocator *a, struct drf_state *st, struct visit *v, uint32_t owner)
 {
     for (uint32_t k = 0;; k++) {
-        const struct ag__alloc_list *l = owner == AG_ALLOC_NONE ? &st->root : &a->roles[owner].kids;
+        const struct ag__alloc_olist *l =
+            owner == AG_ALLOC_NONE ? &st->root : &a->roles[owner].kids;
         if (k >= l->n)
             return false;
-        uint32_t x = l->v[k];
+        uint32_t x = l->v[k].id;
         if (x & SELF)
             offer_role(a, v, x & ~SELF);
         else if (walk(a, st, v, x))

@@ -68,9 +68,20 @@ struct ag__alloc_framework {
     uint32_t n_clients, cap_clients;
 };
 
-/* A growable list of indices (policy order lists). */
+/* A growable list of indices. */
 struct ag__alloc_list {
     uint32_t *v;
+    uint32_t n, cap;
+};
+
+/* A policy order list: entries sorted by (key, tie), each carrying its
+ * sort key so that searches and moves stay inside the list's memory. */
+struct ag__alloc_oentry {
+    double key;
+    uint32_t tie, id;
+};
+struct ag__alloc_olist {
+    struct ag__alloc_oentry *v;
     uint32_t n, cap;
 };
 
@@ -93,11 +104,11 @@ struct ag__alloc_role {
     uint32_t guar_mask, limit_mask;
     int64_t guar[AG_ALLOC_MAX_SCALARS], limit[AG_ALLOC_MAX_SCALARS];
     /* Policy (drf) order, rebuilt when a->stale, kept sorted otherwise. */
-    bool in_tree;                /* some eligible client in the subtree */
-    double key, self_key;        /* weighted share of the subtree / own clients */
-    uint32_t rank;               /* the name's rank among roles in the tree */
-    struct ag__alloc_list kids;  /* child roles in tree, and SELF|ri */
-    struct ag__alloc_list order; /* eligible clients of this role */
+    bool in_tree;                 /* some eligible client in the subtree */
+    double key, self_key;         /* weighted share of the subtree / own clients */
+    uint32_t rank;                /* the name's rank among roles in the tree */
+    struct ag__alloc_olist kids;  /* child roles in tree, and SELF|ri */
+    struct ag__alloc_olist order; /* eligible clients of this role */
 };
 
 /* What one client holds on one agent (allocation role cleared): plain
