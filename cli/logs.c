@@ -5,8 +5,9 @@
  *
  * The task is found in the master's /master/tasks (running or completed),
  * its agent's address in /master/slaves, its sandbox in the agent's
- * /state; the file comes from the agent's /files/download, or, with -f,
- * from /files/follow?until_exit=1 (a stream of the file as it grows,
+ * /state; the file comes from the agent's /files/download (the rotated
+ * files first, oldest to newest, then the live one), or, with -f, from
+ * /files/follow?until_exit=1 (a stream of the live file as it grows,
  * following the logger's rotation).
  */
 #include <errno.h>
@@ -118,6 +119,40 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *arg)
     return n;
 }
 
+/* The rotation index of `name` as a file of stream `base` ("stdout" 0,
+ * "stdout.3" 3), or -1 when it is not one. */
+static long rotation_index(const char *name, const char *base)
+{
+    size_t n = strlen(base);
+    char *end;
+    long i;
+    if (strncmp(name, base, n) != 0)
+        return -1;
+    if (name[n] == '\0')
+        return 0;
+    if (name[n] != '.' || name[n + 1] < '1' || name[n + 1] > '9')
+        return -1;
+    i = strtol(name + n + 1, &end, 10);
+    return *end == '\0' && i > 0 && i < 100000 ? i : -1;
+}
+
+/* The highest rotation index of stream `base` in a /files/browse listing. */
+static long oldest_rotation(const json_t *listing, const char *base)
+{
+    long max = 0;
+    size_t i;
+    json_t *e;
+    json_array_foreach(listing, i, e)
+    {
+        const char *path = json_string_value(json_object_get(e, "path"));
+        const char *slash = path ? strrchr(path, '/') : NULL;
+        long idx = slash ? rotation_index(slash + 1, base) : -1;
+        if (idx > max)
+            max = idx;
+    }
+    return max;
+}
+
 /* Streams agent_url + path to stdout. 0, or 1 with a message. */
 static int stream(const char *url, const char *what)
 {
@@ -151,6 +186,24 @@ static int stream(const char *url, const char *what)
         return 1;
     }
     return 0;
+}
+
+/* As stream(), silent on failure (for rotated files that may be gone). */
+static void stream_quiet(const char *url)
+{
+    CURL *curl = curl_easy_init();
+    long code = 0;
+    if (!curl)
+        return;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, CONNECT_TIMEOUT_SECS);
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &code);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, to_stdout);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &code);
+    curl_easy_perform(curl);
+    curl_easy_cleanup(curl);
 }
 
 int ag_cli_logs_main(int argc, char **argv)
@@ -218,6 +271,42 @@ int ag_cli_logs_main(int argc, char **argv)
         fprintf(stderr, "agora logs: agent %s has no sandbox for task '%s' (removed?)\n", agent_url,
                 o.task);
         goto out;
+    }
+    if (!o.follow) {
+        /* The rotated files first, oldest (highest number) to newest. */
+        const char *name = o.stderr_file ? "stderr" : "stdout";
+        char *enc_dir = ag_cli_urlencode(dir), *q;
+        json_t *listing = NULL;
+        long oldest = 0;
+        size_t n = strlen(dir) * 3 + 32;
+        q = malloc(n);
+        if (enc_dir && q) {
+            snprintf(q, n, "/files/browse?path=%s", enc_dir);
+            if (ag_cli_get_json(agent_url, q, &listing, err, sizeof(err)) == 0)
+                oldest = oldest_rotation(listing, name);
+        }
+        json_decref(listing);
+        free(enc_dir);
+        free(q);
+        for (long i = oldest; i >= 1; i--) {
+            char *f, *e, *u;
+            n = strlen(dir) + strlen(name) + 32;
+            f = malloc(n);
+            if (!f)
+                goto out;
+            snprintf(f, n, "%s/%s.%ld", dir, name, i);
+            e = ag_cli_urlencode(f);
+            n = strlen(agent_url) + (e ? strlen(e) : 0) + 64;
+            u = malloc(n);
+            if (e && u) {
+                snprintf(u, n, "%s/files/download?path=%s", agent_url, e);
+                /* A file rotated away meanwhile is simply skipped. */
+                stream_quiet(u);
+            }
+            free(f);
+            free(e);
+            free(u);
+        }
     }
     {
         const char *name = o.stderr_file ? "stderr" : "stdout";

@@ -99,6 +99,10 @@ def test_rotation_keeps_configured_files(mc, fw):
     # stderr has its own (small) files.
     assert os.path.exists(os.path.join(d, "stderr"))
     assert not os.path.exists(os.path.join(d, "stdout.%d" % MAX_FILES))
+    # `agora logs` prints the rotated files, oldest first, then the live one.
+    p = agora(["logs", "--master=%s:%d" % (mc.master.ip, mc.master.port), "chatty"])
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    assert p.stdout == text, (len(p.stdout), len(text), p.stdout[:200], p.stderr)
 
 
 def test_files_refuse_paths_outside_sandboxes(mc, fw, tmp_path):
