@@ -1096,8 +1096,12 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     if (!fw)
         return;
     ex = ag_agent_executor_find(fw, exec_id);
+    /* A command executor runs one task: once that task has ended it is on
+     * its way out (waiting for the acknowledgement), so a new task must not
+     * be handed to it even though its process still lives. */
     if (ex &&
-        (ex->state == AG_AGENT_EXECUTOR_TERMINATING || ex->state == AG_AGENT_EXECUTOR_TERMINATED)) {
+        (ex->state == AG_AGENT_EXECUTOR_TERMINATING || ex->state == AG_AGENT_EXECUTOR_TERMINATED ||
+         (ex->command && ag_agent_list_empty(&ex->queued) && ag_agent_list_empty(&ex->launched)))) {
         detached_status(agent, fw_id, task_id, dropped_state(fw), "REASON_EXECUTOR_TERMINATED",
                         "Executor is terminating");
         return;

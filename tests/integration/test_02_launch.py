@@ -104,6 +104,11 @@ def test_task_id_reusable_after_completion(cluster, fw):
     d1 = executor_dir(cluster, fw, "again")
     wait_until(lambda: not [t for t in cluster.framework(fw.framework_id)[1]["tasks"]
                             if t["id"] == "again"], 10, what="first 'again' completed")
+    # The command executor (ExecutorID = TaskID) lingers until its last
+    # update is acknowledged; until it is gone the id names a terminating
+    # executor and a new task for it is dropped, as in Mesos.
+    wait_until(lambda: agent_executor(agent_state(cluster.agents[0].url), fw.framework_id,
+                                      "again") is None, 10, what="first executor gone")
     m = fw.mark()
     fw.launch_one("again", shell="echo second-run")
     st = fw.wait_terminal("again", start=m)
