@@ -158,7 +158,9 @@ struct ag__alloc_agent {
 /* An offer decided during a round, delivered after the round. */
 struct ag__alloc_pending {
     uint32_t client, client_gen, agent, agent_gen;
-    struct ag_resources res;
+    /* The strings the callback gets, valid while a->epoch stays. */
+    const char *framework_id, *role, *agent_id;
+    struct ag_resources res; /* allocation role already set */
 };
 
 /* Slot bookkeeping for one dense array: n slots ever used, cap allocated,
@@ -238,6 +240,10 @@ struct ag_allocator {
 
     bool in_round;
     uint64_t round; /* rounds run, for merging offers within one */
+    /* Bumped whenever an id or role string may be freed (a framework,
+     * client, agent or role goes): queued offers' string pointers are
+     * good while it stays. */
+    uint64_t epoch;
     struct ag__alloc_pending *pending;
     size_t n_pending, cap_pending;
 

@@ -426,6 +426,7 @@ static void role_maybe_free(struct ag_allocator *a, uint32_t ri)
             return;
         uint32_t parent = r->parent;
         ag__idmap_del(&a->role_names, r->name);
+        a->epoch++;
         free(r->name);
         free(r->kids.v);
         free(r->order.v);
@@ -631,6 +632,7 @@ static void framework_free(struct ag_allocator *a, uint32_t fi)
 {
     struct ag__alloc_framework *fw = &a->frameworks[fi];
     ag__idmap_del(&a->framework_ids, fw->id);
+    a->epoch++;
     free(fw->id);
     free(fw->clients);
     memset(fw, 0, sizeof(*fw));
@@ -691,6 +693,7 @@ static void client_free(struct ag_allocator *a, uint32_t ci)
     a->roles[ri].n_clients--;
     c->used = false;
     c->in_order = false;
+    a->epoch++;
     a->stale = true;
     role_maybe_free(a, ri);
     c->gen++;
@@ -1542,6 +1545,7 @@ void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
         avail_vec(a, ai, &ag->available, -1, false, true);
     }
     a->stale = true;
+    a->epoch++;
     ag__idmap_del(&a->agent_ids, ag->id);
     agent_release(ag);
     uint32_t gen = ag->gen + 1;
@@ -2223,65 +2227,6 @@ static int pending_reserve(struct ag_allocator *a)
     return 0;
 }
 
-int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
-                         const struct ag_resources *offer)
-{
-    struct ag__alloc_agent *ag = &a->agents[ai];
-    struct ag__alloc_entry *e;
-    struct ag_resources res;
-    struct scan sc;
-    ag_resources_init(&res);
-    if (offer == &ag->available && ag->plain)
-        scan_plain(a, ag, &sc);
-    else
-        scan_set(a, offer, &sc);
-    int rc = pending_reserve(a);
-    if (rc == 0)
-        rc = entry_get(a, ai, ci, &e);
-    if (rc == 0)
-        rc = entry_add_scanned(a, e, offer, &sc);
-    if (rc < 0)
-        goto fail;
-    if (offer == &ag->available) {
-        /* The whole free set: move it rather than copy and clear. */
-        res = ag->available;
-        ag_resources_init(&ag->available);
-        ag->plain = true;
-    } else if ((rc = ag_resources_copy(&res, offer)) < 0 ||
-               (rc = ag_resources_subtract(&ag->available, &res)) < 0) {
-        (void)entry_sub(a, e, offer);
-        goto fail;
-    }
-    account_vec(a, ci, sc.all);
-    avail_take_scanned(a, ai, &res, &sc);
-    /* A second offer of the round to the same client and agent (stage 2
-     * after stage 1) joins the first: one offer per agent and round. */
-    if (e->round == a->round && a->in_round &&
-        ag_resources_add(&a->pending[e->pending].res, &res) == 0) {
-        ag_resources_release(&res);
-        return 0;
-    }
-    e->round = a->round;
-    e->pending = (uint32_t)a->n_pending;
-    struct ag__alloc_pending *p = &a->pending[a->n_pending++];
-    p->client = ci;
-    p->client_gen = a->clients[ci].gen;
-    p->agent = ai;
-    p->agent_gen = ag->gen;
-    p->res = res;
-    return 0;
-
-fail:
-    e = entry_find(a, ai, ci);
-    if (e && entry_empty(e))
-        entry_remove(a, ai, e);
-    ag_resources_release(&res);
-    return rc;
-}
-
-/* Hands one queued offer to the callback, unless the callback removed its
- * framework or agent earlier in this delivery (the removal already gave
- * the resources back, so the copy is just dropped). */
 /* Sets the allocation role of every entry of r, which has none: a set
  * whose entries differ only in what they all get stays a valid set, so
  * this tags in place rather than rebuilding (as
@@ -2302,27 +2247,98 @@ static int tag_role(struct ag_resources *r, const char *role)
     return 0;
 }
 
-static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p)
+int ag__alloc_make_offer(struct ag_allocator *a, uint32_t ci, uint32_t ai,
+                         const struct ag_resources *offer)
 {
-    const struct ag__alloc_client *c = &a->clients[p->client];
-    const struct ag__alloc_agent *ag = &a->agents[p->agent];
-    if (!c->used || c->gen != p->client_gen || !ag->id || ag->gen != p->agent_gen) {
-        ag_resources_release(&p->res);
-        return;
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    struct ag__alloc_entry *e;
+    struct ag_resources res;
+    struct scan sc;
+    ag_resources_init(&res);
+    if (offer == &ag->available && ag->plain)
+        scan_plain(a, ag, &sc);
+    else
+        scan_set(a, offer, &sc);
+    int rc = pending_reserve(a);
+    if (rc == 0)
+        rc = entry_get(a, ai, ci, &e);
+    if (rc == 0)
+        rc = entry_add_scanned(a, e, offer, &sc);
+    if (rc < 0)
+        goto fail;
+    bool moved = offer == &ag->available, was_plain = ag->plain;
+    if (moved) {
+        /* The whole free set: move it rather than copy and clear. */
+        res = ag->available;
+        ag_resources_init(&ag->available);
+        ag->plain = true;
+    } else if ((rc = ag_resources_copy(&res, offer)) < 0 ||
+               (rc = ag_resources_subtract(&ag->available, &res)) < 0) {
+        (void)entry_sub(a, e, offer);
+        goto fail;
     }
-    const char *role = a->roles[c->role].name;
-    if (tag_role(&p->res, role) < 0) {
-        /* Cannot tag it, so cannot offer it: give it back, unfiltered. */
-        struct ag__alloc_entry *e = entry_find(a, p->agent, p->client);
-        if (e && ag_resources_add(&a->agents[p->agent].available, &p->res) == 0 &&
-            entry_contains(a, e, &p->res) && entry_sub(a, e, &p->res) == 0) {
-            account(a, p->client, &p->res, -1);
-            avail_vec(a, p->agent, &p->res, 1, true, true);
+    /* Tagged now, while its entries are in cache, not at delivery. */
+    const char *role = a->roles[a->clients[ci].role].name;
+    if ((rc = tag_role(&res, role)) < 0) {
+        /* Cannot tag it, so cannot offer it: put everything back. */
+        (void)entry_sub(a, e, &res);
+        if (moved) {
+            ag->available = res;
+            ag->plain = was_plain;
+            ag_resources_init(&res);
+        } else {
+            (void)ag_resources_add(&ag->available, &res);
         }
-        ag_resources_release(&p->res);
-        return;
+        goto fail;
     }
-    a->offer(a->ctx, a->frameworks[c->framework].id, role, ag->id, &p->res);
+    account_vec(a, ci, sc.all);
+    avail_take_scanned(a, ai, &res, &sc);
+    /* A second offer of the round to the same client and agent (stage 2
+     * after stage 1) joins the first: one offer per agent and round. */
+    if (e->round == a->round && a->in_round &&
+        ag_resources_add(&a->pending[e->pending].res, &res) == 0) {
+        ag_resources_release(&res);
+        return 0;
+    }
+    e->round = a->round;
+    e->pending = (uint32_t)a->n_pending;
+    struct ag__alloc_pending *p = &a->pending[a->n_pending++];
+    p->client = ci;
+    p->client_gen = a->clients[ci].gen;
+    p->agent = ai;
+    p->agent_gen = ag->gen;
+    p->framework_id = a->frameworks[a->clients[ci].framework].id;
+    p->role = role;
+    p->agent_id = ag->id;
+    p->res = res;
+    return 0;
+
+fail:
+    e = entry_find(a, ai, ci);
+    if (e && entry_empty(e))
+        entry_remove(a, ai, e);
+    ag_resources_release(&res);
+    return rc;
+}
+
+/* Hands one queued offer to the callback, unless the callback removed its
+ * framework or agent earlier in this delivery (the removal already gave
+ * the resources back, so the copy is just dropped). Until something is
+ * removed (epoch unchanged), the queued strings are used as they are. */
+static void deliver(struct ag_allocator *a, struct ag__alloc_pending *p, uint64_t epoch)
+{
+    if (a->epoch != epoch) {
+        const struct ag__alloc_client *c = &a->clients[p->client];
+        const struct ag__alloc_agent *ag = &a->agents[p->agent];
+        if (!c->used || c->gen != p->client_gen || !ag->id || ag->gen != p->agent_gen) {
+            ag_resources_release(&p->res);
+            return;
+        }
+        p->framework_id = a->frameworks[c->framework].id;
+        p->role = a->roles[c->role].name;
+        p->agent_id = ag->id;
+    }
+    a->offer(a->ctx, p->framework_id, p->role, p->agent_id, &p->res);
 }
 
 void ag__alloc_run_round(struct ag_allocator *a, double now,
@@ -2336,8 +2352,9 @@ void ag__alloc_run_round(struct ag_allocator *a, double now,
     policy(a, now);
     /* The callback may call back into the allocator (recover, remove...):
      * the round is over, so that is safe; a nested allocate() is ignored. */
+    uint64_t epoch = a->epoch;
     for (size_t i = 0; i < a->n_pending; i++)
-        deliver(a, &a->pending[i]);
+        deliver(a, &a->pending[i], epoch);
     a->n_pending = 0;
     a->in_round = false;
 }
