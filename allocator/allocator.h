@@ -147,7 +147,9 @@ struct ag_allocator_ops {
     /* Like allocate(), but visits only the agents that changed since the
      * last round (added, re-activated, resources recovered, total
      * updated), so a batched event costs what it touched, not the
-     * cluster. Events that concern every agent (a framework added or
+     * cluster. They are visited in the order a full round would visit
+     * them, so without decline filters it makes the offers allocate()
+     * would. Events that concern every agent (a framework added or
      * re-activated, REVIVE, weights, quota) make it a full round. Keep
      * calling allocate() on the periodic tick: decline filters expire
      * by time, which marks nothing. May be NULL in other policies (then

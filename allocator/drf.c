@@ -382,6 +382,12 @@ static struct drf_state *state_get(struct ag_allocator *a)
     return a->policy;
 }
 
+static int u32_cmp(const void *x, const void *y)
+{
+    uint32_t a = *(const uint32_t *)x, b = *(const uint32_t *)y;
+    return a < b ? -1 : a > b;
+}
+
 /* The next agent at or after *k with something free (a->free_bits), or
  * false when there is none. */
 static bool next_free(const struct ag_allocator *a, uint32_t *k)
@@ -426,6 +432,11 @@ static void round_over(struct ag_allocator *a, double now, bool all)
         return;
     if (a->stale && rebuild(a, st) < 0)
         return;
+    if (!all && a->dirty.n > 1) {
+        /* Agent order, as a full round visits them: the same events give
+         * the same offers either way. */
+        qsort(a->dirty.v, a->dirty.n, sizeof(uint32_t), u32_cmp);
+    }
     if (st->root.n > 0) {
         struct visit v = {.now = now};
         ag_resources_init(&v.tmp);

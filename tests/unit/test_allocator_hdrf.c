@@ -751,6 +751,65 @@ TEST(incremental_order_matches_rebuild)
     }
 }
 
+/* Without filters, a round over the changed agents makes the offers a full
+ * round does: whatever is free and offerable was changed since the last
+ * round. */
+TEST(changed_round_matches_full_round)
+{
+    struct sink s[2] = {{0}}, held[2] = {{0}};
+    struct ag_allocator *a[2];
+    const char *roles[] = {"*", "eng", "eng/web", "ops"};
+    const char *kinds[] = {"cpus:4;mem:4096;ports:[1-10]", "cpus:8;mem:2048;cpus(eng):2",
+                           "cpus:2;mem:8192"};
+    char id[32];
+    for (int k = 0; k < 2; k++) {
+        a[k] = ops()->create(NULL, on_offer, &s[k]);
+        ASSERT_NOT_NULL(a[k]);
+        for (int i = 0; i < 12; i++) {
+            snprintf(id, sizeof(id), "ag%02d", i);
+            add_agent(a[k], id, kinds[i % 3]);
+        }
+        for (int i = 0; i < 6; i++) {
+            snprintf(id, sizeof(id), "f%02d", i);
+            ASSERT_EQ(add_fw(a[k], id, roles[i % 4]), 0);
+        }
+    }
+    unsigned seed = 7;
+    for (int step = 0; step < 300; step++) {
+        seed = seed * 1103515245u + 12345u;
+        unsigned r = (seed >> 16) % 6;
+        if (r < 2) {
+            ops()->allocate_changed(a[0], step);
+            ops()->allocate(a[1], step);
+            ASSERT_EQ(s[0].n, s[1].n);
+            for (size_t i = 0; i < s[0].n; i++) {
+                ASSERT_STREQ(s[0].v[i].fw, s[1].v[i].fw);
+                ASSERT_STREQ(s[0].v[i].agent, s[1].v[i].agent);
+                ASSERT_TRUE(ag_resources_equal(&s[0].v[i].res, &s[1].v[i].res));
+            }
+            for (int k = 0; k < 2; k++)
+                sink_move(&held[k], &s[k]);
+        } else if (r < 5 && held[0].n > 0) {
+            size_t i = (seed >> 4) % held[0].n;
+            for (int k = 0; k < 2; k++) {
+                struct offer *o = &held[k].v[i];
+                ops()->recover(a[k], o->fw, o->role, o->agent, &o->res, 0, step);
+                ag_resources_release(&o->res);
+                *o = held[k].v[--held[k].n];
+            }
+        } else {
+            snprintf(id, sizeof(id), "ag%02u", (seed >> 5) % 12);
+            for (int k = 0; k < 2; k++)
+                ops()->set_agent_active(a[k], id, (seed >> 11) & 1);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        sink_release(&held[k]);
+        sink_release(&s[k]);
+        ops()->destroy(a[k]);
+    }
+}
+
 /* Random events, transforms and total updates against a model of what the
  * master holds: offers never overlap what is held, reservations stay with
  * their roles, and once all is given back each agent is offered exactly
@@ -925,4 +984,4 @@ TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_w
           TEST_CASE(transform_reserve_and_unreserve),
           TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
           TEST_CASE(new_ops_bad_input), TEST_CASE(incremental_order_matches_rebuild),
-          TEST_CASE(random_invariants))
+          TEST_CASE(changed_round_matches_full_round), TEST_CASE(random_invariants))
