@@ -11,6 +11,15 @@
  * at the API edge; freed slots go on a free list and are reused. A
  * (framework, role) pair is a "client": it holds the allocation counters
  * and the decline filters. Not part of the public interface.
+ *
+ * Quantities are vectors over interned names (int64_t thousandths, as in
+ * resources.h): per agent (total, free), per client and role (allocated,
+ * and per role its subtree's allocation and free reservations), and for
+ * the cluster (total, unreserved free). Resource sets (struct
+ * ag_resources) are kept only where identities matter: an agent's free
+ * set, which becomes the offer itself, and the non-plain part of what a
+ * client holds on an agent. Quota: guarantees and limits per role apply
+ * to its subtree; consumption is allocation plus free reservations.
  */
 #ifndef AG_ALLOCATOR_INTERNAL_H
 #define AG_ALLOCATOR_INTERNAL_H
@@ -24,9 +33,9 @@
 #include "core/resources.h"
 
 #define AG_ALLOC_NONE UINT32_MAX
-/* Distinct scalar names that count toward shares; names beyond this many
- * (never seen in practice: cpus, mem, disk, gpus...) are still offered and
- * accounted, but ignored when computing shares. */
+/* Distinct scalar and ranges names interned (cpus, mem, disk, gpus,
+ * ports...); resources of names beyond this many are still offered and
+ * held exactly, but count toward no share, quota or minimum. */
 #define AG_ALLOC_MAX_SCALARS 16
 #define AG_ALLOC_MAGIC       0x41414c43u /* "AALC" */
 

@@ -1,8 +1,10 @@
 /*
  * state: the bookkeeping shared by every built-in allocator policy (see
  * internal.h). Event handlers are O(1) hash lookups plus resource math on
- * one agent, except removals, which may walk the agents a removed
- * framework holds resources on, or the clients filtering a removed agent.
+ * one agent and vector updates along one role chain, except removals,
+ * which may walk the agents a removed framework holds resources on, or
+ * the clients filtering a removed agent, and the quota checks, which walk
+ * the roles that have quota.
  */
 #include "allocator/internal.h"
 
