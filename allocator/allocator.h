@@ -137,8 +137,10 @@ struct ag_allocator_ops {
     /* Sets a role's quota: guarantees (offered before fair sharing, with
      * headroom held back from other roles) and limits (never offered
      * past). Scalar quantities only; NULL or empty clears that half.
-     * Applies to the role's whole subtree. -EINVAL if a guarantee exceeds
-     * its limit, or for a bad role. */
+     * Applies to the role's whole subtree; consumption counts what the
+     * subtree is allocated plus its reservations lying free. -EINVAL if
+     * a guarantee exceeds its limit, for a non-scalar entry, or for a bad
+     * role ("*" included); nothing changes then. */
     int (*set_quota)(struct ag_allocator *a, const char *role,
                      const struct ag_resources *guarantees, const struct ag_resources *limits);
 
