@@ -156,7 +156,11 @@ struct ag__alloc_agent {
     struct ag_resources available; /* total - allocated */
     struct ag__alloc_entry *entries;
     uint32_t n_entries, cap_entries;
-    uint32_t n_filters;                        /* filters on this agent, over all clients */
+    /* Clients with a decline filter on this agent (n_filters of them,
+     * unordered): most candidates of a visit are told apart from the
+     * filtered ones without touching their filter tables. */
+    uint32_t *filter_clients;
+    uint32_t n_filters, cap_filter_clients;
     int64_t free_scalar[AG_ALLOC_MAX_SCALARS]; /* scalars of `available` */
     uint64_t seq;                              /* admission order */
     /* The total's scalars. The total itself is not kept: it is available

@@ -299,6 +299,18 @@ static int filters_grow(struct ag__alloc_filters *f)
     return 0;
 }
 
+/* Takes ci off agent ai's list of filtering clients. */
+static void agent_unfilter(struct ag_allocator *a, uint32_t ai, uint32_t ci)
+{
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    for (uint32_t k = 0; k < ag->n_filters; k++) {
+        if (ag->filter_clients[k] == ci) {
+            ag->filter_clients[k] = ag->filter_clients[--ag->n_filters];
+            return;
+        }
+    }
+}
+
 /* Filters client ci on agent ai: offers within `refused` are withheld until
  * `expiry`. A live filter already there is widened (union of the refused
  * sets, later expiry), so declining two offers of one agent hides both. */
@@ -315,6 +327,15 @@ static int filter_put(struct ag_allocator *a, uint32_t ci, uint32_t ai,
             slot->expiry = expiry;
         }
         return ag_resources_add(&slot->refused, refused);
+    }
+    struct ag__alloc_agent *ag = &a->agents[ai];
+    if (ag->n_filters == ag->cap_filter_clients) {
+        uint32_t ncap = ag->cap_filter_clients ? ag->cap_filter_clients * 2 : 2;
+        uint32_t *nc = realloc(ag->filter_clients, (size_t)ncap * sizeof(*nc));
+        if (!nc)
+            return -ENOMEM;
+        ag->filter_clients = nc;
+        ag->cap_filter_clients = ncap;
     }
     if ((f->n + 1) * 2 > f->cap) {
         int rc = filters_grow(f);
@@ -335,7 +356,7 @@ static int filter_put(struct ag_allocator *a, uint32_t ci, uint32_t ai,
     slot->agent = ai;
     slot->expiry = expiry;
     f->n++;
-    a->agents[ai].n_filters++;
+    ag->filter_clients[ag->n_filters++] = ci;
     return 0;
 }
 
@@ -343,8 +364,10 @@ static void filter_del(struct ag_allocator *a, uint32_t ci, uint32_t ai)
 {
     struct ag__alloc_filters *f = &a->clients[ci].filters;
     struct ag__alloc_filter *slot = filter_find(f, ai);
-    if (!slot)
+    if (!slot) {
+        agent_unfilter(a, ai, ci); /* keeps the two sides in step regardless */
         return;
+    }
     ag_resources_release(&slot->refused);
     uint32_t mask = f->cap - 1;
     uint32_t i = (uint32_t)(slot - f->slots);
@@ -363,7 +386,7 @@ static void filter_del(struct ag_allocator *a, uint32_t ci, uint32_t ai)
     }
     f->slots[i].agent = AG_ALLOC_NONE;
     f->n--;
-    a->agents[ai].n_filters--;
+    agent_unfilter(a, ai, ci);
 }
 
 static void filters_clear(struct ag_allocator *a, uint32_t ci)
@@ -372,7 +395,7 @@ static void filters_clear(struct ag_allocator *a, uint32_t ci)
     for (uint32_t i = 0; i < f->cap && f->n > 0; i++) {
         if (f->slots[i].agent == AG_ALLOC_NONE)
             continue;
-        a->agents[f->slots[i].agent].n_filters--;
+        agent_unfilter(a, f->slots[i].agent, ci);
         ag_resources_release(&f->slots[i].refused);
         f->slots[i].agent = AG_ALLOC_NONE;
         f->n--;
@@ -391,6 +414,12 @@ static void filters_release(struct ag_allocator *a, uint32_t ci)
 bool ag__alloc_filtered(struct ag_allocator *a, uint32_t ci, uint32_t ai,
                         const struct ag_resources *offer, double now)
 {
+    const struct ag__alloc_agent *ag = &a->agents[ai];
+    uint32_t k = 0;
+    while (k < ag->n_filters && ag->filter_clients[k] != ci)
+        k++;
+    if (k == ag->n_filters)
+        return false;
     struct ag__alloc_filter *f = filter_find(&a->clients[ci].filters, ai);
     if (!f)
         return false;
@@ -1270,6 +1299,7 @@ static void agent_release(struct ag__alloc_agent *ag)
     for (uint32_t k = 0; k < ag->n_entries; k++)
         ag_resources_release(&ag->entries[k].res);
     free(ag->entries);
+    free(ag->filter_clients);
     ag_resources_release(&ag->available);
     free(ag->id);
 }
@@ -1538,10 +1568,8 @@ void ag__alloc_remove_agent(struct ag_allocator *a, const char *agent_id)
         entry_remove(a, ai, e);
         client_maybe_free(a, ci);
     }
-    for (uint32_t ci = 0; ci < a->client_pool.n && ag->n_filters > 0; ci++) {
-        if (a->clients[ci].used && a->clients[ci].filters.n > 0)
-            filter_del(a, ci, ai);
-    }
+    while (ag->n_filters > 0)
+        filter_del(a, ag->filter_clients[ag->n_filters - 1], ai);
     if (ag->active) {
         cluster_apply(a, ag, -1);
         avail_vec(a, ai, &ag->available, -1, false, true);
