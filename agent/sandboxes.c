@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "agent/internal.h"
 #include "agent/sandboxes.h"
@@ -146,6 +147,19 @@ static void gc_timer_fired(void *arg)
 
 /* --- start, stop --- */
 
+/* Fetcher inputs and results left by an agent that died mid-fetch. */
+static void clear_fetch_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            unlinkat(dirfd(d), e->d_name, 0);
+    closedir(d);
+}
+
 int ag_agent_sandboxes_start(struct ag_agent *agent, char *err, size_t errlen)
 {
     struct ag_agent_sandbox_config *c = &ag_agent_sandbox_cfg;
@@ -192,6 +206,7 @@ int ag_agent_sandboxes_start(struct ag_agent *agent, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create '%s': %s", dir, strerror(-rc));
         return rc;
     }
+    clear_fetch_dir(dir);
     st.agent = agent;
     st.reap_timer = ag_timer_new(agent->loop, reap_timer_fired, agent);
     st.gc_timer = ag_timer_new(agent->loop, gc_timer_fired, agent);

@@ -287,6 +287,22 @@ static bool is_key(const char *name)
     return true;
 }
 
+/* A download ("<key>.<pid>") that a fetcher killed midway left behind,
+ * an hour old: removed. */
+static bool is_stale_download(const char *dir, const char *name)
+{
+    const char *dot = strchr(name, '.');
+    char path[4200];
+    struct stat st;
+    if (!dot || dot - name != 64 || !dot[1] || strspn(dot + 1, "0123456789") != strlen(dot + 1))
+        return false;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (stat(path, &st) < 0 || time(NULL) - st.st_mtime < 3600)
+        return false;
+    unlink(path);
+    return true;
+}
+
 /* Removes least recently used entries until the cache fits (lock held). */
 static void cache_evict(const char *keep)
 {
@@ -300,6 +316,8 @@ static void cache_evict(const char *keep)
     while ((e = readdir(d)) != NULL && n < MAX_CACHE_ENTRIES) {
         char path[4200];
         struct stat st;
+        if (is_stale_download(cfg.cache_dir, e->d_name))
+            continue;
         if (!is_key(e->d_name))
             continue;
         snprintf(path, sizeof(path), "%s/%s", cfg.cache_dir, e->d_name);
