@@ -618,6 +618,35 @@ static bool sandbox_ended(struct ag_agent *agent, const char *sandbox)
     return true;
 }
 
+/* The file that came after `done` (which was `path` before the logger
+ * rotated it): if it is now path.K, the next is path.(K-1), or path itself
+ * for K = 1, so that nothing is skipped when the logger rotated twice
+ * between two looks. If it is gone (rotated off the end), the oldest file
+ * left. An open descriptor, or -1. */
+static int open_successor(const char *path, const struct stat *done)
+{
+    char name[PATH_MAX + 16];
+    long found = -1, last = 0;
+    for (long k = 1; k <= 1000; k++) {
+        struct stat sb;
+        snprintf(name, sizeof(name), "%s.%ld", path, k);
+        if (stat(name, &sb) < 0)
+            break;
+        last = k;
+        if (sb.st_ino == done->st_ino && sb.st_dev == done->st_dev) {
+            found = k;
+            break;
+        }
+    }
+    if (found > 1)
+        snprintf(name, sizeof(name), "%s.%ld", path, found - 1);
+    else if (found < 0 && last > 0)
+        snprintf(name, sizeof(name), "%s.%ld", path, last);
+    else
+        snprintf(name, sizeof(name), "%s", path);
+    return open(name, O_RDONLY | O_CLOEXEC);
+}
+
 /* Sends what is new; true if anything was. -1 when the peer is gone. */
 static int follow_read(struct follow *f)
 {
@@ -639,7 +668,7 @@ static int follow_read(struct follow *f)
          * the new one from its start) or it may have been truncated. */
         if (fstat(f->fd, &cur) == 0 && stat(f->real, &now) == 0) {
             if (now.st_ino != cur.st_ino || now.st_dev != cur.st_dev) {
-                int fd = open(f->real, O_RDONLY | O_CLOEXEC);
+                int fd = open_successor(f->real, &cur);
                 if (fd >= 0) {
                     close(f->fd);
                     f->fd = fd;

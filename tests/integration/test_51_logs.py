@@ -182,6 +182,27 @@ def test_follow_streams_a_running_task(mc, fw):
     assert text.count("tick-1\n") == 1, text
 
 
+def test_follow_goes_across_rotations(mc, fw):
+    # About 45 KB in bursts: the 4 KB stdout rotates a dozen times while
+    # it is followed; the stream must carry every line once, in order.
+    launch(fw, "rotating", "i=0; while [ $i -lt 4000 ]; do echo \"rot $i\"; i=$((i+1)); "
+                           "if [ $((i % 400)) -eq 0 ]; then sleep 0.3; fi; done")
+    fw.wait_update("rotating", ["TASK_RUNNING", "TASK_FINISHED"], timeout=30)
+    d = sandbox_of(mc, fw, "rotating")
+    got, done = [], threading.Event()
+    read_chunked_stream(mc.agents[0].url, d + "/stdout", got, done, offset=0, until_exit=1)
+    assert got[0][1] == ("status", 200), got[0]
+    text = b"".join(x for _, x in got if isinstance(x, bytes)).decode()
+    numbers = [int(l.split()[1]) for l in text.split("\n") if l.startswith("rot ")]
+    # The stream starts at what the live file held when it was opened.
+    assert numbers, text[:200]
+    # Opened well before the end (the task takes 3 s): rotations were crossed.
+    assert numbers[0] < 3000, numbers[0]
+    assert numbers == list(range(numbers[0], 4000)), \
+        "gap or duplicate near %s" % next((a for a, b in zip(numbers, numbers[1:]) if b != a + 1),
+                                          None)
+
+
 def test_follow_bad_requests(mc, fw):
     launch(fw, "quiet", "echo q")
     fw.wait_update("quiet", TERMINAL, timeout=30)
