@@ -810,6 +810,56 @@ TEST(changed_round_matches_full_round)
     }
 }
 
+/* Filters go with the agent or framework they concern; slots reused
+ * afterwards start clean. */
+TEST(filters_follow_removals)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    add_agent(a, "ag1", "cpus:2;mem:1024");
+    ASSERT_EQ(add_fw(a, "F", "*"), 0);
+    ASSERT_EQ(add_fw(a, "G", "*"), 0);
+    ops()->allocate(a, 0);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "F");
+    recover_all(a, &s, 100, 0);
+    ops()->allocate(a, 1);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "G");
+    recover_all(a, &s, 100, 1);
+    ops()->allocate(a, 2);
+    ASSERT_EQ(s.n, 0);
+    ops()->remove_framework(a, "G");
+    ops()->allocate(a, 3);
+    ASSERT_EQ(s.n, 0); /* F is still filtered */
+    /* A new framework may take G's slot: it has no filter. */
+    ASSERT_EQ(add_fw(a, "H", "*"), 0);
+    ops()->allocate(a, 4);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "H");
+    recover_all(a, &s, 100, 4);
+    /* The agent goes and comes back: its filters went with it. */
+    ops()->remove_agent(a, "ag1");
+    add_agent(a, "ag1", "cpus:2;mem:1024");
+    ops()->allocate(a, 5);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "F");
+    recover_all(a, &s, 100, 5);
+    ops()->allocate(a, 6);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "H");
+    recover_all(a, &s, 100, 6);
+    ops()->allocate(a, 7);
+    ASSERT_EQ(s.n, 0);
+    const char *star[] = {"*"};
+    ops()->revive(a, "F", star, 1, 8);
+    ops()->allocate(a, 8);
+    ASSERT_EQ(s.n, 1);
+    ASSERT_STREQ(s.v[0].fw, "F");
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 /* Random events, transforms and total updates against a model of what the
  * master holds: offers never overlap what is held, reservations stay with
  * their roles, and once all is given back each agent is offered exactly
@@ -984,4 +1034,5 @@ TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_w
           TEST_CASE(transform_reserve_and_unreserve),
           TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
           TEST_CASE(new_ops_bad_input), TEST_CASE(incremental_order_matches_rebuild),
-          TEST_CASE(changed_round_matches_full_round), TEST_CASE(random_invariants))
+          TEST_CASE(changed_round_matches_full_round), TEST_CASE(filters_follow_removals),
+          TEST_CASE(random_invariants))
