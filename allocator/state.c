@@ -414,12 +414,17 @@ static void filters_release(struct ag_allocator *a, uint32_t ci)
 bool ag__alloc_filtered(struct ag_allocator *a, uint32_t ci, uint32_t ai,
                         const struct ag_resources *offer, double now)
 {
+    /* A short list answers "not filtered" without touching ci's table; a
+     * long one (many frameworks declined this agent) would cost more than
+     * the table probe it saves. */
     const struct ag__alloc_agent *ag = &a->agents[ai];
-    uint32_t k = 0;
-    while (k < ag->n_filters && ag->filter_clients[k] != ci)
-        k++;
-    if (k == ag->n_filters)
-        return false;
+    if (ag->n_filters <= 8) {
+        uint32_t k = 0;
+        while (k < ag->n_filters && ag->filter_clients[k] != ci)
+            k++;
+        if (k == ag->n_filters)
+            return false;
+    }
     struct ag__alloc_filter *f = filter_find(&a->clients[ci].filters, ai);
     if (!f)
         return false;
