@@ -116,6 +116,20 @@ static void read_result(const struct fetch *f, int status, char *out, size_t out
     out[n] = '\0';
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
         out[--n] = '\0';
+    /* "Failed to fetch '<uri>': interrupted" names the URI it was on when
+     * it was killed or crashed: say why instead. */
+    if (n > 0 && (f->timed_out || !WIFEXITED(status))) {
+        char *cause = strstr(out, "': interrupted");
+        if (cause && cause[14] == '\0') {
+            cause += 3;
+            if (f->timed_out)
+                snprintf(cause, outlen - (size_t)(cause - out),
+                         "the fetcher did not finish in time and was killed");
+            else if (WIFSIGNALED(status))
+                snprintf(cause, outlen - (size_t)(cause - out),
+                         "the fetcher was killed by signal %d", WTERMSIG(status));
+        }
+    }
     if (n > 0)
         return;
     if (f->timed_out)

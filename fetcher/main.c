@@ -610,6 +610,18 @@ static int give_to_user(void)
 
 /* --- main --- */
 
+static void write_result(const char *line)
+{
+    FILE *f;
+    if (!cfg.result_file)
+        return;
+    f = fopen(cfg.result_file, "we");
+    if (f) {
+        fputs(line, f);
+        fclose(f);
+    }
+}
+
 static void report(const char *uri)
 {
     char line[2048];
@@ -618,13 +630,7 @@ static void report(const char *uri)
     else
         snprintf(line, sizeof(line), "%s", errbuf);
     fprintf(stderr, "agora-fetcher: %s\n", line);
-    if (cfg.result_file) {
-        FILE *f = fopen(cfg.result_file, "we");
-        if (f) {
-            fputs(line, f);
-            fclose(f);
-        }
-    }
+    write_result(line);
 }
 
 static double number_field(const json_t *in, const char *key, double dflt)
@@ -690,13 +696,20 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     json_array_foreach(json_object_get(in, "uris"), i, uri)
     {
-        const char *value = "";
+        const char *value = json_string_value(json_object_get(uri, "value"));
+        char line[2048];
+        /* Should we be killed (the agent's deadline), the agent still
+         * knows which URI it was: it replaces the cause. */
+        snprintf(line, sizeof(line), "Failed to fetch '%s': interrupted", value ? value : "");
+        write_result(line);
         if (fetch_one(uri, &value) < 0) {
             report(value);
             rc = 1;
             break;
         }
     }
+    if (rc == 0)
+        write_result("");
     if (rc == 0 && give_to_user() < 0) {
         report(NULL);
         rc = 1;
