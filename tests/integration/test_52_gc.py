@@ -96,3 +96,25 @@ def test_default_gc_delay_keeps_sandboxes(cluster_factory, scheduler_factory):
         get_json(agent.url, "/metrics/snapshot")), 15, what="gc/path_removals_pending >= 1")
     assert m["gc/path_removals_succeeded"] == 0, m
     assert os.path.isdir(d)
+
+
+@pytest.mark.parametrize("flag,value", [
+    ("gc_disk_headroom", "2"),
+    ("gc_disk_headroom", "-0.5"),
+    ("gc_delay", "-1secs"),
+    ("container_logger_max_size", "10XB"),
+    ("container_logger_max_size", "0"),
+    ("container_logger_max_files", "0"),
+    ("fetcher_cache_size", "big"),
+    ("fetcher_stall_timeout", "0secs"),
+])
+def test_bad_sandbox_flags_refused(tmp_path, flag, value):
+    import subprocess
+    from harness import binary, sanitizer_env
+    p = subprocess.run([binary("agora-agent"), "--master=127.0.0.1:1", "--port=0",
+                        "--work_dir=%s" % (tmp_path / "w"), "--%s=%s" % (flag, value)],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       text=True, timeout=30, env=sanitizer_env())
+    assert p.returncode != 0, p.stderr
+    assert "--" + flag in p.stderr, p.stderr
+    assert "listening" not in p.stderr, p.stderr
