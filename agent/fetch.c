@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -104,6 +105,12 @@ static void fetch_free(struct fetch *f)
     free(f);
 }
 
+static bool result_has_message(const struct fetch *f)
+{
+    struct stat sb;
+    return stat(f->result, &sb) == 0 && sb.st_size > 0;
+}
+
 /* The fetcher's one-line message, or a description of how it ended. */
 static void read_result(const struct fetch *f, int status, char *out, size_t outlen)
 {
@@ -157,13 +164,15 @@ static void fetcher_exited(struct ag_agent *agent, pid_t pid, int status, void *
         fetch_free(f);
         return;
     }
-    ok = !f->timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    /* The fetcher empties its result file on success: a message left in
+     * it means failure whatever the status says (a child reaped by someone
+     * else is reported with status 0). */
+    read_result(f, status, msg, sizeof(msg));
+    ok = !f->timed_out && WIFEXITED(status) && WEXITSTATUS(status) == 0 && !result_has_message(f);
     if (ok)
         n_succeeded++;
     else
         n_failed++;
-    if (!ok)
-        read_result(f, status, msg, sizeof(msg));
     ex = ag_agent_executor_find(ag_agent_framework_find(agent, f->framework_id), f->executor_id);
     if (ex && strcmp(ex->container_id, f->container_id) != 0)
         ex = NULL;
