@@ -58,7 +58,7 @@ static struct options opt = {
     .command = "true",
     .label = "run",
     .timeout = 300,
-    .refuse = 0,
+    .refuse = 1,
 };
 
 /* A growable array of samples in milliseconds. */
@@ -548,7 +548,7 @@ static void usage(FILE *f)
                "  --command=CMD         the tasks' shell command (default true)\n"
                "  --role=ROLE           role of the frameworks (default *)\n"
                "  --label=L             suffix of the BENCH names (default run)\n"
-               "  --refuse=SECS         filter on declined leftovers (default 0)\n"
+               "  --refuse=SECS         filter on declined leftovers (default 1)\n"
                "  --wait_running        done once every task is RUNNING\n"
                "  --hold                stay subscribed after the run until SIGTERM;\n"
                "                        SIGUSR1/SIGUSR2 measure the largest event gap\n"

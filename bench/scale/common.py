@@ -53,10 +53,12 @@ def fd_limit():
     return hard
 
 
-def max_agents(wanted):
+def max_agents(wanted, frameworks=10):
     """How many emulated agents one master can hold here: each agent's stream
-    is a file descriptor in the master (and in bench-simagent)."""
-    cap = fd_limit() - 800
+    is a file descriptor in the master (and in bench-simagent), and so is
+    each framework's stream and each call in flight (one connection per
+    call from the SDK). Past the limit the master's accept() fails."""
+    cap = fd_limit() - 800 - 4 * frameworks
     return min(wanted, cap)
 
 

@@ -827,11 +827,20 @@ static void agent_subscribe(struct agent *a)
         buf_add_escaped(&body, a->id);
         BUF_LIT(&body, "\"},");
     }
-    buf_addf(&body,
-             "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":%g}},"
-             "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":%g}},"
-             "{\"name\":\"disk\",\"type\":\"SCALAR\",\"scalar\":{\"value\":%g}}]",
-             opt.cpus, opt.mem, opt.disk);
+    /* Resources set to 0 are left out (a one-slot agent has no leftovers
+     * to be offered again and again). */
+    const char *names[3] = {"cpus", "mem", "disk"};
+    double values[3] = {opt.cpus, opt.mem, opt.disk};
+    BUF_LIT(&body, "\"resources\":[");
+    bool first = true;
+    for (int i = 0; i < 3; i++) {
+        if (values[i] <= 0)
+            continue;
+        buf_addf(&body, "%s{\"name\":\"%s\",\"type\":\"SCALAR\",\"scalar\":{\"value\":%g}}",
+                 first ? "" : ",", names[i], values[i]);
+        first = false;
+    }
+    BUF_LIT(&body, "]");
     add_attributes(&body);
     BUF_LIT(&body, "},\"tasks\":[],\"executors\":[],\"frameworks\":[]}}");
     buf_addf(&c->out,
