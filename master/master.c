@@ -384,22 +384,41 @@ static void flush_pending_offers(struct ag_master *m)
     free(touched);
 }
 
-void ag_master_allocate(struct ag_master *m)
+/* One allocation round. A full round visits every agent; the batched
+ * rounds that follow events visit only what changed (the allocator turns
+ * cluster-wide events such as a new framework or REVIVE into a full round
+ * itself), so an event costs what it touched, not the cluster. */
+static void allocate_round(struct ag_master *m, bool full)
 {
     if (m->allocating)
         return;
     if (m->alloc_soon)
         ag_timer_stop(m->alloc_soon);
     m->allocating = true;
-    m->alloc_ops->allocate(m->alloc, ag_monotonic());
+    if (!full && m->alloc_ops->allocate_changed)
+        m->alloc_ops->allocate_changed(m->alloc, ag_monotonic());
+    else
+        m->alloc_ops->allocate(m->alloc, ag_monotonic());
     m->allocating = false;
     m->metrics.allocation_runs++;
     flush_pending_offers(m);
 }
 
-static void allocate_cb(void *arg)
+void ag_master_allocate(struct ag_master *m)
 {
-    ag_master_allocate(arg);
+    allocate_round(m, true);
+}
+
+/* The periodic tick: a full round, since decline filters expire by time
+ * and nothing marks their agents as changed. */
+static void allocate_tick_cb(void *arg)
+{
+    allocate_round(arg, true);
+}
+
+static void allocate_soon_cb(void *arg)
+{
+    allocate_round(arg, false);
 }
 
 void ag_master_allocate_soon(struct ag_master *m)
@@ -1689,8 +1708,8 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
         return NULL;
     }
     if (loop) {
-        m->alloc_timer = ag_timer_new(loop, allocate_cb, m);
-        m->alloc_soon = ag_timer_new(loop, allocate_cb, m);
+        m->alloc_timer = ag_timer_new(loop, allocate_tick_cb, m);
+        m->alloc_soon = ag_timer_new(loop, allocate_soon_cb, m);
         if (m->alloc_timer && cfg->allocation_interval > 0)
             ag_timer_start_periodic(m->alloc_timer, cfg->allocation_interval);
     }
