@@ -293,13 +293,23 @@ static json_t *scalars_to_resources_json(const json_t *map)
     return arr;
 }
 
+/* A {name: {value: n}} map as a quantity list for the allocator. Zero
+ * quantities are kept: a limit of 0 means "none of it". */
 static int scalars_to_resources(const json_t *map, struct ag_resources *ret)
 {
-    char e[256] = "";
-    json_t *arr = scalars_to_resources_json(map);
-    int r = ag_resources_from_json(arr, ret, e, sizeof(e));
-    json_decref(arr);
-    return r;
+    const char *k;
+    json_t *v;
+    ag_resources_init(ret);
+    json_object_foreach((json_t *)map, k, v)
+    {
+        double d = json_number_value(json_object_get(v, "value"));
+        int r = ag_resources_push_quantity(ret, k, (int64_t)llround(d * 1000.0));
+        if (r < 0) {
+            ag_resources_release(ret);
+            return r;
+        }
+    }
+    return 0;
 }
 
 /* Checks a {name: {value: n}} map; writes a normalised copy to *ret. */
@@ -439,19 +449,6 @@ int ag_master_update_quota(struct ag_master *m, const json_t *payload, char *err
         }
         const char *k;
         json_t *v;
-        /* Zero quantities vanish from a resource set, so the allocator
-         * would see no limit at all: refuse rather than mislead. */
-        if (r == 0)
-            json_object_foreach(l, k, v)
-            {
-                if (json_number_value(json_object_get(v, "value")) < 0.0005) {
-                    r = fail(err, errlen,
-                             "role '%s': a limit of 0 for '%s' is not supported yet (use a "
-                             "small positive value)",
-                             rs, k);
-                    break;
-                }
-            }
         if (r == 0)
             json_object_foreach(g, k, v)
             {

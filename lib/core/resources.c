@@ -523,6 +523,21 @@ int ag_resources_copy(struct ag_resources *dst, const struct ag_resources *src)
     return 0;
 }
 
+int ag_resources_push_quantity(struct ag_resources *r, const char *name, int64_t milli)
+{
+    if (!name || !*name || milli < 0)
+        return -EINVAL;
+    struct ag_resource c = {.type = AG_VALUE_SCALAR, .scalar_milli = milli};
+    c.name = strdup(name);
+    if (!c.name)
+        return -ENOMEM;
+    if (append_take(r, &c) < 0) {
+        ag_resource_release(&c);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 int ag_resources_add_one(struct ag_resources *dst, const struct ag_resource *src)
 {
     if (value_empty(src))

@@ -110,6 +110,12 @@ char *ag_resources_string(const struct ag_resources *r);
 /* dst += src. 0 or -ENOMEM. */
 int ag_resources_add(struct ag_resources *dst, const struct ag_resources *src);
 int ag_resources_add_one(struct ag_resources *dst, const struct ag_resource *src);
+/* Appends the scalar quantity `name` = milli/1000 as its own unreserved
+ * entry, even when it is zero. Only for quantity lists such as quota
+ * limits, where 0 means "none" rather than "no limit"; every other set
+ * drops empty entries, so do not mix such a list with add/subtract/
+ * contains. 0, -EINVAL for a bad name or negative value, -ENOMEM. */
+int ag_resources_push_quantity(struct ag_resources *r, const char *name, int64_t milli);
 /* dst -= src if dst contains src (then 0); else -ERANGE and dst unchanged
  * (also unchanged on -ENOMEM). Note that ranges and sets add by union, so
  * (a + a) - a is empty for them. */

@@ -146,6 +146,22 @@ def test_quota_limit_never_exceeded(cluster_factory, scheduler_factory):
     assert held_cpus(lim) == 1, "limit cpus:1 exceeded"
 
 
+def test_quota_limit_zero_means_none(cluster_factory, scheduler_factory):
+    """A limit of 0 shuts a role out of that resource (§8.4), while the
+    rest of the cluster keeps being offered to others."""
+    c = cluster_factory(resources=[SMALL] * 2)
+    r = op(c.url, "UPDATE_QUOTA", {"quota_configs": [
+        {"role": "shut", "limits": {"cpus": {"value": 0}, "mem": {"value": 0}}}]})
+    assert r.status == 200, r.text
+    assert quota_configs(c.url) == [{"role": "shut", "guarantees": {},
+                                     "limits": {"cpus": {"value": 0}, "mem": {"value": 0}}}]
+    shut = scheduler_factory(c.url, name="shut", role="shut").subscribe()
+    other = scheduler_factory(c.url, name="other", role="other").subscribe()
+    wait_held([other], 2, "everything offered to the other role")
+    shut.fence()
+    assert held_cpus(shut) == 0 and not shut.outstanding(), "a limit of 0 was exceeded"
+
+
 def test_quota_guarantee_met_first(cluster_factory, scheduler_factory):
     c = cluster_factory(resources=[SMALL] * 4)
     r = op(c.url, "UPDATE_QUOTA", {"quota_configs": [
@@ -179,8 +195,8 @@ def test_quota_bad_input(cluster_factory):
         ({"quota_configs": [{"role": "y", "limits": {"cpus": {"value": 1}}},
                             {"limits": {}}]}, 400, "role"),
         ({"quota_configs": "x"}, 400, "quota_configs"),
-        ({"quota_configs": [{"role": "z", "limits": {"gpus": {"value": 0}}}]}, 400,
-         "limit of 0"),
+        ({"quota_configs": [{"role": "z", "limits": {"cpus": {"value": -1}}}]}, 400,
+         "limits.cpus"),
         ({"force": "yes", "quota_configs": []}, 400, "force"),
     ]
     for payload, status, word in cases:

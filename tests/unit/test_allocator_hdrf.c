@@ -321,6 +321,30 @@ TEST(limit_never_exceeded)
 }
 
 /* Headroom for an unsatisfied guarantee is not offered to other roles. */
+/* A limit of 0 is "none of it", not "no limit": the role gets nothing
+ * of that resource while another role still gets everything. */
+TEST(zero_limit_means_none)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    struct ag_resources l;
+    add_agents(a, 3, "cpus:1;mem:1024");
+    ASSERT_EQ(add_fw(a, "Z", "zero"), 0);
+    ag_resources_init(&l);
+    ASSERT_EQ(ag_resources_push_quantity(&l, "cpus", 0), 0);
+    ASSERT_EQ(ag_resources_push_quantity(&l, "mem", 0), 0);
+    ASSERT_EQ(ops()->set_quota(a, "zero", NULL, &l), 0);
+    ag_resources_release(&l);
+    ops()->allocate(a, 0);
+    ASSERT_EQ(s.n, 0);
+    ASSERT_EQ(add_fw(a, "O", "other"), 0);
+    ops()->allocate(a, 1);
+    ASSERT_NEAR(total_of(&s, "O", "cpus"), 3, 1e-9);
+    ASSERT_NEAR(total_of(&s, "Z", "cpus"), 0, 1e-9);
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 TEST(headroom_held_back)
 {
     struct sink s = {0};
@@ -1027,9 +1051,10 @@ TEST(random_invariants)
 TEST_MAIN(TEST_CASE(hierarchy_splits_parent_share), TEST_CASE(hierarchy_parent_with_own_clients),
           TEST_CASE(guarantee_before_fair_share), TEST_CASE(guarantee_offer_is_capped),
           TEST_CASE(guarantee_brings_unguaranteed_names), TEST_CASE(limit_never_exceeded),
-          TEST_CASE(headroom_held_back), TEST_CASE(quota_bad_input),
-          TEST_CASE(reservations_role_and_descendants), TEST_CASE(excluded_names_do_not_count),
-          TEST_CASE(min_allocatable_alternatives), TEST_CASE(multi_role_one_role_per_offer),
+          TEST_CASE(zero_limit_means_none), TEST_CASE(headroom_held_back),
+          TEST_CASE(quota_bad_input), TEST_CASE(reservations_role_and_descendants),
+          TEST_CASE(excluded_names_do_not_count), TEST_CASE(min_allocatable_alternatives),
+          TEST_CASE(multi_role_one_role_per_offer),
           TEST_CASE(update_agent_grows_and_refuses_below_allocated),
           TEST_CASE(transform_reserve_and_unreserve),
           TEST_CASE(allocate_changed_visits_changed_agents), TEST_CASE(ports_split_and_return),
