@@ -86,8 +86,11 @@ static void fifo_round(struct ag_allocator *a, double now)
         if (ag__alloc_client_eligible(a, ci))
             s->clients[n_clients++] = ci;
     }
-    qsort_r(s->agents, n_agents, sizeof(uint32_t), agent_qcmp, a);
-    qsort_r(s->clients, n_clients, sizeof(uint32_t), client_qcmp, a);
+    /* The arrays are still NULL while the pools are empty. */
+    if (n_agents > 1)
+        qsort_r(s->agents, n_agents, sizeof(uint32_t), agent_qcmp, a);
+    if (n_clients > 1)
+        qsort_r(s->clients, n_clients, sizeof(uint32_t), client_qcmp, a);
 
     struct ag_resources tmp;
     ag_resources_init(&tmp);

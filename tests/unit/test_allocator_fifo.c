@@ -267,6 +267,22 @@ TEST(inactive_and_min_allocatable)
     ops()->destroy(a);
 }
 
+/* A master allocates before any agent or framework has arrived. */
+TEST(empty_cluster)
+{
+    struct sink s = {0};
+    struct ag_allocator *a = make(&s);
+    ops()->allocate(a, 0);
+    ASSERT_EQ(add_fw(a, "F", "*"), 0);
+    ops()->allocate(a, 1);
+    ASSERT_EQ(count(&s, "F"), 0);
+    add_agent(a, "S1", "cpus:1;mem:64");
+    ops()->allocate(a, 2);
+    ASSERT_EQ(count(&s, "F"), 1);
+    sink_release(&s);
+    ops()->destroy(a);
+}
+
 TEST_MAIN(TEST_CASE(oldest_framework_first_agents_in_admission_order),
           TEST_CASE(suppressed_and_removed_make_way), TEST_CASE(reservations_and_roles),
-          TEST_CASE(inactive_and_min_allocatable))
+          TEST_CASE(inactive_and_min_allocatable), TEST_CASE(empty_cluster))
