@@ -2139,7 +2139,7 @@ int ag__alloc_transform(struct ag_allocator *a, const char *framework_id, const 
     /* RESERVE, UNRESERVE, CREATE, DESTROY (and volume resizes) only
      * relabel: what each name amounts to stays the same. */
     intern_names(a, &t);
-    bool same;
+    bool same = false;
     if ((rc = same_amounts(&f, &t, &same)) < 0)
         goto out;
     if (!same) {
