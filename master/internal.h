@@ -188,6 +188,7 @@ struct ag_master_framework {
     size_t n_unreachable;
     struct ag_master_list offers;    /* ag_master_offer.fw_link */
     struct ag_master_list executors; /* ag_master_executor.fw_link */
+    /* Scalar quantities only: these span agents, where ports repeat. */
     struct ag_resources used, offered;
     double registered_time, reregistered_time, unregistered_time;
     json_t *pending_offers;               /* OFFERS being batched in one allocation round */

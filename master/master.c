@@ -235,6 +235,33 @@ static void offer_timeout_cb(void *arg)
     ag_master_allocate_soon(m);
 }
 
+/* A framework's used/offered tallies span agents. Ranges and sets add by
+ * union, so the same port offered or used on two agents would count once
+ * and then be removed twice: the tallies keep scalar quantities only. */
+static bool is_scalar(const struct ag_resource *res, void *arg)
+{
+    (void)arg;
+    return res->type == AG_VALUE_SCALAR;
+}
+
+static void fw_tally_add(struct ag_resources *tally, const struct ag_resources *r)
+{
+    struct ag_resources q;
+    if (ag_resources_filter(r, is_scalar, NULL, &q) == 0)
+        ag_resources_add(tally, &q);
+    ag_resources_release(&q);
+}
+
+static int fw_tally_subtract(struct ag_resources *tally, const struct ag_resources *r)
+{
+    struct ag_resources q;
+    int rc = ag_resources_filter(r, is_scalar, NULL, &q);
+    if (rc == 0)
+        rc = ag_resources_subtract(tally, &q);
+    ag_resources_release(&q);
+    return rc;
+}
+
 static struct ag_master_offer *offer_create(struct ag_master *m, struct ag_master_framework *fw,
                                             struct ag_master_agent *a, const char *role,
                                             struct ag_resources *res)
@@ -251,7 +278,7 @@ static struct ag_master_offer *offer_create(struct ag_master *m, struct ag_maste
     o->created = ag_now();
     ag_master_list_append(&fw->offers, &o->fw_link);
     ag_master_list_append(&a->offers, &o->agent_link);
-    ag_resources_add(&fw->offered, &o->resources);
+    fw_tally_add(&fw->offered, &o->resources);
     ag_resources_add(&a->offered, &o->resources);
     ag_master_map_put(&m->offers, o->id, o);
     if (m->cfg.offer_timeout > 0) {
@@ -268,7 +295,7 @@ void ag_master_offer_remove(struct ag_master *m, struct ag_master_offer *o, bool
     ag_master_map_remove(&m->offers, o->id);
     ag_master_list_unlink(&o->fw_link);
     ag_master_list_unlink(&o->agent_link);
-    if (ag_resources_subtract(&o->fw->offered, &o->resources) < 0)
+    if (fw_tally_subtract(&o->fw->offered, &o->resources) < 0)
         ag_warn("offer '%s': framework offered resources out of sync", o->id);
     if (ag_resources_subtract(&o->agent->offered, &o->resources) < 0)
         ag_warn("offer '%s': agent offered resources out of sync", o->id);
@@ -880,7 +907,7 @@ void ag_master_task_hold(struct ag_master *m, struct ag_master_task *t, bool to_
     if (t->held)
         return;
     ag_resources_add(&t->agent->used, &t->resources);
-    ag_resources_add(&t->fw->used, &t->resources);
+    fw_tally_add(&t->fw->used, &t->resources);
     if (to_allocator && t->agent->in_allocator) {
         int r = m->alloc_ops->add_used(m->alloc, t->fw->id, t->role, t->agent->id, &t->resources);
         if (r < 0)
@@ -896,7 +923,7 @@ void ag_master_task_release(struct ag_master *m, struct ag_master_task *t)
     t->held = false;
     if (ag_resources_subtract(&t->agent->used, &t->resources) < 0)
         ag_warn("task '%s': agent used resources out of sync", t->id);
-    if (ag_resources_subtract(&t->fw->used, &t->resources) < 0)
+    if (fw_tally_subtract(&t->fw->used, &t->resources) < 0)
         ag_warn("task '%s': framework used resources out of sync", t->id);
     if (t->agent->in_allocator) {
         m->alloc_ops->recover(m->alloc, t->fw->id, t->role, t->agent->id, &t->resources, 0,
@@ -1048,7 +1075,7 @@ struct ag_master_executor *ag_master_executor_new(struct ag_master *m,
     executor_key(key, sizeof(key), fw->id, x->id);
     ag_master_map_put(&a->executor_index, key, x);
     ag_resources_add(&a->used, &x->resources);
-    ag_resources_add(&fw->used, &x->resources);
+    fw_tally_add(&fw->used, &x->resources);
     if (to_allocator && a->in_allocator && !ag_resources_empty(&x->resources))
         m->alloc_ops->add_used(m->alloc, fw->id, role, a->id, &x->resources);
     x->held = true;
@@ -1059,7 +1086,7 @@ void ag_master_executor_remove(struct ag_master *m, struct ag_master_executor *x
 {
     if (x->held) {
         ag_resources_subtract(&x->agent->used, &x->resources);
-        ag_resources_subtract(&x->fw->used, &x->resources);
+        fw_tally_subtract(&x->fw->used, &x->resources);
         if (x->agent->in_allocator && !ag_resources_empty(&x->resources)) {
             m->alloc_ops->recover(m->alloc, x->fw->id, x->role, x->agent->id, &x->resources, 0,
                                   ag_monotonic());

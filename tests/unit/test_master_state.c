@@ -372,6 +372,35 @@ TEST(offers_batched_and_shaped)
     teardown(&f);
 }
 
+/* Two agents offer the same port range. A framework's tallies span agents,
+ * where ranges would add by union: removing both offers must leave the
+ * framework with nothing offered (it kept cpus before, once the second
+ * subtraction found its ports already gone). */
+TEST(framework_tallies_survive_repeated_ports)
+{
+    struct fixture f;
+    setup(&f);
+    for (int i = 0; i < 2; i++) {
+        json_t *sub = parse("{\"version\":1,\"agent_info\":{\"hostname\":\"n\",\"resources\":["
+                            "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2}},"
+                            "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":"
+                            "[{\"begin\":31000,\"end\":32000}]}}]}}");
+        char err[256];
+        ASSERT_EQ(
+            ag_master_agent_subscribe(f.m, sub, "127.0.0.1", NULL, "sid", NULL, err, sizeof(err)),
+            0);
+        json_decref(sub);
+    }
+    struct ag_master_framework *fw = add_fw(&f, ",\"failover_timeout\":100");
+    ag_master_allocate(f.m);
+    ASSERT_EQ(f.m->offers.n, 2);
+    ASSERT_NEAR(ag_resources_scalar(&fw->offered, "cpus"), 4.0, 1e-9);
+    ag_master_fw_disconnected(f.m, fw);
+    ASSERT_EQ(f.m->offers.n, 0);
+    ASSERT_TRUE(ag_resources_empty(&fw->offered));
+    teardown(&f);
+}
+
 TEST(disconnect_recovers_offers_and_remove_completes)
 {
     struct fixture f;
@@ -1188,6 +1217,7 @@ TEST(map_basics)
 }
 
 TEST_MAIN(TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
+          TEST_CASE(framework_tallies_survive_repeated_ports),
           TEST_CASE(disconnect_recovers_offers_and_remove_completes),
           TEST_CASE(resubscribe_keeps_tasks_and_ignores_user_change),
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
