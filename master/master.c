@@ -17,8 +17,10 @@
 #include "core/log.h"
 #include "core/loop.h"
 
-/* Events batched after a change go out this soon (seconds). */
-#define ALLOCATE_SOON_DELAY 0.015
+/* The batching window after a change (seconds): events within it share one
+ * round. Rounds after events visit only changed agents, so the window can
+ * be short; it bounds the added offer latency. */
+#define ALLOCATE_SOON_DELAY 0.002
 /* A task keeps at most this many statuses (health updates can be many). */
 #define MAX_TASK_STATUSES 100
 
