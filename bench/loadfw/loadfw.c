@@ -44,6 +44,7 @@ struct options {
     const char *role;
     double timeout;
     double refuse;     /* filter on declined leftovers */
+    double rate;       /* tasks launched per second, all frameworks (0 = no cap) */
     bool wait_running; /* done once every task is RUNNING (tasks keep running) */
     bool hold;
     bool quiet;
@@ -160,7 +161,23 @@ static struct {
     bool gap_on;
     struct ag_timer *check;
     int flushing;
+    double tokens, tokens_at; /* --rate bucket */
 } g;
+
+/* Tokens of the --rate bucket, refilled for the time since the last call
+ * and capped at one second's worth. */
+static double take_tokens(void)
+{
+    double now = ag_monotonic();
+    if (g.tokens_at == 0)
+        g.tokens = opt.rate * 0.1;
+    else
+        g.tokens += (now - g.tokens_at) * opt.rate;
+    if (g.tokens > opt.rate)
+        g.tokens = opt.rate;
+    g.tokens_at = now;
+    return g.tokens < 0 ? 0 : g.tokens;
+}
 
 static double mono(void)
 {
@@ -245,6 +262,9 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
     note_event(f);
     size_t i, noffers = json_array_size(offers), ndecline = 0;
     const char **decline = calloc(noffers ? noffers : 1, sizeof(*decline));
+    /* Offers with no room (or no --rate budget) now: back after --refuse. */
+    const char **later = calloc(noffers ? noffers : 1, sizeof(*later));
+    size_t nlater = 0;
     json_t *offer;
     json_array_foreach(offers, i, offer)
     {
@@ -271,8 +291,15 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
             fit = (long)floor(cpus / opt.task_cpus + 1e-9);
         if (opt.task_mem > 0 && (long)floor(mem / opt.task_mem + 1e-9) < fit)
             fit = (long)floor(mem / opt.task_mem + 1e-9);
+        if (opt.rate > 0 && fit > (long)take_tokens()) {
+            /* Paced: what the bucket allows now; the rest of the offer is
+             * declined and comes back after the filter. */
+            fit = (long)take_tokens();
+        }
         if (fit <= 0) {
-            ag_scheduler_decline_offer(s, offer, opt.refuse);
+            const char *oid = id_value(offer, "id");
+            if (oid && nlater < noffers)
+                later[nlater++] = oid;
             g.declined++;
             continue;
         }
@@ -294,6 +321,7 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         double at = mono();
         int r = ag_scheduler_launch(s, offer, tasks, (size_t)fit, opt.refuse);
         if (r == 0) {
+            g.tokens -= (double)fit;
             for (long k = 0; k < fit; k++)
                 f->recs[f->launched + k].accept = at;
             if (g.first_accept == 0)
@@ -309,7 +337,10 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
     }
     if (ndecline > 0)
         ag_scheduler_decline(s, decline, ndecline, 3600);
+    if (nlater > 0)
+        ag_scheduler_decline(s, later, nlater, opt.refuse);
     free(decline);
+    free(later);
     if (f->launched >= f->total && !f->suppressed) {
         f->suppressed = true;
         ag_scheduler_suppress(s, NULL, 0);
@@ -540,39 +571,35 @@ static void flush_all(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: bench-loadfw [options]\n"
-               "  --master=HOST:PORT    (default 127.0.0.1:5050)\n"
-               "  --frameworks=F        framework instances (default 1)\n"
-               "  --tasks=N             tasks in all, split evenly (default 1000)\n"
-               "  --task_cpus=X --task_mem=MB   resources per task (default 0.1, 32)\n"
-               "  --command=CMD         the tasks' shell command (default true)\n"
-               "  --role=ROLE           role of the frameworks (default *)\n"
-               "  --label=L             suffix of the BENCH names (default run)\n"
-               "  --refuse=SECS         filter on declined leftovers (default 1)\n"
-               "  --wait_running        done once every task is RUNNING\n"
-               "  --hold                stay subscribed after the run until SIGTERM;\n"
-               "                        SIGUSR1/SIGUSR2 measure the largest event gap\n"
-               "  --timeout=SECS        give up after (default 300)\n"
-               "  --quiet\n");
+    fprintf(f,
+            "usage: bench-loadfw [options]\n"
+            "  --master=HOST:PORT    (default 127.0.0.1:5050)\n"
+            "  --frameworks=F        framework instances (default 1)\n"
+            "  --tasks=N             tasks in all, split evenly (default 1000)\n"
+            "  --task_cpus=X --task_mem=MB   resources per task (default 0.1, 32)\n"
+            "  --command=CMD         the tasks' shell command (default true)\n"
+            "  --role=ROLE           role of the frameworks (default *)\n"
+            "  --label=L             suffix of the BENCH names (default run)\n"
+            "  --refuse=SECS         filter on declined leftovers (default 1)\n"
+            "  --rate=R              launch at most R tasks/s in all (default: as offers allow)\n"
+            "  --wait_running        done once every task is RUNNING\n"
+            "  --hold                stay subscribed after the run until SIGTERM;\n"
+            "                        SIGUSR1/SIGUSR2 measure the largest event gap\n"
+            "  --timeout=SECS        give up after (default 300)\n"
+            "  --quiet\n");
 }
 
 static int parse_args(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"master", required_argument, NULL, 'm'},
-                                             {"frameworks", required_argument, NULL, 'f'},
-                                             {"tasks", required_argument, NULL, 'n'},
-                                             {"task_cpus", required_argument, NULL, 'c'},
-                                             {"task_mem", required_argument, NULL, 'M'},
-                                             {"command", required_argument, NULL, 'C'},
-                                             {"role", required_argument, NULL, 'r'},
-                                             {"label", required_argument, NULL, 'l'},
-                                             {"refuse", required_argument, NULL, 'R'},
-                                             {"wait_running", no_argument, NULL, 'w'},
-                                             {"hold", no_argument, NULL, 'H'},
-                                             {"timeout", required_argument, NULL, 't'},
-                                             {"quiet", no_argument, NULL, 'q'},
-                                             {"help", no_argument, NULL, 'h'},
-                                             {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {
+        {"master", required_argument, NULL, 'm'},   {"frameworks", required_argument, NULL, 'f'},
+        {"tasks", required_argument, NULL, 'n'},    {"task_cpus", required_argument, NULL, 'c'},
+        {"task_mem", required_argument, NULL, 'M'}, {"command", required_argument, NULL, 'C'},
+        {"role", required_argument, NULL, 'r'},     {"label", required_argument, NULL, 'l'},
+        {"refuse", required_argument, NULL, 'R'},   {"wait_running", no_argument, NULL, 'w'},
+        {"rate", required_argument, NULL, 'P'},     {"hold", no_argument, NULL, 'H'},
+        {"timeout", required_argument, NULL, 't'},  {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
     int ch;
     char *end;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -596,6 +623,7 @@ static int parse_args(int argc, char **argv)
         case 'c':
         case 'M':
         case 'R':
+        case 'P':
         case 't': {
             double v = strtod(optarg, &end);
             if (*end || end == optarg || v < 0) {
@@ -608,6 +636,8 @@ static int parse_args(int argc, char **argv)
                 opt.task_mem = v;
             else if (ch == 'R')
                 opt.refuse = v;
+            else if (ch == 'P')
+                opt.rate = v;
             else
                 opt.timeout = v;
             break;
