@@ -38,7 +38,9 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 
+#include "core/log.h"
 #include "core/loop.h"
 
 #define AG_HTTP_DEFAULT_TIMEOUT 60.0
@@ -68,10 +70,37 @@ struct ag_http_server {
     size_t n_exact, cap_exact;
     struct ag_http_route *prefix; /* longest first */
     size_t n_prefix, cap_prefix;
-    int depth;                 /* our callbacks running on the stack */
-    bool freeing;              /* ag_http_server_free() was called */
-    struct ag__loop_hook hook; /* while a deferred free is pending */
+    int depth;                        /* our callbacks running on the stack */
+    bool freeing;                     /* ag_http_server_free() was called */
+    struct ag__loop_hook hook;        /* while a deferred free is pending */
+    struct ag_timer *accept_resume;   /* re-enables accepting after a pause */
+    double accept_warned;             /* when the last accept failure was logged */
+    uint64_t accept_errors;           /* failed accept() calls */
+    struct ag_http_server *next_live; /* in live_servers */
 };
+
+/* Every server not yet destroyed. libevent hands the listener's error
+ * callback only the evhttp, so this finds our server from it. Servers are
+ * few and live on loop threads; a daemon has one or two. */
+static _Thread_local struct ag_http_server *live_servers;
+
+static struct ag_http_server *server_of(const struct evhttp *http)
+{
+    for (struct ag_http_server *s = live_servers; s; s = s->next_live)
+        if (s->http == http)
+            return s;
+    return NULL;
+}
+
+static void server_unlink(struct ag_http_server *server)
+{
+    for (struct ag_http_server **p = &live_servers; *p; p = &(*p)->next_live) {
+        if (*p == server) {
+            *p = server->next_live;
+            return;
+        }
+    }
+}
 
 struct ag_http_req {
     struct evhttp_request *evreq; /* NULL once the connection is gone */
@@ -342,6 +371,37 @@ static int bound_port(int fd)
     return -1;
 }
 
+/* How long accepting pauses when accept() fails for lack of descriptors or
+ * memory. Without a pause libevent retries at once, forever: the daemon
+ * spins at full CPU and floods its log while the condition lasts. */
+#define ACCEPT_PAUSE_SECONDS 0.1
+
+static void accept_resume_cb(void *arg)
+{
+    struct ag_http_server *server = arg;
+    if (server->listener)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(server->listener));
+}
+
+static void accept_error_cb(struct evconnlistener *lev, void *arg)
+{
+    struct ag_http_server *server = server_of(arg);
+    int e = EVUTIL_SOCKET_ERROR();
+    if (!server)
+        return;
+    server->accept_errors++;
+    double now = ag_monotonic();
+    if (now - server->accept_warned >= 10 || server->accept_warned == 0) {
+        ag_warn("http: cannot accept connections on port %d: %s; pausing accepts", server->port,
+                strerror(e));
+        server->accept_warned = now;
+    }
+    if (server->accept_resume) {
+        evconnlistener_disable(lev);
+        ag_timer_start(server->accept_resume, ACCEPT_PAUSE_SECONDS);
+    }
+}
+
 struct ag_http_server *ag_http_server_new(struct ag_loop *loop, const char *ip, int port,
                                           size_t max_body, char *err, size_t errlen)
 {
@@ -380,6 +440,12 @@ struct ag_http_server *ag_http_server_new(struct ag_loop *loop, const char *ip, 
         close(fd);
         goto fail;
     }
+    server->accept_resume = ag_timer_new(loop, accept_resume_cb, server);
+    /* The error callback gets the listener's own argument: the evhttp. */
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(server->listener),
+                                accept_error_cb);
+    server->next_live = live_servers;
+    live_servers = server;
     evhttp_set_gencb(server->http, on_request, server);
     evhttp_set_max_body_size(server->http,
                              (ev_ssize_t)(max_body ? max_body : AG_HTTP_MAX_BODY_DEFAULT));
@@ -471,6 +537,8 @@ int ag_http_server_route_prefix(struct ag_http_server *server, const char *prefi
 static void server_destroy(struct ag_http_server *server)
 {
     ag__loop_hook_remove(&server->hook);
+    server_unlink(server);
+    ag_timer_free(server->accept_resume);
     /* Frees every connection: streams and pending requests learn it from
      * their close callbacks. */
     evhttp_free(server->http);
@@ -491,6 +559,11 @@ static void server_destroy_deferred(void *arg)
 static void server_hook_release(struct ag__loop_hook *hook)
 {
     server_destroy((struct ag_http_server *)((char *)hook - offsetof(struct ag_http_server, hook)));
+}
+
+uint64_t ag_http_server_accept_errors(const struct ag_http_server *server)
+{
+    return server->accept_errors;
 }
 
 void ag_http_server_free(struct ag_http_server *server)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -58,6 +59,9 @@ int ag_http_server_route_prefix(struct ag_http_server *server, const char *prefi
  * are never closed for being idle, only when a write makes no progress for
  * this long. Applies to connections accepted afterwards. */
 void ag_http_server_set_timeout(struct ag_http_server *server, double seconds);
+/* How many accept() calls failed (out of descriptors or memory). After
+ * each failure accepting pauses for 100 ms rather than retrying at once. */
+uint64_t ag_http_server_accept_errors(const struct ag_http_server *server);
 /* Closes the listener and every connection (streams get their close
  * callback; requests a handler still holds become dead: replying to them
  * only frees them). Accepts NULL. May be called from a handler or a close

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <dirent.h>
 #include <unistd.h>
@@ -1090,7 +1092,66 @@ TEST(loop_freed_with_requests_in_flight)
     ag_recordio_decoder_release(&rd.dec);
 }
 
-TEST_MAIN(TEST_CASE(get_and_post_round_trip), TEST_CASE(unknown_path_is_404_with_message),
+/* Connects a plain socket to the server; -1 once descriptors run out. */
+static int raw_connect(int port)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* With no descriptor left, accept() fails. The server must pause rather
+ * than retry at once (which spins a core and floods the log), and accept
+ * again once descriptors are back. ~30 slices of 10 ms pass while
+ * starved: a paused server fails a handful of times, a spinning one
+ * thousands. */
+TEST(accept_pauses_when_out_of_descriptors)
+{
+    struct ctx c;
+    struct result r;
+    struct rlimit old, low;
+    int fds[4096], n = 0;
+
+    ctx_init(&c, 0);
+    ASSERT_NOT_NULL(c.server);
+    ASSERT_EQ(ag_http_server_route(c.server, "/echo", echo_handler, (void *)"exact"), 0);
+    ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 256;
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &low), 0);
+    while (n < 4096) {
+        int fd = raw_connect(ag_http_server_port(c.server));
+        if (fd < 0)
+            break;
+        fds[n++] = fd;
+    }
+    ASSERT_TRUE(n > 0 && n < 4096);
+    for (int i = 0; i < 30; i++)
+        run_slice(&c);
+    uint64_t errors = ag_http_server_accept_errors(c.server);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
+    ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+    ASSERT_TRUE(errors >= 1);
+    ASSERT_TRUE(errors <= 50);
+
+    /* Descriptors are back: the server accepts again. */
+    ASSERT_EQ(request(&c, &r, "GET", "/echo", NULL, NULL, 0, 10), 0);
+    SPIN_UNTIL(&c, r.calls > 0);
+    ASSERT_EQ(r.code, 200);
+    result_release(&r);
+    ctx_release(&c);
+}
+
+TEST_MAIN(TEST_CASE(accept_pauses_when_out_of_descriptors), TEST_CASE(get_and_post_round_trip),
+          TEST_CASE(unknown_path_is_404_with_message),
           TEST_CASE(exact_beats_prefix_and_longest_prefix_wins), TEST_CASE(oversized_body_is_413),
           TEST_CASE(head_has_no_body), TEST_CASE(errors_and_jsonp),
           TEST_CASE(handler_answers_later), TEST_CASE(timeout_reports_code_0),
