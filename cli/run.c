@@ -28,7 +28,7 @@
 #include "core/loop.h"
 
 #define POLL_IDLE_SECS      0.1  /* between file polls while the task is quiet */
-#define POLL_FINAL_SECS     0.05 /* between the last polls after the task ended */
+#define POLL_FINAL_SECS     0.01 /* between the last polls after the task ended */
 #define FINAL_QUIET_ROUNDS  2    /* empty rounds after the end before we stop */
 #define STATE_TRIES_RUNNING 100  /* agent /state lookups for the sandbox (x POLL_IDLE_SECS) */
 #define STATE_TRIES_ENDED   10
@@ -485,6 +485,10 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
                    strcmp(state, "TASK_KILLED") == 0;
         if (ran)
             start_follow(r);
+        /* A poll may be sitting out the idle interval: read the rest now
+         * rather than up to POLL_IDLE_SECS later. */
+        if (r->sandbox && ag_timer_pending(r->poll_timer))
+            ag_timer_start(r->poll_timer, 0);
         /* If following is under way, its last rounds call finish(). */
         maybe_finish_after_end(r);
         return;
