@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "agent/internal.h"
+#include "agent/sandboxes.h" /* logs: ag_agent_logs_open */
 #include "core/flags.h"
 #include "core/json.h"
 
@@ -311,7 +312,18 @@ oom:
 int ag_agent_launch_io(const char *sandbox, int *ret_out, int *ret_err, char *err, size_t errlen)
 {
     char out[4200], errf[4200];
-    int fo, fe;
+    int fo, fe, fds[2];
+
+    /* Logs (agent/sandboxes.h): pipes to size-rotating agora-logger
+     * processes when the agent runs them; plain files otherwise. */
+    fo = ag_agent_logs_open(sandbox, fds, err, errlen);
+    if (fo != -ENOSYS) {
+        if (fo == 0) {
+            *ret_out = fds[0];
+            *ret_err = fds[1];
+        }
+        return fo;
+    }
 
     snprintf(out, sizeof(out), "%s/stdout", sandbox);
     snprintf(errf, sizeof(errf), "%s/stderr", sandbox);
