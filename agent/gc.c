@@ -198,24 +198,34 @@ static void on_run(const char *path, void *arg)
     list_add(w->list, path, last_change(path, &sb));
 }
 
+/* out = a "/" b; false (out unusable) if it does not fit. */
+static bool path_join(char *out, size_t len, const char *a, const char *b)
+{
+    int n = snprintf(out, len, "%s/%s", a, b);
+    return n >= 0 && (size_t)n < len;
+}
+
 static void on_executor(const char *path, void *arg)
 {
     char runs[PATH_MAX];
-    snprintf(runs, sizeof(runs), "%s/runs", path);
+    if (!path_join(runs, sizeof(runs), path, "runs"))
+        return; /* longer than PATH_MAX: not a sandbox of ours */
     each_subdir(runs, on_run, arg);
 }
 
 static void on_framework(const char *path, void *arg)
 {
     char executors[PATH_MAX];
-    snprintf(executors, sizeof(executors), "%s/executors", path);
+    if (!path_join(executors, sizeof(executors), path, "executors"))
+        return; /* longer than PATH_MAX: not a sandbox of ours */
     each_subdir(executors, on_executor, arg);
 }
 
 static void on_agent(const char *path, void *arg)
 {
     char frameworks[PATH_MAX];
-    snprintf(frameworks, sizeof(frameworks), "%s/frameworks", path);
+    if (!path_join(frameworks, sizeof(frameworks), path, "frameworks"))
+        return; /* longer than PATH_MAX: not a sandbox of ours */
     each_subdir(frameworks, on_framework, arg);
 }
 

@@ -332,12 +332,16 @@ static void cache_evict(const char *keep)
     k = ag_fetcher_cache_plan(entries, n, cfg.cache_size, keep);
     for (size_t i = 0; i < k; i++) {
         char path[4200];
-        snprintf(path, sizeof(path), "%s/%s", cfg.cache_dir, entries[i].key);
+        /* Paths that do not fit were never written: skip them. */
+        if (snprintf(path, sizeof(path), "%s/%s", cfg.cache_dir, entries[i].key) >=
+            (int)sizeof(path))
+            continue;
         fprintf(stderr, "agora-fetcher: evicting cache entry %s (%llu bytes)\n", entries[i].key,
                 (unsigned long long)entries[i].size);
         unlink(path);
-        snprintf(path, sizeof(path), "%s/%s.uri", cfg.cache_dir, entries[i].key);
-        unlink(path);
+        if (snprintf(path, sizeof(path), "%s/%s.uri", cfg.cache_dir, entries[i].key) <
+            (int)sizeof(path))
+            unlink(path);
     }
 }
 

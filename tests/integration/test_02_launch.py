@@ -115,11 +115,18 @@ def test_task_id_reusable_after_completion(cluster, fw):
     assert st["state"] == "TASK_FINISHED", st
 
     def second_dir():
-        ex = agent_executor(agent_state(cluster.agents[0].url), fw.framework_id, "again",
-                            completed=True)
-        d = ex and ex.get("directory")
-        return d if d and os.path.exists(os.path.join(d, "stdout")) and \
-            "second-run" in open(os.path.join(d, "stdout")).read() else None
+        # Both runs of executor "again" are listed (the first among the
+        # completed ones): look at each.
+        state = agent_state(cluster.agents[0].url)
+        for f in state.get("frameworks", []) + state.get("completed_frameworks", []):
+            if f.get("id") != fw.framework_id:
+                continue
+            for ex in f.get("executors", []) + f.get("completed_executors", []):
+                d = ex.get("id") == "again" and ex.get("directory")
+                out = d and os.path.join(d, "stdout")
+                if out and os.path.exists(out) and "second-run" in open(out).read():
+                    return d
+        return None
 
     d2 = wait_until(second_dir, 10, what="the second run's sandbox in /state")
     assert d2 != d1, "each run gets its own sandbox"
