@@ -323,7 +323,10 @@ static void cache_evict(const char *keep)
         snprintf(path, sizeof(path), "%s/%s", cfg.cache_dir, e->d_name);
         if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
             continue;
-        snprintf(entries[n].key, sizeof(entries[n].key), "%s", e->d_name);
+        size_t klen = strlen(e->d_name);
+        if (klen >= sizeof(entries[n].key))
+            continue; /* is_key() admits only 64 characters; never here */
+        memcpy(entries[n].key, e->d_name, klen + 1);
         entries[n].size = (uint64_t)st.st_size;
         entries[n].last_used = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
         n++;
