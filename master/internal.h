@@ -35,6 +35,7 @@
 struct ag_loop;
 struct ag_timer;
 struct ag_http_server;
+struct ag_http_req;
 struct ag_http_stream;
 struct ag_flag;
 
@@ -509,6 +510,11 @@ bool ag_master_accepts_json(const char *accept);
 /* 0 for application/json (optionally "; charset=utf-8"), -ENOENT when
  * missing (400), -EOPNOTSUPP for anything else (415). */
 int ag_master_check_content_type(const char *content_type);
+/* The checks every JSON call endpoint makes first, in Mesos's order:
+ * POST (405), Content-Type present (400) and JSON (415), body parses
+ * (400). Returns the parsed call (caller decrefs), or NULL once the
+ * request has been answered. Counts the request in the metrics. */
+json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req);
 
 /* Validates a scheduler Call's envelope and payload shapes (what Mesos
  * rejects with 400). Sets *ret_type. Messages name the field. */

@@ -653,29 +653,10 @@ static void subscribe(struct ag_master *m, struct ag_http_req *req, const json_t
 static void handle_scheduler(struct ag_http_req *req, void *arg)
 {
     struct ag_master *m = arg;
-    m->metrics.http_requests++;
-    if (ag_http_req_method(req) != AG_HTTP_POST) {
-        ag_http_req_add_header(req, "Allow", "POST");
-        ag_http_reply_error(req, 405, "Expecting 'POST', received another method");
-        return;
-    }
-    int ct = ag_master_check_content_type(ag_http_req_header(req, "Content-Type"));
-    if (ct == -ENOENT) {
-        ag_http_reply_error(req, 400, "Expecting 'Content-Type' to be present");
-        return;
-    }
-    if (ct < 0) {
-        ag_http_reply_error(req, 415, "Expecting 'Content-Type' of application/json");
-        return;
-    }
-    size_t len;
-    const char *body = ag_http_req_body(req, &len);
     char err[1024] = "";
-    json_t *call = ag_json_parse(body, len, err, sizeof(err));
-    if (!call) {
-        ag_http_reply_error(req, 400, "Failed to parse body into JSON: %s", err);
+    json_t *call = ag_master_read_call(m, req);
+    if (!call)
         return;
-    }
     enum ag_master_call type;
     if (ag_master_validate_sched_call(call, &type, err, sizeof(err)) < 0) {
         ag_http_reply_error(req, 400, "Failed to validate scheduler::Call: %s", err);

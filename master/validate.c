@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/http.h"
 #include "core/json.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -155,6 +156,32 @@ int ag_master_check_content_type(const char *content_type)
     if (*p == '\0' || *p == ';')
         return 0;
     return -EOPNOTSUPP;
+}
+
+json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req)
+{
+    m->metrics.http_requests++;
+    if (ag_http_req_method(req) != AG_HTTP_POST) {
+        ag_http_req_add_header(req, "Allow", "POST");
+        ag_http_reply_error(req, 405, "Expecting 'POST', received another method");
+        return NULL;
+    }
+    int ct = ag_master_check_content_type(ag_http_req_header(req, "Content-Type"));
+    if (ct == -ENOENT) {
+        ag_http_reply_error(req, 400, "Expecting 'Content-Type' to be present");
+        return NULL;
+    }
+    if (ct < 0) {
+        ag_http_reply_error(req, 415, "Expecting 'Content-Type' of application/json");
+        return NULL;
+    }
+    size_t len;
+    const char *body = ag_http_req_body(req, &len);
+    char err[1024] = "";
+    json_t *call = ag_json_parse(body, len, err, sizeof(err));
+    if (!call)
+        ag_http_reply_error(req, 400, "Failed to parse body into JSON: %s", err);
+    return call;
 }
 
 /* --- ids --- */
