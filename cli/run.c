@@ -27,10 +27,10 @@
 #include "core/json.h"
 #include "core/loop.h"
 
-#define POLL_IDLE_SECS      0.1  /* between file polls while the task is quiet */
-#define POLL_FINAL_SECS     0.01 /* between the last polls after the task ended */
-#define FINAL_QUIET_ROUNDS  2    /* empty rounds after the end before we stop */
-#define STATE_TRIES_RUNNING 100  /* agent /state lookups for the sandbox (x POLL_IDLE_SECS) */
+#define POLL_IDLE_SECS      0.1   /* between file polls while the task is quiet */
+#define POLL_FINAL_SECS     0.005 /* between the last polls after the task ended */
+#define FINAL_QUIET_ROUNDS  2     /* empty rounds after the end before we stop */
+#define STATE_TRIES_RUNNING 100   /* agent /state lookups for the sandbox (x POLL_IDLE_SECS) */
 #define STATE_TRIES_ENDED   10
 #define READ_CHUNK          65536
 #define HTTP_TIMEOUT        10.0
