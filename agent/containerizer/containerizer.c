@@ -70,6 +70,38 @@ size_t ag_cz_config_flags(struct ag_cz_config *cfg, struct ag_flag *out, size_t 
     return n;
 }
 
+bool ag_cz_mountinfo_has_root(const char *text)
+{
+    char mp[4096];
+    for (const char *line = text; line && *line;) {
+        /* "id parent major:minor root mount-point options ..." */
+        if (sscanf(line, "%*s %*s %*s %*s %4095s", mp) == 1 && strcmp(mp, "/") == 0)
+            return true;
+        line = strchr(line, '\n');
+        if (line)
+            line++;
+    }
+    return false;
+}
+
+/* Inside a plain chroot "/" is not a mount point (the kernel lists only
+ * mounts reachable from the root), and a new mount namespace cannot then
+ * make "/" private: mount(2) answers EINVAL and every container would fail
+ * to start. */
+bool ag_cz_root_is_mount_point(void)
+{
+    FILE *f = fopen("/proc/self/mountinfo", "r");
+    char line[4096];
+    bool found = false;
+
+    if (!f)
+        return false;
+    while (!found && fgets(line, sizeof(line), f))
+        found = ag_cz_mountinfo_has_root(line);
+    fclose(f);
+    return found;
+}
+
 const char *ag_cz_default_isolation(void)
 {
     struct ag_cgroup_layout l;
@@ -84,7 +116,11 @@ const char *ag_cz_default_isolation(void)
     /* namespaces/pid is opt-in: inside it a task's $$ is its PID in the
      * container, which tools (and tests) that signal a task by the PID it
      * reports do not expect. */
-    if (!ag_cgroup_layout_has(&l, AG_CG_PIDS))
+    bool pids = ag_cgroup_layout_has(&l, AG_CG_PIDS);
+    if (!ag_cz_root_is_mount_point())
+        return pids ? "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/uts,namespaces/ipc,disk/du"
+                    : "cgroups/cpu,cgroups/mem,namespaces/uts,namespaces/ipc,disk/du";
+    if (!pids)
         return "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/uts,namespaces/ipc,disk/du";
     return "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/mount,namespaces/uts,namespaces/ipc,"
            "disk/du";
@@ -256,6 +292,14 @@ int ag_cz_new(struct ag_loop *loop, const struct ag_cz_config *cfg, const char *
             snprintf(err, errlen, "--isolation: '%s' needs the agent to run as root", ops->name);
             ag_cz_free(cz);
             return -EPERM;
+        }
+        if ((ops->ns_flag & CLONE_NEWNS) && !ag_cz_root_is_mount_point()) {
+            snprintf(err, errlen,
+                     "--isolation: '%s' needs '/' to be a mount point, and it is not here (a "
+                     "plain chroot?)",
+                     ops->name);
+            ag_cz_free(cz);
+            return -EINVAL;
         }
         cz->ns_flags |= ops->ns_flag;
         if (ops->ctrl >= 0)

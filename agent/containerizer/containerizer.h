@@ -50,9 +50,15 @@ struct ag_cz_config {
  * `cfg`) to `out`. The number written. */
 size_t ag_cz_config_flags(struct ag_cz_config *cfg, struct ag_flag *out, size_t max);
 
-/* The default --isolation: every cgroup and namespace isolator as root
- * when cgroups are writable, "posix" otherwise. Static string. */
+/* The default --isolation: the cgroup isolators and the mount (unless "/"
+ * is not a mount point), UTS and IPC namespaces as root when cgroups are
+ * writable, "posix" otherwise. Static string. */
 const char *ag_cz_default_isolation(void);
+/* Whether "/" is a mount point here (not inside a plain chroot): mount
+ * namespaces need it. */
+bool ag_cz_root_is_mount_point(void);
+/* Whether /proc/self/mountinfo text lists a mount at "/". */
+bool ag_cz_mountinfo_has_root(const char *text);
 
 /* A resource limit a container hit. */
 enum ag_cz_limit {

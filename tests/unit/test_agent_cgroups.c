@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "agent/containerizer/cgroups.h"
+#include "agent/containerizer/containerizer.h"
 #include "test.h"
 
 /* This machine's hybrid layout: v1 per controller plus an empty cgroup2. */
@@ -133,8 +134,22 @@ TEST(memory_limit)
     ASSERT_EQ(ag_cgroup_mem_limit(0), 32ull * 1024 * 1024);
 }
 
-TEST_MAIN(TEST_CASE(layout_v1_hybrid), TEST_CASE(layout_v1_comounted_cpu_cpuacct),
-          TEST_CASE(layout_v1_ignores_non_root_binds), TEST_CASE(layout_v2_unified),
-          TEST_CASE(layout_v2_without_pids_controller), TEST_CASE(layout_none_and_garbage),
-          TEST_CASE(stat_fields), TEST_CASE(cpu_shares_and_weight), TEST_CASE(cfs_quota),
-          TEST_CASE(memory_limit))
+/* Mount namespaces need "/" to be a mount point; inside a plain chroot
+ * the kernel does not list one, and namespaces/mount is left out. */
+TEST(root_mount_point_in_mountinfo)
+{
+    const char *host = "22 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n"
+                       "23 22 0:21 / /proc rw shared:5 - proc proc rw\n";
+    const char *chroot = "41 40 0:21 / /proc rw shared:5 - proc proc rw\n"
+                         "42 40 0:22 / /sys rw shared:6 - sysfs sysfs rw\n";
+    ASSERT_TRUE(ag_cz_mountinfo_has_root(host));
+    ASSERT_FALSE(ag_cz_mountinfo_has_root(chroot));
+    ASSERT_FALSE(ag_cz_mountinfo_has_root(""));
+    ASSERT_FALSE(ag_cz_mountinfo_has_root("garbage"));
+}
+
+TEST_MAIN(TEST_CASE(root_mount_point_in_mountinfo), TEST_CASE(layout_v1_hybrid),
+          TEST_CASE(layout_v1_comounted_cpu_cpuacct), TEST_CASE(layout_v1_ignores_non_root_binds),
+          TEST_CASE(layout_v2_unified), TEST_CASE(layout_v2_without_pids_controller),
+          TEST_CASE(layout_none_and_garbage), TEST_CASE(stat_fields),
+          TEST_CASE(cpu_shares_and_weight), TEST_CASE(cfs_quota), TEST_CASE(memory_limit))
