@@ -7,50 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "allocator/allocator.h"
-#include "core/resources.h"
+#define ALLOC_TEST_POLICY "drf"
+#include "alloc_sink.h"
 #include "test.h"
-
-struct offer {
-    char fw[64], role[64], agent[64];
-    struct ag_resources res;
-};
-
-struct sink {
-    struct offer *v;
-    size_t n, cap;
-};
-
-static void on_offer(void *ctx, const char *fw, const char *role, const char *agent,
-                     struct ag_resources *res)
-{
-    struct sink *s = ctx;
-    if (s->n == s->cap) {
-        s->cap = s->cap ? s->cap * 2 : 16;
-        s->v = realloc(s->v, s->cap * sizeof(*s->v));
-        if (!s->v)
-            abort();
-    }
-    struct offer *o = &s->v[s->n++];
-    snprintf(o->fw, sizeof(o->fw), "%s", fw);
-    snprintf(o->role, sizeof(o->role), "%s", role);
-    snprintf(o->agent, sizeof(o->agent), "%s", agent);
-    o->res = *res;
-}
-
-static void sink_clear(struct sink *s)
-{
-    for (size_t i = 0; i < s->n; i++)
-        ag_resources_release(&s->v[i].res);
-    s->n = 0;
-}
-
-static void sink_release(struct sink *s)
-{
-    sink_clear(s);
-    free(s->v);
-    *s = (struct sink){0};
-}
 
 /* Moves every offer of `from` into `to` (the test keeps holding them). */
 static void sink_move(struct sink *to, struct sink *from)
@@ -60,14 +19,6 @@ static void sink_move(struct sink *to, struct sink *from)
         ag_resources_init(&from->v[i].res);
     }
     sink_clear(from);
-}
-
-static size_t count(const struct sink *s, const char *fw)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < s->n; i++)
-        n += strcmp(s->v[i].fw, fw) == 0;
-    return n;
 }
 
 static double total_of(const struct sink *s, const char *fw, const char *name)
@@ -80,40 +31,6 @@ static double total_of(const struct sink *s, const char *fw, const char *name)
     return t;
 }
 
-static struct ag_resources R(const char *text) {
-    struct ag_resources r;
-    char err[256];
-    ag_resources_init(&r);
-    if (ag_resources_parse(text, NULL, &r, err, sizeof(err)) != 0) {
-        fprintf(stderr, "bad resources '%s': %s\n", text, err);
-        abort();
-    }
-    return r;
-}
-
-static const struct ag_allocator_ops *
-ops(void)
-{
-    const struct ag_allocator_ops *o = ag_allocator_find("drf");
-    if (!o)
-        abort();
-    return o;
-}
-
-static struct ag_allocator *make(struct sink *s)
-{
-    return ops()->create(NULL, on_offer, s);
-}
-
-static void add_agent(struct ag_allocator *a, const char *id, const char *text)
-{
-    struct ag_resources r = R(text);
-    int rc = ops()->add_agent(a, id, &r);
-    ag_resources_release(&r);
-    if (rc != 0)
-        abort();
-}
-
 static void add_agents(struct ag_allocator *a, int n, const char *text)
 {
     char id[32];
@@ -121,12 +38,6 @@ static void add_agents(struct ag_allocator *a, int n, const char *text)
         snprintf(id, sizeof(id), "ag%02d", i);
         add_agent(a, id, text);
     }
-}
-
-static int add_fw(struct ag_allocator *a, const char *id, const char *role)
-{
-    const char *roles[] = {role};
-    return ops()->add_framework(a, id, roles, 1, NULL, 0, true);
 }
 
 static int quota(struct ag_allocator *a, const char *role, const char *guar, const char *limit)
