@@ -368,7 +368,7 @@ static int check_task_shape(const json_t *task, const char *path, char *err, siz
 {
     if (!json_is_object(task))
         return fail(err, errlen, "'%s' must be an object", path);
-    char p[96];
+    char p[192];
     snprintf(p, sizeof(p), "%s.", path);
     if (need_string(task, "name", p, err, errlen) < 0 ||
         need_id(task, "task_id", p, err, errlen) < 0 ||
@@ -383,6 +383,25 @@ static int check_task_shape(const json_t *task, const char *path, char *err, siz
     json_t *cmd = ag_json_get(task, "command");
     if (cmd && !json_is_object(cmd))
         return fail(err, errlen, "'%s.command' must be an object", path);
+    return 0;
+}
+
+/* The optional array obj[key] of TaskInfos, each checked for shape;
+ * messages name "<prefix><key>[i]...". */
+static int check_tasks_shape(const json_t *obj, const char *key, const char *prefix, char *err,
+                             size_t errlen)
+{
+    json_t *tasks, *task;
+    size_t i;
+    if (opt_array(obj, key, prefix, &tasks, err, errlen) < 0)
+        return -EINVAL;
+    json_array_foreach(tasks, i, task)
+    {
+        char tp[160];
+        snprintf(tp, sizeof(tp), "%s%s[%zu]", prefix, key, i);
+        if (check_task_shape(task, tp, err, errlen) < 0)
+            return -EINVAL;
+    }
     return 0;
 }
 
@@ -406,21 +425,9 @@ static int check_operation(const json_t *op, size_t idx, char *err, size_t errle
     if (strcmp(t, "LAUNCH") == 0) {
         if (need_object(op, "launch", p, &payload, err, errlen) < 0)
             return -EINVAL;
-        json_t *tasks;
         snprintf(p, sizeof(p), "%s.launch.", path);
-        if (opt_array(payload, "task_infos", p, &tasks, err, errlen) < 0)
+        if (check_tasks_shape(payload, "task_infos", p, err, errlen) < 0)
             return -EINVAL;
-        size_t i;
-        json_t *task;
-        if (tasks) {
-            json_array_foreach(tasks, i, task)
-            {
-                char tp[128];
-                snprintf(tp, sizeof(tp), "%s.launch.task_infos[%zu]", path, i);
-                if (check_task_shape(task, tp, err, errlen) < 0)
-                    return -EINVAL;
-            }
-        }
     } else if (strcmp(t, "LAUNCH_GROUP") == 0) {
         if (need_object(op, "launch_group", p, &payload, err, errlen) < 0)
             return -EINVAL;
@@ -428,21 +435,9 @@ static int check_operation(const json_t *op, size_t idx, char *err, size_t errle
         snprintf(p, sizeof(p), "%s.launch_group.", path);
         if (need_object(payload, "task_group", p, &group, err, errlen) < 0)
             return -EINVAL;
-        json_t *tasks;
         snprintf(p, sizeof(p), "%s.launch_group.task_group.", path);
-        if (opt_array(group, "tasks", p, &tasks, err, errlen) < 0)
+        if (check_tasks_shape(group, "tasks", p, err, errlen) < 0)
             return -EINVAL;
-        size_t i;
-        json_t *task;
-        if (tasks) {
-            json_array_foreach(tasks, i, task)
-            {
-                char tp[128];
-                snprintf(tp, sizeof(tp), "%s.launch_group.task_group.tasks[%zu]", path, i);
-                if (check_task_shape(task, tp, err, errlen) < 0)
-                    return -EINVAL;
-            }
-        }
     }
     return 0;
 }
