@@ -576,6 +576,22 @@ void ag_master_task_check_release(struct ag_master_task_check *tc);
  * failure, with the message written into err). */
 int ag_master_validate_task(const json_t *task, const struct ag_master_task_ctx *ctx,
                             struct ag_master_task_check *ret, char *err, size_t errlen);
+/* A valid TaskGroupInfo: the normalised executor (in exec: executor,
+ * executor_resources when new, new_executor) and each task's check. */
+struct ag_master_group_check {
+    struct ag_master_task_check exec;
+    struct ag_master_task_check *tasks;
+    size_t n;
+};
+void ag_master_group_check_release(struct ag_master_group_check *gc);
+/* Validates a LAUNCH_GROUP: an ExecutorInfo of type DEFAULT without a
+ * command (CUSTOM ones are refused), tasks with a command and no executor
+ * of their own, unique task ids, each task valid as for LAUNCH, and all
+ * tasks plus a new executor within ctx->available. The whole group fails
+ * together (TASK_ERROR + REASON_TASK_GROUP_INVALID for each task). */
+int ag_master_validate_group(const json_t *executor, const json_t *tasks,
+                             const struct ag_master_task_ctx *ctx,
+                             struct ag_master_group_check *ret, char *err, size_t errlen);
 /* The Offer.Operation type names; -EINVAL for others. */
 int ag_master_check_operation_type(const char *name);
 

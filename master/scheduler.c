@@ -168,6 +168,74 @@ static void run_launch(struct ag_master *m, struct accept_ctx *c, const char *ro
     }
 }
 
+/* Records the tasks of a valid group (and its executor when new) and sends
+ * the agent one LAUNCH_GROUP event: the executor gets them together. */
+static void launch_group(struct ag_master *m, struct accept_ctx *c, const char *role,
+                         struct ag_master_group_check *gc, struct ag_resources *available)
+{
+    struct ag_master_framework *fw = c->fw;
+    struct ag_master_agent *a = c->agent;
+    const char *executor_id = id_of(gc->exec.executor, "executor_id");
+    json_t *tasks = json_array();
+    if (gc->exec.new_executor) {
+        ag_resources_subtract(available, &gc->exec.executor_resources);
+        ag_master_executor_new(m, fw, a, gc->exec.executor, &gc->exec.executor_resources, role,
+                               false);
+    }
+    for (size_t i = 0; i < gc->n; i++) {
+        struct ag_master_task_check *tc = &gc->tasks[i];
+        ag_resources_subtract(available, &tc->task_resources);
+        struct ag_master_task *t =
+            ag_master_task_new(m, fw, a, id_of(tc->task, "task_id"), executor_id, role, tc->task,
+                               &tc->task_resources, AG_TASK_STAGING);
+        ag_master_task_hold(m, t, false);
+        json_array_append(tasks, tc->task);
+        m->metrics.msg_launch_tasks++;
+    }
+    json_t *ev = event_new("LAUNCH_GROUP");
+    json_object_set_new(ev, "launch_group",
+                        json_pack("{s:O, s:O, s:{s:o}}", "framework_info", fw->info, "executor",
+                                  gc->exec.executor, "task_group", "tasks", tasks));
+    ag_master_send_agent(m, a, ev);
+    ag_info("launching a group of %zu tasks of framework '%s' on agent '%s' (executor '%s')", gc->n,
+            fw->id, a->id, executor_id);
+}
+
+static void run_launch_group(struct ag_master *m, struct accept_ctx *c, const char *role,
+                             const json_t *op, struct ag_resources *available)
+{
+    json_t *payload = ag_json_get(op, "launch_group");
+    json_t *tasks = ag_json_get(ag_json_get(payload, "task_group"), "tasks");
+    struct ag_master_group_check gc;
+    char err[1024];
+    size_t i;
+    json_t *task;
+    if (ag_json_get(op, "id")) {
+        json_array_foreach(tasks, i, task)
+            send_task_error(m, c->fw, task, AG_TASK_ERROR, "REASON_TASK_GROUP_INVALID",
+                            "operation feedback ('id') is not supported for LAUNCH_GROUP");
+        return;
+    }
+    struct ag_master_task_ctx ctx = {
+        .framework_id = c->fw->id,
+        .agent_id = c->agent->id,
+        .role = role,
+        .available = available,
+        .task_exists = ctx_task_exists,
+        .find_executor = ctx_find_executor,
+        .arg = c,
+    };
+    if (ag_master_validate_group(ag_json_get(payload, "executor"), tasks, &ctx, &gc, err,
+                                 sizeof(err)) < 0) {
+        ag_info("framework '%s': task group is invalid: %s", c->fw->id, err);
+        json_array_foreach(tasks, i, task)
+            send_task_error(m, c->fw, task, AG_TASK_ERROR, "REASON_TASK_GROUP_INVALID", err);
+        return;
+    }
+    launch_group(m, c, role, &gc, available);
+    ag_master_group_check_release(&gc);
+}
+
 static int call_accept(struct ag_master *m, struct ag_master_framework *fw, const json_t *payload,
                        char *err, size_t errlen)
 {
@@ -250,13 +318,7 @@ static int call_accept(struct ag_master *m, struct ag_master_framework *fw, cons
             if (strcmp(type, "LAUNCH") == 0) {
                 run_launch(m, &c, role, op, &available);
             } else if (strcmp(type, "LAUNCH_GROUP") == 0) {
-                size_t k;
-                json_t *task;
-                json_t *tasks = ag_json_get(
-                    ag_json_get(ag_json_get(op, "launch_group"), "task_group"), "tasks");
-                json_array_foreach(tasks, k, task)
-                    send_task_error(m, fw, task, AG_TASK_ERROR, "REASON_TASK_GROUP_INVALID",
-                                    "LAUNCH_GROUP is not supported yet");
+                run_launch_group(m, &c, role, op, &available);
             } else if (ag_master_conv_type_parse(type, &conv) == 0) {
                 char cerr[1024] = "";
                 if (ag_master_accept_conversion(m, fw, c.agent, role, conv, op, &available, cerr,

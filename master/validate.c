@@ -931,7 +931,7 @@ static int check_kill_policy(const json_t *task, char *err, size_t errlen)
 
 /* Validates and normalises the task's ExecutorInfo. */
 static int check_executor(const json_t *exec, const struct ag_master_task_ctx *ctx,
-                          struct ag_master_task_check *tc, char *err, size_t errlen)
+                          struct ag_master_task_check *tc, bool group, char *err, size_t errlen)
 {
     char e[256] = "";
     if (!json_is_object(exec))
@@ -949,10 +949,19 @@ static int check_executor(const json_t *exec, const struct ag_master_task_ctx *c
                     ctx->framework_id);
     json_t *type = ag_json_get(exec, "type");
     const char *ts = json_is_string(type) ? json_string_value(type) : NULL;
-    if (ts && strcmp(ts, "DEFAULT") == 0)
+    if (ts && strcmp(ts, "DEFAULT") != 0 && strcmp(ts, "CUSTOM") != 0)
+        return fail(err, errlen, "executor '%s' has an unknown 'type' '%s'", eid, ts);
+    if (group && (!ts || strcmp(ts, "DEFAULT") != 0))
+        return fail(err, errlen,
+                    "LAUNCH_GROUP needs an executor of type DEFAULT; executor '%s' is of type "
+                    "%s (custom executors for task groups are not supported)",
+                    eid, ts ? ts : "CUSTOM");
+    if (!group && ts && strcmp(ts, "DEFAULT") == 0)
         return fail(err, errlen,
                     "executor '%s' of type DEFAULT can only run task groups (LAUNCH_GROUP)", eid);
-    if (!ag_json_get(exec, "command"))
+    if (group && ag_json_get(exec, "command"))
+        return fail(err, errlen, "executor '%s' of type DEFAULT must not have a 'command'", eid);
+    if (!group && !ag_json_get(exec, "command"))
         return fail(err, errlen, "executor '%s' has no 'command'", eid);
 
     if (parse_role_resources(exec, "executor", ctx->role, &tc->executor_resources, err, errlen) < 0)
@@ -1036,7 +1045,7 @@ int ag_master_validate_task(const json_t *task, const struct ag_master_task_ctx 
         fail(err, errlen, "task uses no resources");
         goto bad;
     }
-    if (exec && check_executor(exec, ctx, &tc, err, errlen) < 0)
+    if (exec && check_executor(exec, ctx, &tc, false, err, errlen) < 0)
         goto bad;
 
     struct ag_resources need;
@@ -1073,4 +1082,107 @@ int ag_master_validate_task(const json_t *task, const struct ag_master_task_ctx 
 bad:
     ag_master_task_check_release(&tc);
     return -EINVAL;
+}
+
+/* --- TaskGroupInfo (LAUNCH_GROUP) --- */
+
+void ag_master_group_check_release(struct ag_master_group_check *gc)
+{
+    for (size_t i = 0; i < gc->n; i++)
+        ag_master_task_check_release(&gc->tasks[i]);
+    free(gc->tasks);
+    ag_master_task_check_release(&gc->exec);
+    memset(gc, 0, sizeof(*gc));
+}
+
+/* One task of a group: a command of its own, no executor, and the checks
+ * of a LAUNCH task. Messages name the task. */
+static int check_group_task(const json_t *task, size_t idx, const struct ag_master_task_ctx *ctx,
+                            struct ag_master_task_check *ret, char *err, size_t errlen)
+{
+    char e[256] = "", inner[768] = "";
+    const char *tid = ag_json_get_id(task, "task_id", false, e, sizeof(e));
+    char name[160];
+    snprintf(name, sizeof(name), "task '%s'", tid ? tid : "?");
+    if (!tid)
+        snprintf(name, sizeof(name), "task_group.tasks[%zu]", idx);
+    if (ag_json_get(task, "executor"))
+        return fail(err, errlen,
+                    "%s: a task of a task group must not have an 'executor' (the group's "
+                    "executor runs it)",
+                    name);
+    if (!json_is_object(ag_json_get(task, "command")))
+        return fail(err, errlen, "%s: a task of a task group needs a 'command'", name);
+    if (ag_master_validate_task(task, ctx, ret, inner, sizeof(inner)) < 0)
+        return fail(err, errlen, "%s: %s", name, inner);
+    return 0;
+}
+
+int ag_master_validate_group(const json_t *executor, const json_t *tasks,
+                             const struct ag_master_task_ctx *ctx,
+                             struct ag_master_group_check *ret, char *err, size_t errlen)
+{
+    struct ag_master_group_check gc;
+    struct ag_master_map seen;
+    struct ag_resources need;
+    size_t n = json_array_size(tasks);
+    int r = -EINVAL;
+
+    memset(&gc, 0, sizeof(gc));
+    ag_master_map_init(&seen);
+    ag_resources_init(&need);
+    if (!executor) {
+        fail(err, errlen, "LAUNCH_GROUP needs an 'executor' (of type DEFAULT)");
+        goto out;
+    }
+    if (n == 0) {
+        fail(err, errlen, "the task group has no tasks");
+        goto out;
+    }
+    if (check_executor(executor, ctx, &gc.exec, true, err, errlen) < 0)
+        goto out;
+    gc.tasks = calloc(n, sizeof(*gc.tasks));
+    if (!gc.tasks) {
+        fail(err, errlen, "out of memory");
+        goto out;
+    }
+    if (ag_resources_add(&need, &gc.exec.executor_resources) < 0)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        const json_t *task = json_array_get(tasks, i);
+        char e[256] = "";
+        const char *tid = ag_json_get_id(task, "task_id", false, e, sizeof(e));
+        if (tid && ag_master_map_has(&seen, tid)) {
+            fail(err, errlen, "task id '%s' appears more than once in the task group", tid);
+            goto out;
+        }
+        if (check_group_task(task, i, ctx, &gc.tasks[i], err, errlen) < 0)
+            goto out;
+        gc.n++;
+        if (ag_master_map_put(&seen, tid, NULL) < 0 ||
+            ag_resources_add(&need, &gc.tasks[i].task_resources) < 0)
+            goto oom;
+    }
+    if (!ag_resources_contains(ctx->available, &need)) {
+        char *want = ag_resources_string(&need);
+        char *have = ag_resources_string(ctx->available);
+        fail(err, errlen,
+             "the task group and its executor use more resources (%s) than available in the "
+             "offers (%s)",
+             want ? want : "?", have ? have : "?");
+        free(want);
+        free(have);
+        goto out;
+    }
+    *ret = gc;
+    memset(&gc, 0, sizeof(gc));
+    r = 0;
+    goto out;
+oom:
+    fail(err, errlen, "out of memory");
+out:
+    ag_resources_release(&need);
+    ag_master_map_release(&seen);
+    ag_master_group_check_release(&gc);
+    return r;
 }

@@ -509,6 +509,116 @@ TEST(task_executors)
     ASSERT_NOT_NULL(strstr(err, "framework 'G'"));
 }
 
+/* Validates a group against the same offer as task_check. */
+static int group_check(const char *exec_text, const char *tasks_text,
+                       struct ag_master_group_check *gc, char *err, size_t errlen)
+{
+    struct ag_resources avail;
+    char e[256];
+    ag_resources_init(&avail);
+    if (ag_resources_parse("cpus:2;mem:1024", NULL, &avail, e, sizeof(e)) < 0)
+        fprintf(stderr, "resources: %s\n", e);
+    ag_resources_set_allocation_role(&avail, "web");
+    struct ag_master_task_ctx ctx = {
+        .framework_id = "F",
+        .agent_id = "S1",
+        .role = "web",
+        .available = &avail,
+        .task_exists = exists_cb,
+        .find_executor = executor_cb,
+    };
+    json_t *exec = exec_text ? parse(exec_text) : NULL;
+    json_t *tasks = parse(tasks_text);
+    memset(gc, 0, sizeof(*gc));
+    err[0] = '\0';
+    int r = ag_master_validate_group(exec, tasks, &ctx, gc, err, errlen);
+    json_decref(exec);
+    json_decref(tasks);
+    ag_resources_release(&avail);
+    return r;
+}
+
+#define G_EXEC                                                                                     \
+    "{\"executor_id\":{\"value\":\"ge\"},\"type\":\"DEFAULT\",\"resources\":[{\"name\":\"cpus\","  \
+    "\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}}]}"
+#define G_TASK(id, cpus)                                                                           \
+    "{\"name\":\"t\",\"task_id\":{\"value\":\"" id "\"},\"agent_id\":{\"value\":\"S1\"},"          \
+    "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":" cpus "}}],"     \
+    "\"command\":{\"value\":\"true\"}}"
+
+TEST(group_ok)
+{
+    struct ag_master_group_check gc;
+    char err[512];
+    existing_task = NULL;
+    existing_executor = NULL;
+    ASSERT_EQ(
+        group_check(G_EXEC, "[" G_TASK("a", "0.5") "," G_TASK("b", "1") "]", &gc, err, sizeof(err)),
+        0);
+    ASSERT_EQ(gc.n, 2);
+    ASSERT_TRUE(gc.exec.new_executor);
+    ASSERT_NEAR(ag_resources_scalar(&gc.exec.executor_resources, "cpus"), 0.5, 1e-9);
+    ASSERT_NEAR(ag_resources_scalar(&gc.tasks[1].task_resources, "cpus"), 1.0, 1e-9);
+    ASSERT_STREQ(json_string_value(
+                     json_object_get(json_object_get(gc.exec.executor, "framework_id"), "value")),
+                 "F");
+    /* the same executor running already: not charged again */
+    existing_executor = json_incref(gc.exec.executor);
+    ag_master_group_check_release(&gc);
+    ASSERT_EQ(group_check(G_EXEC, "[" G_TASK("c", "2") "]", &gc, err, sizeof(err)), 0);
+    ASSERT_FALSE(gc.exec.new_executor);
+    ag_master_group_check_release(&gc);
+    json_decref(existing_executor);
+    existing_executor = NULL;
+}
+
+TEST(group_errors)
+{
+    struct ag_master_group_check gc;
+    char err[512];
+    existing_task = NULL;
+    existing_executor = NULL;
+    ASSERT_EQ(group_check(NULL, "[" G_TASK("a", "1") "]", &gc, err, sizeof(err)), -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "needs an 'executor'"));
+    ASSERT_EQ(group_check(G_EXEC, "[]", &gc, err, sizeof(err)), -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "no tasks"));
+    ASSERT_EQ(group_check(G_EXEC, "[" G_TASK("a", "0.5") "," G_TASK("a", "0.5") "]", &gc, err,
+                          sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "'a' appears more than once"));
+    ASSERT_EQ(group_check("{\"executor_id\":{\"value\":\"ge\"},\"command\":{\"value\":\"x\"}}",
+                          "[" G_TASK("a", "1") "]", &gc, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "type DEFAULT"));
+    ASSERT_EQ(group_check("{\"executor_id\":{\"value\":\"ge\"},\"type\":\"DEFAULT\","
+                          "\"command\":{\"value\":\"x\"}}",
+                          "[" G_TASK("a", "1") "]", &gc, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "must not have a 'command'"));
+    /* each task fits but the sum (with the executor's 0.5) does not */
+    ASSERT_EQ(
+        group_check(G_EXEC, "[" G_TASK("a", "1") "," G_TASK("b", "1") "]", &gc, err, sizeof(err)),
+        -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "task group and its executor use more resources"));
+    ASSERT_EQ(group_check(G_EXEC,
+                          "[{\"name\":\"t\",\"task_id\":{\"value\":\"x\"},\"agent_id\":{\"value\":"
+                          "\"S1\"}," RES_CPU1 ",\"command\":{},\"executor\":{\"executor_id\":{"
+                          "\"value\":\"e\"},\"command\":{}}}]",
+                          &gc, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "task 'x': a task of a task group must not have an 'executor'"));
+    ASSERT_EQ(group_check(G_EXEC,
+                          "[{\"name\":\"t\",\"task_id\":{\"value\":\"y\"},\"agent_id\":{\"value\":"
+                          "\"S1\"}," RES_CPU1 "}]",
+                          &gc, err, sizeof(err)),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "task 'y': a task of a task group needs a 'command'"));
+    existing_task = "dup";
+    ASSERT_EQ(group_check(G_EXEC, "[" G_TASK("dup", "1") "]", &gc, err, sizeof(err)), -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "task 'dup': task id 'dup' is already in use"));
+    existing_task = NULL;
+}
+
 TEST(operation_types)
 {
     ASSERT_EQ(ag_master_check_operation_type("LAUNCH"), 0);
@@ -534,4 +644,5 @@ TEST_MAIN(TEST_CASE(accepts_json), TEST_CASE(content_type), TEST_CASE(call_envel
           TEST_CASE(call_accept_shapes), TEST_CASE(call_update_framework_id),
           TEST_CASE(framework_info), TEST_CASE(framework_info_errors), TEST_CASE(ids),
           TEST_CASE(offers), TEST_CASE(task_ok), TEST_CASE(task_errors), TEST_CASE(task_executors),
-          TEST_CASE(operation_types), TEST_CASE(call_names))
+          TEST_CASE(group_ok), TEST_CASE(group_errors), TEST_CASE(operation_types),
+          TEST_CASE(call_names))
