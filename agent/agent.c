@@ -135,6 +135,7 @@ static void task_free(struct ag_agent_task *t)
     free(t->id);
     json_decref(t->info);
     json_decref(t->statuses);
+    json_decref(t->group);
     ag_resources_release(&t->resources);
     free(t);
 }
@@ -161,6 +162,7 @@ static void executor_free(struct ag_agent_executor *ex)
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
+    ag_agent_nested_executor_gone(ex->framework->agent, ex);
     if (ex->container)
         ag_cz_destroy(ex->framework->agent->cz, ex->container);
     free(ex->id);
@@ -463,6 +465,11 @@ static void container_limited(void *arg, struct ag_cz_container *c, const char *
     struct ag_agent_executor *ex = ag_cz_container_owner(c);
     struct ag_agent_list *heads[2], *pos, *tmp;
 
+    if (ag_cz_container_parent(c)) {
+        /* A task of a group: its executor learns it through WAIT_CONTAINER. */
+        ag_agent_nested_limited(agent, c, reason, message, limitation);
+        return;
+    }
     if (!ex)
         return;
     heads[0] = &ex->queued;
@@ -488,8 +495,9 @@ static void container_limited(void *arg, struct ag_cz_container *c, const char *
 }
 
 /* The limits of an executor's container: its resources, plus its tasks'
- * for a custom executor, plus the allowance Mesos gives the command
- * executor (0.1 cpus, 32 MB). */
+ * for a custom or default executor, plus the allowance Mesos gives the
+ * command executor (0.1 cpus, 32 MB), which a default executor without
+ * resources of its own gets too. */
 static void container_limits(const struct ag_agent_executor *ex, double *cpus, double *mem,
                              double *disk)
 {
@@ -501,6 +509,10 @@ static void container_limits(const struct ag_agent_executor *ex, double *cpus, d
         *cpus += 0.1;
         *mem += 32;
         return;
+    }
+    if (ex->default_exec && *cpus == 0 && *mem == 0) {
+        *cpus = 0.1;
+        *mem = 32;
     }
     for (int h = 0; h < 2; h++) {
         for (pos = heads[h]->next; pos != heads[h]; pos = pos->next) {
@@ -519,8 +531,33 @@ static const char *container_hostname(const struct ag_agent_executor *ex, const 
     return h ? h : json_string_value(ag_json_get(ag_json_get(ex->info, "container"), "hostname"));
 }
 
+/* LAUNCH_GROUP with the whole group `task` came in: its tasks still
+ * queued move to launched together. */
+static void send_launch_group(struct ag_agent_executor *ex, struct ag_agent_task *task)
+{
+    json_t *group = task->group;
+    json_t *ev =
+        json_pack("{s:s,s:{s:O}}", "type", "LAUNCH_GROUP", "launch_group", "task_group", group);
+    struct ag_agent_list *pos, *tmp;
+    if (ev && ag_agent_executor_send(ex, ev) == 0) {
+        ag_agent_list_for_each(pos, tmp, &ex->queued)
+        {
+            struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
+            if (t->group == group) {
+                ag_agent_list_del(&t->node);
+                ag_agent_list_add_tail(&ex->launched, &t->node);
+            }
+        }
+    }
+    json_decref(ev);
+}
+
 static void send_launch(struct ag_agent_executor *ex, struct ag_agent_task *task)
 {
+    if (task->group) {
+        send_launch_group(ex, task);
+        return;
+    }
     json_t *ev = json_pack("{s:s,s:{s:o}}", "type", "LAUNCH", "launch", "task",
                            without_user(ex->framework->agent, task->info, "command"));
     if (ev && ag_agent_executor_send(ex, ev) == 0) {
@@ -600,11 +637,18 @@ void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_execut
         json_decref(ev);
         return;
     }
-    ag_agent_list_for_each(pos, tmp, &ex->queued)
-    {
+    /* A group's launch moves all its tasks: start again from the head. */
+    for (pos = ex->queued.next; pos != &ex->queued; pos = tmp) {
         struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
-        if (!ag_task_state_is_terminal(t->state))
-            send_launch(ex, t);
+        tmp = pos->next;
+        if (ag_task_state_is_terminal(t->state))
+            continue;
+        send_launch(ex, t);
+        if (t->group) {
+            if (task_in(&ex->queued, t->id) == t)
+                break; /* not sent: the executor's stream is gone */
+            tmp = ex->queued.next;
+        }
     }
 }
 
@@ -668,6 +712,8 @@ static struct ag_agent_executor *executor_new(struct ag_agent_framework *fw, con
     ex->info = info;
     ex->command = command;
     ag_uuid_string(ex->container_id);
+    ag_uuid_string(ex->token);
+    ag_agent_list_init(&ex->nested);
     ag_agent_list_init(&ex->queued);
     ag_agent_list_init(&ex->launched);
     ag_agent_list_init(&ex->completed);
@@ -781,6 +827,7 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
 {
     struct ag_agent_framework *fw = ex->framework;
     json_t *command = ag_json_get(ex->info, "command");
+    json_t *default_command = NULL;
     struct ag_agent_env env;
     struct ag_agent_exec_env p;
     char **argv = NULL, *path = NULL;
@@ -803,16 +850,24 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     if (rc < 0)
         return rc;
     sandbox_chown(ex->directory, user);
+    if (ex->default_exec) {
+        char dpath[PATH_MAX + 32];
+        snprintf(dpath, sizeof(dpath), "%s/agora-default-executor", agent->launcher_dir);
+        default_command = json_pack("{s:b,s:s,s:[s]}", "shell", 0, "value", dpath, "arguments",
+                                    "agora-default-executor");
+        command = default_command;
+    }
     if (!json_is_object(command)) {
         snprintf(err, errlen, "executor '%s' has no command to run", ex->id);
         return -EINVAL;
     }
     argv = ag_agent_command_argv(command, &path, err, errlen);
+    json_decref(default_command);
     if (!argv)
         return -EINVAL;
-    if (ex->command && access(path, X_OK) < 0) {
-        snprintf(err, errlen, "the command executor '%s' is not executable: %s", path,
-                 strerror(errno));
+    if ((ex->command || ex->default_exec) && access(path, X_OK) < 0) {
+        snprintf(err, errlen, "the %s executor '%s' is not executable: %s",
+                 ex->command ? "command" : "default", path, strerror(errno));
         ag_agent_argv_free(argv);
         free(path);
         return -ENOENT;
@@ -826,9 +881,11 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     p.directory = ex->directory;
     p.role = resources_role(ag_json_get(task_info ? task_info : ex->info, "resources"), fw);
     p.shutdown_grace = executor_grace(agent, ex);
-    p.environment = ag_json_get(command, "environment");
+    p.environment = ex->default_exec ? NULL : ag_json_get(command, "environment");
     ag_agent_env_init(&env);
     rc = ag_agent_executor_env(&env, environ, &p);
+    if (rc == 0 && ex->default_exec)
+        rc = ag_agent_env_set(&env, "MESOS_EXECUTOR_AUTHENTICATION_TOKEN", ex->token);
     if (rc == 0)
         rc = launch_process(agent, ex, task_info, user, path, argv, &env, &pid, err, errlen);
     else
@@ -928,6 +985,7 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
             how);
     /* Whatever it left behind in its session goes with it. */
     ag_agent_kill_tree(pid, SIGKILL);
+    ag_agent_nested_executor_gone(agent, ex);
     if (ex->container) {
         /* An OOM kill is reported as such even when the executor went
          * first. */
@@ -1150,6 +1208,139 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
         send_launch(ex, task);
 }
 
+/* Fails every task of a group the agent cannot take (not recorded). */
+static void group_refused(struct ag_agent *agent, const char *fw_id, const json_t *tasks,
+                          enum ag_task_state state, const char *reason, const char *message)
+{
+    size_t i;
+    json_t *t;
+    char err[256];
+    json_array_foreach(tasks, i, t)
+    {
+        const char *id = ag_json_get_id(t, "task_id", true, err, sizeof(err));
+        if (id)
+            detached_status(agent, fw_id, id, state, reason, message);
+    }
+}
+
+/* Records the group's tasks on the executor, all sharing `group`. */
+static int group_tasks_new(struct ag_agent_executor *ex, json_t *group)
+{
+    size_t i;
+    json_t *t;
+    char err[256];
+    json_array_foreach(ag_json_get(group, "tasks"), i, t)
+    {
+        struct ag_agent_task *task =
+            task_new(ex, ag_json_get_id(t, "task_id", true, err, sizeof(err)), t);
+        if (!task)
+            return -ENOMEM;
+        task->group = json_incref(group);
+    }
+    return 0;
+}
+
+/* LAUNCH_GROUP: the tasks go to the framework's default executor, which
+ * is started first if it does not run yet (its container sized for the
+ * executor and all the group's tasks). */
+static void on_launch_group(struct ag_agent *agent, const json_t *event)
+{
+    char err[512] = "";
+    json_t *lg = ag_json_get(event, "launch_group");
+    json_t *fw_info = ag_json_get(lg, "framework_info");
+    json_t *exec_info = ag_json_get(lg, "executor");
+    json_t *tasks = ag_json_get(ag_json_get(lg, "task_group"), "tasks");
+    const char *fw_id = ag_json_get_id(fw_info, "id", true, err, sizeof(err));
+    const char *exec_id = ag_json_get_id(exec_info, "executor_id", true, err, sizeof(err));
+    struct ag_agent_framework *fw;
+    struct ag_agent_executor *ex;
+    struct ag_agent_list *pos, *tmp;
+    size_t i;
+    json_t *t, *group;
+
+    if (!fw_id || !exec_id || json_array_size(tasks) == 0) {
+        ag_warn("ignoring a bad LAUNCH_GROUP from the master: %s", err[0] ? err : "no tasks");
+        return;
+    }
+    fw = ag_agent_framework_find(agent, fw_id);
+    if (fw && fw->shutting_down) {
+        ag_warn("ignoring a task group: framework '%s' is shutting down", fw_id);
+        return;
+    }
+    json_array_foreach(tasks, i, t)
+    {
+        const char *id = ag_json_get_id(t, "task_id", true, err, sizeof(err));
+        if (!id || (fw && ag_agent_task_find(fw, id))) {
+            ag_warn("ignoring a task group of framework '%s': a task id is missing or in use",
+                    fw_id);
+            return;
+        }
+    }
+    fw = framework_get(agent, fw_id, fw_info);
+    if (!fw)
+        return;
+    ex = ag_agent_executor_find(fw, exec_id);
+    if (ex &&
+        (ex->state == AG_AGENT_EXECUTOR_TERMINATING || ex->state == AG_AGENT_EXECUTOR_TERMINATED)) {
+        group_refused(agent, fw_id, tasks, dropped_state(fw), "REASON_EXECUTOR_TERMINATED",
+                      "Executor is terminating");
+        return;
+    }
+    group = json_pack("{s:O}", "tasks", tasks);
+    if (!ex) {
+        json_t *info = json_deep_copy(exec_info);
+        if (info && !ag_json_get(info, "framework_id"))
+            ag_json_set_id(info, "framework_id", fw_id);
+        ex = info ? executor_new(fw, exec_id, info, false) : NULL;
+        if (!ex || !group || group_tasks_new(ex, group) < 0) {
+            ag_error("out of memory creating executor '%s'", exec_id);
+            json_decref(group);
+            if (ex) {
+                ex->state = AG_AGENT_EXECUTOR_TERMINATED;
+                executor_maybe_complete(agent, ex);
+            } else {
+                framework_maybe_complete(agent, fw);
+            }
+            return;
+        }
+        ex->default_exec = true;
+        json_decref(group);
+        if (executor_fetch_and_launch(agent, ex, NULL, err, sizeof(err)) < 0) {
+            ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
+            agent->metrics.container_launch_errors++;
+            ex->state = AG_AGENT_EXECUTOR_TERMINATED;
+            ag_agent_list_for_each(pos, tmp, &ex->queued)
+            {
+                struct ag_agent_task *task = ag_agent_list_entry(pos, struct ag_agent_task, node);
+                ag_agent_list_del(&task->node);
+                ag_agent_list_add_tail(&ex->launched, &task->node);
+                ag_agent_task_fail(agent, task, AG_TASK_FAILED, "REASON_CONTAINER_LAUNCH_FAILED",
+                                   err);
+            }
+            executor_maybe_complete(agent, ex);
+        }
+        return;
+    }
+    if (!group || group_tasks_new(ex, group) < 0) {
+        ag_error("out of memory queueing a task group for executor '%s'", exec_id);
+        json_decref(group);
+        return;
+    }
+    json_decref(group);
+    if (ex->container) {
+        /* The executor's container grows with its tasks. */
+        double cpus, mem, disk;
+        container_limits(ex, &cpus, &mem, &disk);
+        if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
+            ag_warn("cannot raise the limits of executor '%s' for a task group", ex->id);
+    }
+    if (ex->state == AG_AGENT_EXECUTOR_RUNNING && ex->stream) {
+        t = json_array_get(tasks, 0);
+        send_launch(
+            ex, ag_agent_executor_task(ex, ag_json_get_id(t, "task_id", true, err, sizeof(err))));
+    }
+}
+
 static void on_kill(struct ag_agent *agent, const json_t *event)
 {
     char err[256] = "";
@@ -1319,6 +1510,8 @@ static void master_event(void *arg, const char *type, const json_t *event)
         return;
     if (strcmp(type, "LAUNCH") == 0)
         on_launch(agent, event);
+    else if (strcmp(type, "LAUNCH_GROUP") == 0)
+        on_launch_group(agent, event);
     else if (strcmp(type, "KILL") == 0)
         on_kill(agent, event);
     else if (strcmp(type, "ACKNOWLEDGE") == 0)

@@ -97,6 +97,7 @@ struct ag_agent_task {
     enum ag_task_state state; /* latest state the agent knows */
     json_t *statuses;         /* array of every TaskStatus accepted, in order */
     struct ag_resources resources;
+    json_t *group; /* TaskGroupInfo the task came in (shared), NULL for LAUNCH */
 };
 
 enum ag_agent_executor_state {
@@ -126,6 +127,11 @@ struct ag_agent_executor {
     bool done;               /* moved to the framework's completed list */
     struct ag_resources resources;
     struct ag_cz_container *container; /* NULL without isolation */
+    bool default_exec;                 /* ExecutorInfo.type DEFAULT: agora-default-executor */
+    /* MESOS_EXECUTOR_AUTHENTICATION_TOKEN: the bearer token that lets this
+     * executor launch nested containers in its own container only. */
+    char token[AG_UUID_STR_LEN];
+    struct ag_agent_list nested; /* struct ag_agent_nested (nested.c) */
 };
 
 struct ag_agent_framework {
@@ -273,6 +279,24 @@ json_t *ag_agent_containers_v1(struct ag_agent *agent);
 void ag_agent_operator_api(struct ag_http_req *req, void *arg);
 /* A Task object in the Mesos v1 shape for SUBSCRIBE (not the legacy one). */
 json_t *ag_agent_task_v1(const struct ag_agent *agent, const struct ag_agent_task *task);
+
+/* --- nested.c: nested containers (LAUNCH/WAIT/KILL/REMOVE_CONTAINER) --- */
+
+/* Whether the operator call `type` is one of the nested-container calls
+ * (then ag_agent_nested_call answers it). */
+bool ag_agent_nested_handles(const char *type);
+/* Answers a LAUNCH/WAIT/KILL/REMOVE_CONTAINER call (WAIT later, when the
+ * container ends). `call` is borrowed. */
+void ag_agent_nested_call(struct ag_agent *agent, struct ag_http_req *req, const char *type,
+                          const json_t *call);
+/* The executor ended: its nested containers are killed and destroyed,
+ * waiting WAIT_CONTAINER calls answered, the records freed. */
+void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* A nested container hit a limit (from the containerizer's callback). */
+void ag_agent_nested_limited(struct ag_agent *agent, struct ag_cz_container *c, const char *reason,
+                             const char *message, const json_t *limitation);
+/* Appends GET_CONTAINERS entries for the executor's nested containers. */
+void ag_agent_nested_containers(struct ag_agent *agent, struct ag_agent_executor *ex, json_t *out);
 
 /* --- files.c: /files/browse, /files/read, /files/download, /files/debug --- */
 

@@ -2,8 +2,9 @@
  * operator: the agent's operator API (POST /api/v1, agent.proto, §6.4),
  * the read-only calls: GET_HEALTH, GET_VERSION, GET_FLAGS, GET_METRICS,
  * GET_AGENT, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_STATE,
- * GET_CONTAINERS (monitor.c). The
- * container calls (nested containers, attach) answer 501.
+ * GET_CONTAINERS (monitor.c), and the nested-container calls LAUNCH/WAIT/
+ * KILL/REMOVE_CONTAINER (nested.c). The other container calls (the
+ * deprecated *_NESTED_CONTAINER ones, sessions, attach) answer 501.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,6 +124,24 @@ static json_t *get_frameworks(const struct ag_agent *agent)
     return json_pack("{s:o,s:o}", "frameworks", live, "completed_frameworks", done);
 }
 
+/* GET_CONTAINERS; with get_containers.show_nested the nested containers
+ * of each executor follow it. */
+static json_t *get_containers(struct ag_agent *agent, const json_t *call)
+{
+    json_t *arr = ag_agent_containers_v1(agent);
+    bool nested = json_is_true(ag_json_get(ag_json_get(call, "get_containers"), "show_nested"));
+    const struct ag_agent_list *fpos, *epos;
+    for (fpos = agent->frameworks.next; nested && fpos != &agent->frameworks; fpos = fpos->next) {
+        const struct ag_agent_framework *fw =
+            ag_agent_list_entry(fpos, struct ag_agent_framework, node);
+        for (epos = fw->executors.next; epos != &fw->executors; epos = epos->next)
+            ag_agent_nested_containers(
+                agent, ag_agent_list_entry(epos, struct ag_agent_executor, node), arr);
+    }
+    return json_pack("{s:s,s:{s:o}}", "type", "GET_CONTAINERS", "get_containers", "containers",
+                     arr);
+}
+
 /* The answer to a GET_* call, or NULL for a type this agent does not know. */
 static json_t *answer(struct ag_agent *agent, const char *type)
 {
@@ -221,6 +240,10 @@ void ag_agent_operator_api(struct ag_http_req *req, void *arg)
                             err[0] ? err : "not a JSON object");
     } else if (!ag_agent_accepts_json(ag_http_req_header(req, "Accept"))) {
         ag_http_reply_error(req, 406, "Expecting 'Accept' to allow application/json");
+    } else if (ag_agent_nested_handles(type)) {
+        ag_agent_nested_call(agent, req, type, call);
+    } else if (strcmp(type, "GET_CONTAINERS") == 0) {
+        ag_http_reply_json(req, 200, get_containers(agent, call));
     } else if ((out = answer(agent, type)) != NULL) {
         ag_http_reply_json(req, 200, out);
     } else if (known_type(type)) {

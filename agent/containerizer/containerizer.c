@@ -486,11 +486,20 @@ static const char *kill_dir(const struct ag_cz_container *c)
     return NULL;
 }
 
+struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c)
+{
+    return c->parent;
+}
+
 void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c)
 {
     const char *dir, *freezer;
     if (!c || !kill_dir(c))
         return;
+    /* v1 lists only a cgroup's own processes: nested ones go first. */
+    for (struct ag_cz_container *n = cz->head.next; n && n != &cz->head; n = n->next)
+        if (n->parent == c)
+            ag_cz_kill(cz, n);
     freezer = cz->layout.version == AG_CGROUP_V1 ? c->cg[AG_CG_FREEZER] : NULL;
     dir = freezer ? freezer : kill_dir(c);
     ag_cgroup_kill_all(dir, freezer);
@@ -777,6 +786,149 @@ int ag_cz_launch(struct ag_cz *cz, const struct ag_cz_launch *l, struct ag_cz_co
             rc = cz->iso[prepared]->prepare(cz, c, l, err, errlen);
     if (rc == 0) {
         helper_argv(cz, c, l, &a);
+        if (a.oom) {
+            snprintf(err, errlen, "out of memory");
+            rc = -ENOMEM;
+        }
+    }
+    if (rc == 0)
+        rc = helper_spawn(cz, a.v, l, &c->pid, err, errlen);
+    argv_release(&a);
+    if (rc < 0) {
+        for (size_t i = 0; i < prepared; i++)
+            if (cz->iso[i]->cleanup)
+                cz->iso[i]->cleanup(cz, c);
+        container_cgroups_remove(cz, c);
+        container_free(c);
+        return rc;
+    }
+    c->next = &cz->head;
+    c->prev = cz->head.prev;
+    cz->head.prev->next = c;
+    cz->head.prev = c;
+    *ret = c;
+    *ret_pid = c->pid;
+    return 0;
+}
+
+/* --- nested containers --- */
+
+/* The process whose namespaces a nested container joins: the parent's
+ * helper has exec'd the executor, unless the parent has a PID namespace;
+ * then the helper stayed outside and any other process of the parent's
+ * cgroup (its PID 1, the executor) is inside. */
+static pid_t ns_holder(struct ag_cz *cz, const struct ag_cz_container *parent)
+{
+    char buf[16384];
+    if (!(cz->ns_flags & CLONE_NEWPID) || !kill_dir(parent) ||
+        ag_cgroup_read(kill_dir(parent), "cgroup.procs", buf, sizeof(buf)) < 0)
+        return parent->pid;
+    for (char *p = buf; *p;) {
+        char *end;
+        long pid = strtol(p, &end, 10);
+        if (end == p)
+            break;
+        if (pid > 1 && pid != parent->pid)
+            return (pid_t)pid;
+        p = end;
+        while (*p == '\n')
+            p++;
+    }
+    return parent->pid;
+}
+
+static int nested_cgroups_create(struct ag_cz_container *parent, struct ag_cz_container *c,
+                                 char *err, size_t errlen)
+{
+    char path[AG_CGROUP_PATH_MAX * 2];
+    for (int i = 0; i < AG_CG_N; i++) {
+        if (!parent->cg[i])
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", parent->cg[i], c->id);
+        if (mkdir(path, 0755) < 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(errno));
+            return -errno;
+        }
+        c->cg[i] = strdup(path);
+        if (!c->cg[i]) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
+                        pid_t holder, struct argv_buf *a)
+{
+    char ns[128] = "", pid[32];
+    static const struct {
+        int flag;
+        const char *name;
+    } names[] = {{CLONE_NEWPID, "pid"},
+                 {CLONE_NEWNS, "mount"},
+                 {CLONE_NEWUTS, "uts"},
+                 {CLONE_NEWIPC, "ipc"},
+                 {CLONE_NEWNET, "net"}};
+
+    argv_add(a, "%s", "agora-container-init");
+    for (int i = 0; i < AG_CG_N; i++) {
+        bool seen = false;
+        if (!c->cg[i])
+            continue;
+        for (int j = 0; j < i; j++)
+            seen = seen || (c->cg[j] && strcmp(c->cg[j], c->cg[i]) == 0);
+        if (!seen)
+            argv_add(a, "--cgroup=%s", c->cg[i]);
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (cz->ns_flags & names[i].flag) {
+            size_t len = strlen(ns);
+            snprintf(ns + len, sizeof(ns) - len, "%s%s", len ? "," : "", names[i].name);
+        }
+    }
+    snprintf(pid, sizeof(pid), "%d", (int)holder);
+    if (ns[0]) {
+        argv_add(a, "--join=%s", pid);
+        argv_add(a, "--ns=%s", ns);
+        argv_add(a, "--cwd=%s", l->sandbox);
+    }
+    if (l->user && *l->user)
+        argv_add(a, "--user=%s", l->user);
+    argv_add(a, "%s", "--");
+    argv_add(a, "%s", l->path);
+    for (size_t i = 0; l->argv && l->argv[i]; i++)
+        argv_add(a, "%s", l->argv[i]);
+}
+
+int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
+                        const struct ag_cz_launch *l, struct ag_cz_container **ret, pid_t *ret_pid,
+                        char *err, size_t errlen)
+{
+    struct ag_cz_container *c = calloc(1, sizeof(*c));
+    struct argv_buf a = {0};
+    size_t prepared = 0;
+    int rc;
+
+    if (!c || !(c->sandbox = strdup(l->sandbox))) {
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(c->id, sizeof(c->id), "%s", l->container_id);
+    c->owner = l->owner;
+    c->cz = cz;
+    c->parent = parent;
+    c->cpus = l->cpus;
+    c->mem_mb = l->mem_mb;
+    c->disk_mb = l->disk_mb;
+    c->oom_efd = -1;
+    rc = nested_cgroups_create(parent, c, err, errlen);
+    for (; rc == 0 && prepared < cz->n_iso; prepared++)
+        if (cz->iso[prepared]->prepare)
+            rc = cz->iso[prepared]->prepare(cz, c, l, err, errlen);
+    if (rc == 0) {
+        nested_argv(cz, c, l, ns_holder(cz, parent), &a);
         if (a.oom) {
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;

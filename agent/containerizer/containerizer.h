@@ -122,11 +122,25 @@ struct ag_cz_launch {
  * behind. */
 int ag_cz_launch(struct ag_cz *cz, const struct ag_cz_launch *l, struct ag_cz_container **ret,
                  pid_t *ret_pid, char *err, size_t errlen);
+/* Launches a container nested in `parent` (a task of a task group under
+ * the default executor): cgroups that are children of the parent's (its
+ * own limits from l->cpus/l->mem_mb, counted in the parent's too), and
+ * the parent's namespaces, joined rather than made (agora-container-init
+ * --join). l->sandbox is only the working directory (no mounts are made:
+ * the parent's mount namespace already shows the host paths). Limits hit
+ * are reported through `limited` like any container's. 0 with *ret and
+ * *ret_pid (to be reaped by the caller), or -errno with a message. */
+int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
+                        const struct ag_cz_launch *l, struct ag_cz_container **ret, pid_t *ret_pid,
+                        char *err, size_t errlen);
+/* The parent of a nested container, else NULL. */
+struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c);
 /* Raises a running container's limits to `cpus` and `mem_mb` (its
  * executor got another task). Memory is never lowered, as in Mesos: pages
  * in use could not be taken back. 0 or -errno. */
 int ag_cz_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb);
-/* SIGKILLs every process of the container (it stays until destroyed). */
+/* SIGKILLs every process of the container and of the containers nested
+ * in it (it stays until destroyed). */
 void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c);
 /* Checks the limits now (e.g. before accepting a terminal update from the
  * executor, so that an OOM kill is reported as such): may call `limited`.

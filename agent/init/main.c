@@ -20,6 +20,12 @@
  * Without --ns=pid, steps 3's setup is done in place and the executor is
  * exec'd directly.
  *
+ * A nested container (a task of a task group) is started with --join=PID:
+ * instead of new namespaces it enters those of PID (a process of the
+ * parent container) named by --ns, changes to --cwd, and runs the task:
+ * exec'd directly, or, when a PID namespace is joined (which only applies
+ * to children), as a forked child whose end this process mirrors.
+ *
  * Errors are written to stderr (the sandbox's stderr file) and the helper
  * exits with status 127, which the agent reports as the executor's exit.
  * _exit is used throughout: nothing here needs atexit handlers, and the
@@ -61,6 +67,8 @@ struct opts {
     const char *work_dir; /* the agent's, re-exposed when under /tmp */
     const char *user;
     const char *relay; /* "ip:port" of the agent, with ns_net */
+    int join;          /* --join: enter this process's namespaces, 0 = none */
+    const char *cwd;   /* --cwd: working directory after joining */
     char **argv;       /* path, argv0, args... */
 };
 
@@ -122,10 +130,14 @@ static void parse(struct opts *o, int argc, char **argv)
             o->user = a + 7;
         else if (strncmp(a, "--relay=", 8) == 0)
             o->relay = a + 8;
+        else if (strncmp(a, "--join=", 7) == 0)
+            o->join = atoi(a + 7);
+        else if (strncmp(a, "--cwd=", 6) == 0)
+            o->cwd = a + 6;
         else
             die_msg("usage: agora-container-init [--cgroup=DIR]... [--ns=LIST] "
                     "[--hostname=NAME] [--sandbox=DIR] [--work_dir=DIR] [--user=NAME] "
-                    "[--relay=IP:PORT] -- PATH "
+                    "[--relay=IP:PORT] [--join=PID --cwd=DIR] -- PATH "
                     "ARGV0 [ARGS...]");
     }
     if (i + 1 >= argc)
@@ -455,6 +467,69 @@ static void pid1(const struct opts *o, int status_fd, int relay_sock)
     _exit(0);
 }
 
+static void exit_like(int status);
+
+/* --join: enters the namespaces of process o->join listed in --ns. Every
+ * namespace file is opened before the first setns, since joining the
+ * mount namespace changes what /proc shows. */
+static void join_namespaces(const struct opts *o)
+{
+    static const struct {
+        const char *name;
+        int flag;
+    } order[] = {{"ipc", CLONE_NEWIPC},
+                 {"uts", CLONE_NEWUTS},
+                 {"net", CLONE_NEWNET},
+                 {"pid", CLONE_NEWPID},
+                 {"mnt", CLONE_NEWNS}};
+    bool want[] = {o->ns_ipc, o->ns_uts, o->ns_net, o->ns_pid, o->ns_mount};
+    int fds[5];
+    char path[64];
+    for (int i = 0; i < 5; i++) {
+        fds[i] = -1;
+        if (!want[i])
+            continue;
+        snprintf(path, sizeof(path), "/proc/%d/ns/%s", o->join, order[i].name);
+        fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+        if (fds[i] < 0)
+            die(path, errno);
+    }
+    for (int i = 0; i < 5; i++) {
+        if (fds[i] < 0)
+            continue;
+        if (setns(fds[i], order[i].flag) < 0) {
+            snprintf(path, sizeof(path), "joining the %s namespace", order[i].name);
+            die(path, errno);
+        }
+        close(fds[i]);
+    }
+    if (o->cwd && chdir(o->cwd) < 0)
+        die("cannot enter the sandbox", errno);
+}
+
+/* A nested container's task: joins the parent's namespaces and runs. */
+static void run_joined(const struct opts *o)
+{
+    pid_t child;
+    int status = 0;
+    join_namespaces(o);
+    if (!o->ns_pid)
+        exec_executor(o);
+    fflush(NULL);
+    child = fork();
+    if (child < 0)
+        die("fork", errno);
+    if (child == 0)
+        exec_executor(o);
+    /* The agent signals the whole session; this process only waits. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    exit_like(status);
+}
+
 /* Leaves this process the way `status` says the executor did. */
 static void exit_like(int status)
 {
@@ -482,6 +557,8 @@ int main(int argc, char **argv)
 
     parse(&o, argc, argv);
     join_cgroups(&o);
+    if (o.join > 0)
+        run_joined(&o);
     if (!o.ns_pid) {
         enter_namespaces(&o, false);
         exec_executor(&o);

@@ -47,6 +47,7 @@ struct ag_isolator_ops {
 struct ag_cz_container {
     struct ag_cz_container *prev, *next; /* in cz->containers */
     struct ag_cz *cz;
+    struct ag_cz_container *parent; /* nested: the executor's container; else NULL */
     char id[64];
     char *sandbox;
     void *owner;
