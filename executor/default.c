@@ -19,6 +19,12 @@
  * agora.group.kill_on_failure=false. A KILL of one task kills only that
  * task's container.
  *
+ * A task's health_check runs as in the command executor (lib/sched/
+ * health.c): HTTP and TCP probes from here, since the executor shares the
+ * task's network namespace, COMMAND probes as nested containers of their
+ * own; a task over its failure limit is killed (TASK_KILLED, healthy
+ * false), which does not kill the rest of its group.
+ *
  * The executor exits once it has run at least one group, no task is live,
  * and every terminal update is acknowledged (at most 60 s after the last
  * terminal update).
@@ -34,6 +40,7 @@
 #include <unistd.h>
 
 #include "agora/executor.h"
+#include "agora/health.h"
 #include "core/http.h"
 #include "core/id.h"
 #include "core/json.h"
@@ -153,7 +160,19 @@ struct dtask {
     int wait_retries;
     char terminal_uuid[25];
     bool acked;
-    char *kill_message; /* why it was killed, for the terminal update (owned) */
+    char *kill_message;                /* why it was killed, for the terminal update (owned) */
+    struct ag_health_checker *checker; /* its health_check, NULL if none */
+    bool unhealthy;                    /* killed for failing its health check */
+    unsigned probe_seq;                /* COMMAND probes launched so far */
+    char probe_cid[AG_UUID_STR_LEN + 16];
+};
+
+/* One COMMAND probe's calls: stale answers (an abandoned probe) are told
+ * apart by their sequence number. */
+struct probe_call {
+    struct dtask *t;
+    unsigned seq;
+    char cid[AG_UUID_STR_LEN + 16];
 };
 
 struct dex {
@@ -238,6 +257,10 @@ static void send_terminal(struct dtask *t, enum ag_task_state state, const char 
         json_object_set_new(st, "message", json_string(message));
     if (limitation)
         json_object_set(st, "limitation", (json_t *)limitation);
+    /* As the command executor: healthy:false after a health-check kill. */
+    if (t->unhealthy)
+        json_object_set_new(st, "healthy", json_false());
+    ag_health_checker_stop(t->checker);
     t->phase = PHASE_DONE;
     ag_timer_stop(t->escalate);
     ag_timer_stop(t->wait_retry);
@@ -312,7 +335,10 @@ static void wait_done(const struct ag_http_response *resp, void *arg)
     enum ag_task_state state = ag_dex_terminal_state(w, t->kill_requested);
     const char *reason = json_string_value(ag_json_get(w, "reason"));
     json_t *status = ag_json_get(w, "exit_status");
-    if (state == AG_TASK_KILLED)
+    if (t->unhealthy)
+        snprintf(msg, sizeof(msg), "Killed after failing %d consecutive health checks",
+                 ag_health_checker_policy(t->checker)->consecutive_failures);
+    else if (state == AG_TASK_KILLED)
         snprintf(msg, sizeof(msg), "%s", t->kill_message ? t->kill_message : "Task killed");
     else if (reason && json_string_value(ag_json_get(w, "message")))
         snprintf(msg, sizeof(msg), "%s", json_string_value(ag_json_get(w, "message")));
@@ -381,13 +407,161 @@ static void launch_done(const struct ag_http_response *resp, void *arg)
     if (!t->kill_requested)
         ag_executor_update(t->d->exec, t->id, "TASK_RUNNING", NULL, NULL, NULL);
     start_wait(t);
+    if (t->checker && !t->kill_requested)
+        ag_health_checker_start(t->checker);
     if (t->kill_requested)
         kill_task(t, t->grace, NULL);
 }
 
+/* --- health checks: HTTP and TCP probes reach the task on 127.0.0.1
+ * (the executor shares its network namespace); COMMAND probes run as
+ * short-lived nested containers of their own. --- */
+
+static void probe_waited(const struct ag_http_response *resp, void *arg)
+{
+    struct probe_call *p = arg;
+    struct dtask *t = p->t;
+    size_t len;
+    const char *body = ag_http_response_body(resp, &len);
+    char err[128];
+    json_t *answer = ag_json_parse(body, len, err, sizeof(err));
+    json_t *st = ag_json_get(ag_json_get(answer, "wait_container"), "exit_status");
+    if (t->probe_seq == p->seq && t->phase == PHASE_RUNNING)
+        ag_health_checker_command_done(t->checker,
+                                       ag_http_response_code(resp) == 200 && json_is_integer(st)
+                                           ? (int)json_integer_value(st)
+                                           : 127 << 8);
+    json_decref(answer);
+    json_t *call = json_pack("{s:s,s:{s:{s:s,s:{s:s}}}}", "type", "REMOVE_CONTAINER",
+                             "remove_container", "container_id", "value", p->cid, "parent", "value",
+                             ag_executor_container_id(t->d->exec));
+    if (call)
+        operator_call(t->d, call, 10, ignore_answer, NULL);
+    free(p);
+}
+
+static void probe_launched(const struct ag_http_response *resp, void *arg)
+{
+    struct probe_call *p = arg;
+    struct dtask *t = p->t;
+    int code = ag_http_response_code(resp);
+    json_t *call;
+    if (code != 200) {
+        ag_warn("cannot launch a health check of task '%s': %d", t->id, code);
+        if (t->probe_seq == p->seq && t->phase == PHASE_RUNNING)
+            ag_health_checker_command_done(t->checker, 127 << 8);
+        free(p);
+        return;
+    }
+    call = json_pack("{s:s,s:{s:{s:s,s:{s:s}}}}", "type", "WAIT_CONTAINER", "wait_container",
+                     "container_id", "value", p->cid, "parent", "value",
+                     ag_executor_container_id(t->d->exec));
+    if (!call || operator_call(t->d, call, 0, probe_waited, p) < 0) {
+        if (t->probe_seq == p->seq)
+            ag_health_checker_command_done(t->checker, 127 << 8);
+        free(p);
+    }
+}
+
+static int probe_start(struct ag_health_checker *hc, const json_t *command, void *arg)
+{
+    struct dtask *t = arg;
+    struct probe_call *p = calloc(1, sizeof(*p));
+    json_t *cmd = json_deep_copy(command), *call;
+    const char *user = json_string_value(ag_json_get(ag_json_get(t->info, "command"), "user"));
+    (void)hc;
+    if (!p || !cmd) {
+        free(p);
+        json_decref(cmd);
+        return -ENOMEM;
+    }
+    if (user && !ag_json_get(cmd, "user"))
+        json_object_set_new(cmd, "user", json_string(user));
+    p->t = t;
+    p->seq = ++t->probe_seq;
+    snprintf(p->cid, sizeof(p->cid), "%s-hc%u", t->cid, p->seq % 100000);
+    snprintf(t->probe_cid, sizeof(t->probe_cid), "%s", p->cid);
+    call = json_pack("{s:s,s:{s:{s:s,s:{s:s}},s:o,s:[]}}", "type", "LAUNCH_CONTAINER",
+                     "launch_container", "container_id", "value", p->cid, "parent", "value",
+                     ag_executor_container_id(t->d->exec), "command", cmd, "resources");
+    if (!call || operator_call(t->d, call, 60, probe_launched, p) < 0) {
+        free(p);
+        return -EIO;
+    }
+    return 0;
+}
+
+static void probe_cancel(struct ag_health_checker *hc, void *arg)
+{
+    struct dtask *t = arg;
+    json_t *call = json_pack("{s:s,s:{s:{s:s,s:{s:s}},s:i}}", "type", "KILL_CONTAINER",
+                             "kill_container", "container_id", "value", t->probe_cid, "parent",
+                             "value", ag_executor_container_id(t->d->exec), "signal", SIGKILL);
+    (void)hc;
+    t->probe_seq++; /* its answer, if any, is stale now */
+    if (call)
+        operator_call(t->d, call, 10, ignore_answer, NULL);
+}
+
+static void on_health(struct ag_health_checker *hc, const struct ag_health_verdict *v,
+                      const char *message, void *arg)
+{
+    struct dtask *t = arg;
+    json_t *st;
+    (void)hc;
+    if (t->phase != PHASE_RUNNING || t->kill_requested)
+        return;
+    st = json_pack("{s:{s:s},s:s,s:s,s:s,s:b}", "task_id", "value", t->id, "state", "TASK_RUNNING",
+                   "reason", "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", "message", message,
+                   "healthy", v->healthy);
+    if (st)
+        ag_executor_send_status(t->d->exec, st, NULL);
+    json_decref(st);
+    if (!v->kill)
+        return;
+    ag_warn("task '%s' failed %d consecutive health checks; killing it", t->id, v->consecutive);
+    t->unhealthy = true;
+    if (ag_executor_framework_capable(t->d->exec, "TASK_KILLING_STATE"))
+        ag_executor_update(t->d->exec, t->id, "TASK_KILLING", NULL, NULL, NULL);
+    kill_task(t, ag_dex_kill_grace(NULL, t->info), NULL);
+}
+
+/* The task's health_check, if any: a checker, not started yet. */
+static int health_setup(struct dtask *t, char *err, size_t errlen)
+{
+    static const struct ag_health_checker_ops ops = {
+        .command_start = probe_start,
+        .command_cancel = probe_cancel,
+        .health = on_health,
+    };
+    struct ag_health_policy policy;
+    char why[400];
+    json_t *j = ag_json_get(t->info, "health_check");
+    if (!j)
+        return 0;
+    if (ag_health_policy_parse(j, false, &policy, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "Invalid health check: %s", why);
+        return -EINVAL;
+    }
+    t->checker = ag_health_checker_new(t->d->loop, &policy, &ops, t);
+    ag_health_policy_release(&policy);
+    if (!t->checker) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static void launch_task(struct dex *d, struct dtask *t)
 {
-    json_t *call = ag_dex_launch_call(t->cid, ag_executor_container_id(d->exec), t->info);
+    char err[512];
+    json_t *call;
+    if (health_setup(t, err, sizeof(err)) < 0) {
+        send_terminal(t, AG_TASK_FAILED, NULL, err, NULL);
+        group_failed(t);
+        return;
+    }
+    call = ag_dex_launch_call(t->cid, ag_executor_container_id(d->exec), t->info);
     ag_executor_update(d->exec, t->id, "TASK_STARTING", NULL, NULL, NULL);
     if (!call || operator_call(d, call, 60, launch_done, t) < 0) {
         send_terminal(t, AG_TASK_FAILED, "REASON_CONTAINER_LAUNCH_FAILED",
@@ -456,6 +630,7 @@ static void task_free(struct dtask *t)
         return;
     free(t->id);
     free(t->kill_message);
+    ag_health_checker_free(t->checker);
     json_decref(t->info);
     ag_timer_free(t->escalate);
     ag_timer_free(t->wait_retry);

@@ -295,3 +295,34 @@ def test_operator_calls_on_a_live_executor(cluster_factory, fwf):
     assert r.status == 404, r
     fw.kill("anchor")
     assert fw.wait_terminal("anchor", timeout=30)["state"] == "TASK_KILLED"
+
+
+def test_health_checks_of_group_tasks(cluster_factory, fwf):
+    """COMMAND health checks run as nested containers of their own: the
+    healthy task is reported healthy, the failing one is killed with
+    healthy false and its neighbour keeps running."""
+    c = make(cluster_factory)
+    fw = fwf(c)
+    offer = take(fw)
+
+    def check(cmd):
+        return {"health_check": {"type": "COMMAND", "command": {"value": cmd},
+                                 "delay_seconds": 0, "interval_seconds": 0.2,
+                                 "grace_period_seconds": 0, "consecutive_failures": 2,
+                                 "timeout_seconds": 5}}
+    tasks = [task_info(offer, "well", shell="exec sleep 600", extra=check("test -d /proc")),
+             task_info(offer, "ill", shell="exec sleep 600", kill_grace=0.5,
+                       extra=check("exit 1"))]
+    launch_group(fw, offer, tasks)
+    ev = fw.wait_update("well", "TASK_RUNNING", timeout=30,
+                        pred=lambda st: st.get("healthy") is True)
+    assert ev
+    st = fw.wait_terminal("ill", timeout=30)
+    assert st["state"] == "TASK_KILLED", st
+    assert st.get("healthy") is False, st
+    assert "health checks" in st.get("message", ""), st
+    unhealthy = [s for s in fw.updates("ill") if s.get("healthy") is False]
+    assert unhealthy, fw.updates("ill")
+    assert fw.states("well")[-1] == "TASK_RUNNING", fw.states("well")
+    fw.kill("well")
+    assert fw.wait_terminal("well", timeout=30)["state"] == "TASK_KILLED"
