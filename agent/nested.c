@@ -333,7 +333,7 @@ static int make_sandbox(const struct ag_agent_executor *ex, const char *id, cons
     mkdir(path, 0755);
     snprintf(path, sizeof(path), "%s/containers/%s", ex->directory, id);
     if (mkdir(path, 0755) < 0 && errno != EEXIST) {
-        snprintf(err, errlen, "cannot create the sandbox '%s': %s", path, strerror(errno));
+        snprintf(err, errlen, "cannot create the sandbox '%.700s': %s", path, strerror(errno));
         return -errno;
     }
     pw = user && geteuid() == 0 ? getpwnam(user) : NULL;
