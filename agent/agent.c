@@ -531,14 +531,19 @@ static const char *container_hostname(const struct ag_agent_executor *ex, const 
     return h ? h : json_string_value(ag_json_get(ag_json_get(ex->info, "container"), "hostname"));
 }
 
-/* LAUNCH_GROUP with the whole group `task` came in: its tasks still
- * queued move to launched together. */
+/* LAUNCH_GROUP with the tasks of `task`'s group still queued (a task
+ * killed before delivery is left out); they move to launched together. */
 static void send_launch_group(struct ag_agent_executor *ex, struct ag_agent_task *task)
 {
-    json_t *group = task->group;
-    json_t *ev =
-        json_pack("{s:s,s:{s:O}}", "type", "LAUNCH_GROUP", "launch_group", "task_group", group);
+    json_t *group = task->group, *tasks = json_array(), *ev;
     struct ag_agent_list *pos, *tmp;
+    for (pos = ex->queued.next; tasks && pos != &ex->queued; pos = pos->next) {
+        struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
+        if (t->group == group && !ag_task_state_is_terminal(t->state))
+            json_array_append_new(tasks, without_user(ex->framework->agent, t->info, "command"));
+    }
+    ev = json_pack("{s:s,s:{s:{s:o}}}", "type", "LAUNCH_GROUP", "launch_group", "task_group",
+                   "tasks", tasks);
     if (ev && ag_agent_executor_send(ex, ev) == 0) {
         ag_agent_list_for_each(pos, tmp, &ex->queued)
         {
