@@ -326,3 +326,37 @@ def test_health_checks_of_group_tasks(cluster_factory, fwf):
     assert fw.states("well")[-1] == "TASK_RUNNING", fw.states("well")
     fw.kill("well")
     assert fw.wait_terminal("well", timeout=30)["state"] == "TASK_KILLED"
+
+
+def test_a_second_group_joins_the_running_executor(cluster_factory, fwf):
+    """Several groups per default executor: the second LAUNCH_GROUP with the
+    same ExecutorInfo goes to the executor already running, whose container
+    grows; /state lists every task under that executor."""
+    c = make(cluster_factory)
+    url = c.agents[0].url
+    fw = fwf(c)
+    offer = take(fw)
+    executor = default_executor(offer)
+    launch_group(fw, offer, [task_info(offer, "first", shell="exec sleep 600", mem=32)],
+                 executor=executor)
+    fw.wait_update("first", "TASK_RUNNING", timeout=30)
+    parent = nested_containers(url)[0]["container_id"]["parent"]["value"]
+    offer = take(fw)
+    launch_group(fw, offer, [task_info(offer, "second", shell="exec sleep 600", mem=64)],
+                 executor=default_executor(offer))
+    fw.wait_update("second", "TASK_RUNNING", timeout=30)
+    nested = nested_containers(url)
+    assert {n["container_id"]["parent"]["value"] for n in nested} == {parent}, nested
+    assert len(nested) == 2, nested
+    with open(os.path.join(cgroup_dir(c.cgroups_root, "memory", parent),
+                           "memory.limit_in_bytes" if cgroup_v1() else "memory.max")) as f:
+        assert int(f.read()) == (32 + 32 + 64) * MB, "grown by the second group's task"
+    ex = agent_executor(agent_state(url), fw.framework_id, "group-ex")
+    assert ex["type"] == "DEFAULT", ex
+    assert sorted(t["id"] for t in ex["tasks"]) == ["first", "second"], ex
+    # SHUTDOWN of the executor ends both groups' tasks.
+    fw.shutdown("group-ex", c.agents[0].agent_id if hasattr(c.agents[0], "agent_id")
+                else offer["agent_id"]["value"])
+    for t in ("first", "second"):
+        assert fw.wait_terminal(t, timeout=30)["state"] == "TASK_KILLED"
+    wait_until(lambda: not nested_containers(url), 30, what="the nested containers to go")
