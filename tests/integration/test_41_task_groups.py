@@ -360,3 +360,21 @@ def test_a_second_group_joins_the_running_executor(cluster_factory, fwf):
     for t in ("first", "second"):
         assert fw.wait_terminal(t, timeout=30)["state"] == "TASK_KILLED"
     wait_until(lambda: not nested_containers(url), 30, what="the nested containers to go")
+
+
+def test_group_without_isolation(cluster_factory, fwf):
+    """--isolation=posix: the nested containers are plain processes in their
+    own sandboxes; failure and kill policy work the same."""
+    c = make(cluster_factory, isolation="posix")
+    fw = fwf(c)
+    offer = take(fw)
+    tasks = [task_info(offer, "p-ok", shell="echo $MESOS_SANDBOX > where; echo ok"),
+             task_info(offer, "p-fails", shell="sleep 1; exit 2"),
+             task_info(offer, "p-sleeps", shell="exec sleep 600")]
+    launch_group(fw, offer, tasks)
+    assert fw.wait_terminal("p-ok", timeout=30)["state"] == "TASK_FINISHED"
+    assert fw.wait_terminal("p-fails", timeout=30)["message"] == "Command exited with status 2"
+    assert fw.wait_terminal("p-sleeps", timeout=30)["state"] == "TASK_KILLED"
+    sandbox = executor_sandbox(c, fw)
+    where = read_file(os.path.join(sandbox, "tasks", "p-ok", "where")).strip()
+    assert where == os.path.realpath(os.path.join(sandbox, "tasks", "p-ok")), where
