@@ -18,7 +18,8 @@ import pytest
 
 from harness import post_json, wait_until
 from mesos_v1 import agent_executor, agent_state, offer_allocation_info, scalar, task_info
-from test_40_isolation import cgroup_dir, cgroup_v1, make, pytestmark  # noqa: F401
+from test_40_isolation import (cgroup_dir, cgroup_v1, make, needs_mount_namespace,  # noqa: F401
+                               pytestmark)
 
 MB = 1024 * 1024
 
@@ -378,3 +379,30 @@ def test_group_without_isolation(cluster_factory, fwf):
     sandbox = executor_sandbox(c, fw)
     where = read_file(os.path.join(sandbox, "tasks", "p-ok", "where")).strip()
     assert where == os.path.realpath(os.path.join(sandbox, "tasks", "p-ok")), where
+
+
+def test_group_tasks_run_as_their_users(cluster_factory, fwf):
+    import pwd
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user 'nobody' here")
+    # The sandbox under the test's private tmp dir is reachable by another
+    # user only through the container's mount namespace.
+    needs_mount_namespace()
+    c = make(cluster_factory)
+    fw = fwf(c)
+    offer = take(fw)
+    a = task_info(offer, "as-nobody", shell="id -un > who")
+    a["command"]["user"] = "nobody"
+    b = task_info(offer, "as-ghost", shell="true")
+    b["command"]["user"] = "no-such-user-4711"
+    b["labels"] = {"labels": [{"key": "agora.group.kill_on_failure", "value": "false"}]}
+    launch_group(fw, offer, [a, b])
+    st = fw.wait_terminal("as-ghost", timeout=30)
+    assert st["state"] == "TASK_FAILED", st
+    assert "no-such-user-4711" in st["message"], st
+    assert fw.wait_terminal("as-nobody", timeout=30)["state"] == "TASK_FINISHED"
+    tdir = os.path.join(executor_sandbox(c, fw), "tasks", "as-nobody")
+    assert read_file(os.path.join(tdir, "who")).strip() == "nobody"
+    assert os.stat(tdir).st_uid == nobody.pw_uid, "the task's sandbox is its user's"
