@@ -406,3 +406,47 @@ def test_group_tasks_run_as_their_users(cluster_factory, fwf):
     tdir = os.path.join(executor_sandbox(c, fw), "tasks", "as-nobody")
     assert read_file(os.path.join(tdir, "who")).strip() == "nobody"
     assert os.stat(tdir).st_uid == nobody.pw_uid, "the task's sandbox is its user's"
+
+
+def test_bad_container_calls_are_400_and_change_nothing(cluster_factory, fwf):
+    c = make(cluster_factory)
+    url = c.agents[0].url
+    fw = fwf(c)
+    offer = take(fw)
+    launch_group(fw, offer, [task_info(offer, "anchor", shell="exec sleep 600")])
+    fw.wait_update("anchor", "TASK_RUNNING", timeout=30)
+    parent = nested_containers(url)[0]["container_id"]["parent"]["value"]
+
+    def lc(**payload):
+        return operator(url, {"type": "LAUNCH_CONTAINER", "launch_container": payload})
+
+    cid = {"value": "bad1", "parent": {"value": parent}}
+    cases = [
+        (lc(container_id={"value": 5, "parent": {"value": parent}}, command={"value": "true"}),
+         "container_id"),
+        (lc(container_id={"value": "a/b", "parent": {"value": parent}},
+            command={"value": "true"}), "must be 1 to"),
+        (lc(container_id={"value": "..", "parent": {"value": parent}},
+            command={"value": "true"}), "must be 1 to"),
+        (lc(container_id={"value": "x", "parent": {"value": parent, "parent": {"value": "y"}}},
+            command={"value": "true"}), "more than one level"),
+        (lc(container_id=cid), "'launch_container.command'"),
+        (lc(container_id=cid, command={"value": "true"}, resources=[{"name": "mem"}]),
+         "'launch_container.resources'"),
+        (lc(container_id=cid, command={"value": "true"},
+            container={"type": "DOCKER", "docker": {"image": "x"}}), "MESOS container"),
+        (operator(url, {"type": "LAUNCH_CONTAINER", "launch_container": 3}), "object"),
+        (operator(url, {"type": "KILL_CONTAINER", "kill_container": {
+            "container_id": nested_containers(url)[0]["container_id"], "signal": "TERM"}}),
+         "signal"),
+    ]
+    for r, words in cases:
+        assert r.status == 400, r
+        assert words in r.text, (words, r)
+    r = operator(url, {"type": "KILL_CONTAINER", "kill_container": {"container_id": cid}})
+    assert r.status == 404 and "not found" in r.text, r
+    # Nothing was made, and the group's task still runs.
+    assert len(nested_containers(url)) == 1
+    assert fw.states("anchor")[-1] == "TASK_RUNNING"
+    fw.kill("anchor")
+    assert fw.wait_terminal("anchor", timeout=30)["state"] == "TASK_KILLED"
