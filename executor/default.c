@@ -19,8 +19,8 @@
  * agora.group.kill_on_failure=false. A KILL of one task kills only that
  * task's container.
  *
- * A task's health_check runs as in the command executor (lib/sched/
- * health.c): HTTP and TCP probes from here, since the executor shares the
+ * A task's health_check and check run as in the command executor
+ * (lib/sched/health.c): HTTP and TCP probes from here, since the executor shares the
  * task's network namespace, COMMAND probes as nested containers of their
  * own; a task over its failure limit is killed (TASK_KILLED, healthy
  * false), which does not kill the rest of its group.
@@ -137,6 +137,8 @@ json_t *ag_dex_launch_call(const char *container_id, const char *parent_id, cons
 /* ------------------------------------------------------------------ */
 /* the executor                                                        */
 
+enum { PROBE_HEALTH = 0, PROBE_CHECK = 1, PROBE_KINDS = 2 };
+
 enum dtask_phase {
     PHASE_LAUNCHING = 0, /* LAUNCH_CONTAINER sent */
     PHASE_RUNNING = 1,   /* launched; WAIT_CONTAINER held */
@@ -160,17 +162,21 @@ struct dtask {
     int wait_retries;
     char terminal_uuid[25];
     bool acked;
-    char *kill_message;                /* why it was killed, for the terminal update (owned) */
-    struct ag_health_checker *checker; /* its health_check, NULL if none */
-    bool unhealthy;                    /* killed for failing its health check */
-    unsigned probe_seq;                /* COMMAND probes launched so far */
-    char probe_cid[AG_UUID_STR_LEN + 16];
+    char *kill_message; /* why it was killed, for the terminal update (owned) */
+    struct probe {
+        struct dtask *t;
+        struct ag_health_checker *hc; /* NULL if the task has none */
+        unsigned seq;                 /* COMMAND probes launched so far */
+        char cid[AG_UUID_STR_LEN + 16];
+    } probe[PROBE_KINDS]; /* health_check, check */
+    int healthy;          /* last health reported: -1 none yet, 0, 1 */
+    bool unhealthy;       /* killed for failing its health check */
 };
 
 /* One COMMAND probe's calls: stale answers (an abandoned probe) are told
  * apart by their sequence number. */
 struct probe_call {
-    struct dtask *t;
+    struct probe *pr;
     unsigned seq;
     char cid[AG_UUID_STR_LEN + 16];
 };
@@ -260,7 +266,8 @@ static void send_terminal(struct dtask *t, enum ag_task_state state, const char 
     /* As the command executor: healthy:false after a health-check kill. */
     if (t->unhealthy)
         json_object_set_new(st, "healthy", json_false());
-    ag_health_checker_stop(t->checker);
+    for (int i = 0; i < PROBE_KINDS; i++)
+        ag_health_checker_stop(t->probe[i].hc);
     t->phase = PHASE_DONE;
     ag_timer_stop(t->escalate);
     ag_timer_stop(t->wait_retry);
@@ -337,7 +344,7 @@ static void wait_done(const struct ag_http_response *resp, void *arg)
     json_t *status = ag_json_get(w, "exit_status");
     if (t->unhealthy)
         snprintf(msg, sizeof(msg), "Killed after failing %d consecutive health checks",
-                 ag_health_checker_policy(t->checker)->consecutive_failures);
+                 ag_health_checker_policy(t->probe[PROBE_HEALTH].hc)->consecutive_failures);
     else if (state == AG_TASK_KILLED)
         snprintf(msg, sizeof(msg), "%s", t->kill_message ? t->kill_message : "Task killed");
     else if (reason && json_string_value(ag_json_get(w, "message")))
@@ -407,8 +414,9 @@ static void launch_done(const struct ag_http_response *resp, void *arg)
     if (!t->kill_requested)
         ag_executor_update(t->d->exec, t->id, "TASK_RUNNING", NULL, NULL, NULL);
     start_wait(t);
-    if (t->checker && !t->kill_requested)
-        ag_health_checker_start(t->checker);
+    for (int i = 0; i < PROBE_KINDS && !t->kill_requested; i++)
+        if (t->probe[i].hc)
+            ag_health_checker_start(t->probe[i].hc);
     if (t->kill_requested)
         kill_task(t, t->grace, NULL);
 }
@@ -417,24 +425,36 @@ static void launch_done(const struct ag_http_response *resp, void *arg)
  * (the executor shares its network namespace); COMMAND probes run as
  * short-lived nested containers of their own. --- */
 
+static json_t *probe_container_id(const struct dtask *t, const char *cid)
+{
+    return json_pack("{s:s,s:{s:s}}", "value", cid, "parent", "value",
+                     ag_executor_container_id(t->d->exec));
+}
+
+/* The result of a probe, unless it is stale or the task is over. */
+static void probe_result(struct probe_call *p, int wait_status)
+{
+    struct probe *pr = p->pr;
+    if (pr->seq == p->seq && pr->t->phase == PHASE_RUNNING)
+        ag_health_checker_command_done(pr->hc, wait_status);
+}
+
 static void probe_waited(const struct ag_http_response *resp, void *arg)
 {
     struct probe_call *p = arg;
-    struct dtask *t = p->t;
+    struct dtask *t = p->pr->t;
     size_t len;
     const char *body = ag_http_response_body(resp, &len);
     char err[128];
     json_t *answer = ag_json_parse(body, len, err, sizeof(err));
     json_t *st = ag_json_get(ag_json_get(answer, "wait_container"), "exit_status");
-    if (t->probe_seq == p->seq && t->phase == PHASE_RUNNING)
-        ag_health_checker_command_done(t->checker,
-                                       ag_http_response_code(resp) == 200 && json_is_integer(st)
-                                           ? (int)json_integer_value(st)
-                                           : 127 << 8);
+    json_t *call;
+    probe_result(p, ag_http_response_code(resp) == 200 && json_is_integer(st)
+                        ? (int)json_integer_value(st)
+                        : 127 << 8);
     json_decref(answer);
-    json_t *call = json_pack("{s:s,s:{s:{s:s,s:{s:s}}}}", "type", "REMOVE_CONTAINER",
-                             "remove_container", "container_id", "value", p->cid, "parent", "value",
-                             ag_executor_container_id(t->d->exec));
+    call = json_pack("{s:s,s:{s:o}}", "type", "REMOVE_CONTAINER", "remove_container",
+                     "container_id", probe_container_id(t, p->cid));
     if (call)
         operator_call(t->d, call, 10, ignore_answer, NULL);
     free(p);
@@ -443,29 +463,29 @@ static void probe_waited(const struct ag_http_response *resp, void *arg)
 static void probe_launched(const struct ag_http_response *resp, void *arg)
 {
     struct probe_call *p = arg;
-    struct dtask *t = p->t;
+    struct dtask *t = p->pr->t;
     int code = ag_http_response_code(resp);
     json_t *call;
     if (code != 200) {
-        ag_warn("cannot launch a health check of task '%s': %d", t->id, code);
-        if (t->probe_seq == p->seq && t->phase == PHASE_RUNNING)
-            ag_health_checker_command_done(t->checker, 127 << 8);
+        ag_warn("cannot launch a probe of task '%s': %d", t->id, code);
+        probe_result(p, 127 << 8);
         free(p);
         return;
     }
-    call = json_pack("{s:s,s:{s:{s:s,s:{s:s}}}}", "type", "WAIT_CONTAINER", "wait_container",
-                     "container_id", "value", p->cid, "parent", "value",
-                     ag_executor_container_id(t->d->exec));
+    call = json_pack("{s:s,s:{s:o}}", "type", "WAIT_CONTAINER", "wait_container", "container_id",
+                     probe_container_id(t, p->cid));
     if (!call || operator_call(t->d, call, 0, probe_waited, p) < 0) {
-        if (t->probe_seq == p->seq)
-            ag_health_checker_command_done(t->checker, 127 << 8);
+        probe_result(p, 127 << 8);
         free(p);
     }
 }
 
+/* A COMMAND probe: a nested container of its own (no limits of its own,
+ * within the executor's), as the task's user. */
 static int probe_start(struct ag_health_checker *hc, const json_t *command, void *arg)
 {
-    struct dtask *t = arg;
+    struct probe *pr = arg;
+    struct dtask *t = pr->t;
     struct probe_call *p = calloc(1, sizeof(*p));
     json_t *cmd = json_deep_copy(command), *call;
     const char *user = json_string_value(ag_json_get(ag_json_get(t->info, "command"), "user"));
@@ -477,13 +497,13 @@ static int probe_start(struct ag_health_checker *hc, const json_t *command, void
     }
     if (user && !ag_json_get(cmd, "user"))
         json_object_set_new(cmd, "user", json_string(user));
-    p->t = t;
-    p->seq = ++t->probe_seq;
-    snprintf(p->cid, sizeof(p->cid), "%s-hc%u", t->cid, p->seq % 100000);
-    snprintf(t->probe_cid, sizeof(t->probe_cid), "%s", p->cid);
-    call = json_pack("{s:s,s:{s:{s:s,s:{s:s}},s:o,s:[]}}", "type", "LAUNCH_CONTAINER",
-                     "launch_container", "container_id", "value", p->cid, "parent", "value",
-                     ag_executor_container_id(t->d->exec), "command", cmd, "resources");
+    p->pr = pr;
+    p->seq = ++pr->seq;
+    snprintf(p->cid, sizeof(p->cid), "%s-%s%u", t->cid, pr == &t->probe[PROBE_HEALTH] ? "hc" : "ck",
+             p->seq % 100000);
+    snprintf(pr->cid, sizeof(pr->cid), "%s", p->cid);
+    call = json_pack("{s:s,s:{s:o,s:o,s:[]}}", "type", "LAUNCH_CONTAINER", "launch_container",
+                     "container_id", probe_container_id(t, p->cid), "command", cmd, "resources");
     if (!call || operator_call(t->d, call, 60, probe_launched, p) < 0) {
         free(p);
         return -EIO;
@@ -493,30 +513,44 @@ static int probe_start(struct ag_health_checker *hc, const json_t *command, void
 
 static void probe_cancel(struct ag_health_checker *hc, void *arg)
 {
-    struct dtask *t = arg;
-    json_t *call = json_pack("{s:s,s:{s:{s:s,s:{s:s}},s:i}}", "type", "KILL_CONTAINER",
-                             "kill_container", "container_id", "value", t->probe_cid, "parent",
-                             "value", ag_executor_container_id(t->d->exec), "signal", SIGKILL);
+    struct probe *pr = arg;
+    json_t *call = json_pack("{s:s,s:{s:o,s:i}}", "type", "KILL_CONTAINER", "kill_container",
+                             "container_id", probe_container_id(pr->t, pr->cid), "signal", SIGKILL);
     (void)hc;
-    t->probe_seq++; /* its answer, if any, is stale now */
+    pr->seq++; /* its answer, if any, is stale now */
     if (call)
-        operator_call(t->d, call, 10, ignore_answer, NULL);
+        operator_call(pr->t->d, call, 10, ignore_answer, NULL);
+}
+
+/* Every update of a running task carries the last health result and the
+ * last check result, as the command executor's do. */
+static void send_running(struct dtask *t, const char *reason, const char *message)
+{
+    const struct ag_health_checker *check = t->probe[PROBE_CHECK].hc;
+    const json_t *cs = check ? ag_health_checker_check_status(check) : NULL;
+    json_t *st = json_pack("{s:{s:s},s:s,s:s}", "task_id", "value", t->id, "state", "TASK_RUNNING",
+                           "reason", reason);
+    if (!st)
+        return;
+    if (message)
+        json_object_set_new(st, "message", json_string(message));
+    if (t->healthy >= 0)
+        json_object_set_new(st, "healthy", json_boolean(t->healthy));
+    if (cs)
+        json_object_set_new(st, "check_status", json_deep_copy(cs));
+    ag_executor_send_status(t->d->exec, st, NULL);
+    json_decref(st);
 }
 
 static void on_health(struct ag_health_checker *hc, const struct ag_health_verdict *v,
                       const char *message, void *arg)
 {
-    struct dtask *t = arg;
-    json_t *st;
+    struct dtask *t = ((struct probe *)arg)->t;
     (void)hc;
     if (t->phase != PHASE_RUNNING || t->kill_requested)
         return;
-    st = json_pack("{s:{s:s},s:s,s:s,s:s,s:b}", "task_id", "value", t->id, "state", "TASK_RUNNING",
-                   "reason", "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", "message", message,
-                   "healthy", v->healthy);
-    if (st)
-        ag_executor_send_status(t->d->exec, st, NULL);
-    json_decref(st);
+    t->healthy = v->healthy;
+    send_running(t, "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED", message);
     if (!v->kill)
         return;
     ag_warn("task '%s' failed %d consecutive health checks; killing it", t->id, v->consecutive);
@@ -526,28 +560,43 @@ static void on_health(struct ag_health_checker *hc, const struct ag_health_verdi
     kill_task(t, ag_dex_kill_grace(NULL, t->info), NULL);
 }
 
-/* The task's health_check, if any: a checker, not started yet. */
-static int health_setup(struct dtask *t, char *err, size_t errlen)
+static void on_check(struct ag_health_checker *hc, const json_t *check_status, void *arg)
+{
+    struct dtask *t = ((struct probe *)arg)->t;
+    (void)hc;
+    (void)check_status;
+    if (t->phase == PHASE_RUNNING && !t->kill_requested)
+        send_running(t, "REASON_TASK_CHECK_STATUS_UPDATED", NULL);
+}
+
+/* The task's health_check and check, if any: checkers, not started yet. */
+static int probes_setup(struct dtask *t, char *err, size_t errlen)
 {
     static const struct ag_health_checker_ops ops = {
         .command_start = probe_start,
         .command_cancel = probe_cancel,
         .health = on_health,
+        .check = on_check,
     };
-    struct ag_health_policy policy;
-    char why[400];
-    json_t *j = ag_json_get(t->info, "health_check");
-    if (!j)
-        return 0;
-    if (ag_health_policy_parse(j, false, &policy, why, sizeof(why)) < 0) {
-        snprintf(err, errlen, "Invalid health check: %s", why);
-        return -EINVAL;
-    }
-    t->checker = ag_health_checker_new(t->d->loop, &policy, &ops, t);
-    ag_health_policy_release(&policy);
-    if (!t->checker) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
+    static const char *const keys[PROBE_KINDS] = {"health_check", "check"};
+    for (int i = 0; i < PROBE_KINDS; i++) {
+        struct ag_health_policy policy;
+        char why[400];
+        json_t *j = ag_json_get(t->info, keys[i]);
+        t->probe[i].t = t;
+        if (!j)
+            continue;
+        if (ag_health_policy_parse(j, i == PROBE_CHECK, &policy, why, sizeof(why)) < 0) {
+            snprintf(err, errlen, "Invalid %s: %s", i == PROBE_CHECK ? "check" : "health check",
+                     why);
+            return -EINVAL;
+        }
+        t->probe[i].hc = ag_health_checker_new(t->d->loop, &policy, &ops, &t->probe[i]);
+        ag_health_policy_release(&policy);
+        if (!t->probe[i].hc) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
     }
     return 0;
 }
@@ -556,7 +605,7 @@ static void launch_task(struct dex *d, struct dtask *t)
 {
     char err[512];
     json_t *call;
-    if (health_setup(t, err, sizeof(err)) < 0) {
+    if (probes_setup(t, err, sizeof(err)) < 0) {
         send_terminal(t, AG_TASK_FAILED, NULL, err, NULL);
         group_failed(t);
         return;
@@ -615,6 +664,7 @@ static struct dtask *task_add(struct dex *d, const json_t *info, const char *id)
     t->id = strdup(id);
     t->info = json_deep_copy(info);
     t->group = d->groups;
+    t->healthy = -1;
     ag_uuid_string(t->cid);
     t->escalate = ag_timer_new(d->loop, escalate, t);
     t->wait_retry = ag_timer_new(d->loop, wait_retry_fired, t);
@@ -630,7 +680,8 @@ static void task_free(struct dtask *t)
         return;
     free(t->id);
     free(t->kill_message);
-    ag_health_checker_free(t->checker);
+    for (int i = 0; i < PROBE_KINDS; i++)
+        ag_health_checker_free(t->probe[i].hc);
     json_decref(t->info);
     ag_timer_free(t->escalate);
     ag_timer_free(t->wait_retry);

@@ -299,9 +299,10 @@ def test_operator_calls_on_a_live_executor(cluster_factory, fwf):
 
 
 def test_health_checks_of_group_tasks(cluster_factory, fwf):
-    """COMMAND health checks run as nested containers of their own: the
-    healthy task is reported healthy, the failing one is killed with
-    healthy false and its neighbour keeps running."""
+    """COMMAND health checks and checks run as nested containers of their
+    own: the healthy task is reported healthy with its check's exit code,
+    the failing one is killed with healthy false and its neighbour keeps
+    running."""
     c = make(cluster_factory)
     fw = fwf(c)
     offer = take(fw)
@@ -311,13 +312,21 @@ def test_health_checks_of_group_tasks(cluster_factory, fwf):
                                  "delay_seconds": 0, "interval_seconds": 0.2,
                                  "grace_period_seconds": 0, "consecutive_failures": 2,
                                  "timeout_seconds": 5}}
-    tasks = [task_info(offer, "well", shell="exec sleep 600", extra=check("test -d /proc")),
+    well = check("test -d /proc")
+    well["check"] = {"type": "COMMAND", "command": {"command": {"value": "exit 3"}},
+                     "delay_seconds": 0, "interval_seconds": 0.2, "timeout_seconds": 5}
+    tasks = [task_info(offer, "well", shell="exec sleep 600", extra=well),
              task_info(offer, "ill", shell="exec sleep 600", kill_grace=0.5,
                        extra=check("exit 1"))]
     launch_group(fw, offer, tasks)
     ev = fw.wait_update("well", "TASK_RUNNING", timeout=30,
                         pred=lambda st: st.get("healthy") is True)
     assert ev
+    ev = fw.wait_update("well", "TASK_RUNNING", timeout=30,
+                        pred=lambda st: st.get("check_status", {}).get("command", {})
+                        .get("exit_code") == 3)
+    assert ev["reason"] in ("REASON_TASK_CHECK_STATUS_UPDATED",
+                            "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"), ev
     st = fw.wait_terminal("ill", timeout=30)
     assert st["state"] == "TASK_KILLED", st
     assert st.get("healthy") is False, st
