@@ -43,6 +43,9 @@ struct fetch {
     struct ag_timer *deadline;
     bool timed_out;
     ag_agent_fetch_done_cb done;
+    /* A nested container's fetch: its id (container_id is the parent's). */
+    char *nested_id;
+    ag_agent_fetch_nested_cb done_nested;
 };
 
 static struct fetch *fetches;
@@ -102,6 +105,7 @@ static void fetch_free(struct fetch *f)
     free(f->framework_id);
     free(f->executor_id);
     free(f->directory);
+    free(f->nested_id);
     free(f);
 }
 
@@ -173,6 +177,11 @@ static void fetcher_exited(struct ag_agent *agent, pid_t pid, int status, void *
         n_succeeded++;
     else
         n_failed++;
+    if (f->done_nested) {
+        f->done_nested(agent, f->container_id, f->nested_id, ok ? NULL : msg);
+        fetch_free(f);
+        return;
+    }
     ex = ag_agent_executor_find(ag_agent_framework_find(agent, f->framework_id), f->executor_id);
     if (ex && strcmp(ex->container_id, f->container_id) != 0)
         ex = NULL;
@@ -261,6 +270,75 @@ static int spawn_fetcher(struct ag_agent *agent, struct fetch *f, char *err, siz
     return 0;
 }
 
+/* Writes the input, spawns the fetcher and watches it; f is freed on
+ * failure. */
+static int fetch_begin(struct ag_agent *agent, struct fetch *f, const json_t *uris,
+                       const char *user, char *err, size_t errlen)
+{
+    int rc;
+    f->next = fetches;
+    fetches = f;
+    rc = write_input(agent, f, uris, user, err, errlen);
+    if (rc == 0)
+        rc = spawn_fetcher(agent, f, err, errlen);
+    if (rc == 0)
+        rc = ag_agent_child_watch(f->pid, fetcher_exited, f);
+    if (rc < 0) {
+        if (f->pid > 0) {
+            kill(f->pid, SIGKILL);
+            waitpid(f->pid, NULL, 0);
+        }
+        fetch_free(f);
+        n_failed++;
+        return rc;
+    }
+    f->deadline = ag_timer_new(agent->loop, deadline_fired, f);
+    if (f->deadline)
+        ag_timer_start(f->deadline, URI_TIMEOUT * (double)json_array_size(uris) + DEADLINE_PAD);
+    return 0;
+}
+
+int ag_agent_fetch_nested(struct ag_agent *agent, const char *directory, const char *parent_cid,
+                          const char *nested_id, const json_t *command, const char *user,
+                          ag_agent_fetch_nested_cb done, char *err, size_t errlen)
+{
+    json_t *uris = json_array();
+    struct fetch *f;
+    int rc;
+    if (!uris) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    append_uris(uris, command);
+    if (json_array_size(uris) == 0) {
+        json_decref(uris);
+        return 1;
+    }
+    f = calloc(1, sizeof(*f));
+    if (!f) {
+        json_decref(uris);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    f->directory = ag_agent_strdup(directory);
+    f->executor_id = ag_agent_strdup(nested_id); /* for the log lines */
+    f->framework_id = ag_agent_strdup(parent_cid);
+    f->nested_id = ag_agent_strdup(nested_id);
+    snprintf(f->container_id, sizeof(f->container_id), "%s", parent_cid);
+    f->done_nested = done;
+    snprintf(f->input, sizeof(f->input), "%s/fetch/%s-%s.json", agent->work_dir, parent_cid,
+             nested_id);
+    snprintf(f->result, sizeof(f->result), "%s/fetch/%s-%s.result", agent->work_dir, parent_cid,
+             nested_id);
+    rc = fetch_begin(agent, f, uris, user, err, errlen);
+    if (rc == 0)
+        ag_info("fetching %zu URI%s for nested container '%s' (fetcher pid %d)",
+                json_array_size(uris), json_array_size(uris) == 1 ? "" : "s", nested_id,
+                (int)f->pid);
+    json_decref(uris);
+    return rc;
+}
+
 int ag_agent_fetch_start(struct ag_agent *agent, struct ag_agent_executor *ex,
                          const json_t *task_info, const char *user, ag_agent_fetch_done_cb done,
                          char *err, size_t errlen)
@@ -290,26 +368,11 @@ int ag_agent_fetch_start(struct ag_agent *agent, struct ag_agent_executor *ex,
     f->done = done;
     snprintf(f->input, sizeof(f->input), "%s/fetch/%s.json", agent->work_dir, ex->container_id);
     snprintf(f->result, sizeof(f->result), "%s/fetch/%s.result", agent->work_dir, ex->container_id);
-    f->next = fetches;
-    fetches = f;
-    rc = write_input(agent, f, uris, user, err, errlen);
-    if (rc == 0)
-        rc = spawn_fetcher(agent, f, err, errlen);
-    if (rc == 0)
-        rc = ag_agent_child_watch(f->pid, fetcher_exited, f);
+    rc = fetch_begin(agent, f, uris, user, err, errlen);
     if (rc < 0) {
-        if (f->pid > 0) {
-            kill(f->pid, SIGKILL);
-            waitpid(f->pid, NULL, 0);
-        }
-        fetch_free(f);
         json_decref(uris);
-        n_failed++;
         return rc;
     }
-    f->deadline = ag_timer_new(agent->loop, deadline_fired, f);
-    if (f->deadline)
-        ag_timer_start(f->deadline, URI_TIMEOUT * (double)json_array_size(uris) + DEADLINE_PAD);
     ag_info("fetching %zu URI%s for executor '%s' of framework '%s' (fetcher pid %d)",
             json_array_size(uris), json_array_size(uris) == 1 ? "" : "s", ex->id, ex->framework->id,
             (int)f->pid);

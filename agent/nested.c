@@ -51,6 +51,12 @@ struct ag_agent_nested {
     json_t *limitation;
     struct ag_http_req **waiters; /* WAIT_CONTAINER calls held open */
     size_t n_waiters;
+    /* While its CommandInfo.uris are fetched: the LAUNCH_CONTAINER call
+     * held open, and what to start once they are there. */
+    struct ag_http_req *launch_req;
+    json_t *command;
+    char *user;
+    bool killed_early; /* KILL_CONTAINER during the fetch */
 };
 
 bool ag_agent_nested_handles(const char *type)
@@ -176,6 +182,8 @@ static void nested_free(struct ag_agent_nested *n)
     free(n->message);
     json_decref(n->limitation);
     free(n->waiters);
+    json_decref(n->command);
+    free(n->user);
     free(n);
 }
 
@@ -195,6 +203,11 @@ void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_execu
     ag_agent_list_for_each(pos, tmp, &ex->nested)
     {
         struct ag_agent_nested *n = ag_agent_list_entry(pos, struct ag_agent_nested, node);
+        if (n->launch_req) {
+            ag_http_reply_error(n->launch_req, 500, "the parent container '%s' ended",
+                                ex->container_id);
+            n->launch_req = NULL;
+        }
         if (!n->exited) {
             if (n->pid > 0)
                 ag_agent_kill_tree(n->pid, SIGKILL);
@@ -412,6 +425,42 @@ static int check_container_info(const json_t *payload, char *err, size_t errlen)
     return 0;
 }
 
+static void launched(struct ag_agent_nested *n)
+{
+    if (ag_agent_child_watch(n->pid, child_exited, NULL) < 0)
+        ag_warn("cannot watch nested container '%s' (pid %d)", n->id, (int)n->pid);
+    ag_info("launched nested container '%s' in executor '%s' (pid %d, cpus %g, mem %g MB) in '%s'",
+            n->id, n->parent->id, (int)n->pid, n->cpus, n->mem, n->directory);
+}
+
+/* The fetch of a nested container's URIs ended: start it, or end it with
+ * the fetcher's message; the held LAUNCH_CONTAINER is answered now. */
+static void fetched(struct ag_agent *agent, const char *parent_cid, const char *nested_id,
+                    const char *error)
+{
+    struct ag_agent_executor *ex = executor_by_container(agent, parent_cid);
+    struct ag_agent_nested *n = ex ? nested_in(ex, nested_id) : NULL;
+    struct ag_http_req *req;
+    char err[1024];
+    if (!n || !n->launch_req)
+        return;
+    req = n->launch_req;
+    n->launch_req = NULL;
+    if (n->killed_early)
+        error = "The container was killed while its URIs were fetched";
+    if (!error && nested_start(agent, n, n->command, n->user, err, sizeof(err)) < 0)
+        error = err;
+    if (error) {
+        ag_warn("cannot launch nested container '%s' in executor '%s': %s", n->id, ex->id, error);
+        n->message = ag_agent_strdup(error);
+        nested_ended(agent, n, n->killed_early ? SIGKILL : 127 << 8);
+        ag_http_reply_error(req, 500, "%s", error);
+        return;
+    }
+    launched(n);
+    ag_http_reply(req, 200, NULL, NULL, 0);
+}
+
 static int call_launch(struct ag_agent *agent, struct ag_http_req *req, const json_t *payload,
                        char *err, size_t errlen)
 {
@@ -465,18 +514,28 @@ static int call_launch(struct ag_agent *agent, struct ag_http_req *req, const js
     n->cpus = ag_resources_scalar(&res, "cpus");
     n->mem = ag_resources_scalar(&res, "mem");
     ag_resources_release(&res);
-    if (make_sandbox(ex, id, user, &n->directory, err, errlen) < 0 ||
-        nested_start(agent, n, command, user, err, errlen) < 0) {
+    int rc = make_sandbox(ex, id, user, &n->directory, err, errlen);
+    if (rc == 0)
+        rc = ag_agent_fetch_nested(agent, n->directory, ex->container_id, id, command, user,
+                                   fetched, err, errlen);
+    if (rc == 0) {
+        /* Launched once the URIs are there (fetched), answered then. */
+        n->command = json_deep_copy(command);
+        n->user = user ? ag_agent_strdup(user) : NULL;
+        n->launch_req = req;
+        ag_agent_list_add_tail(&ex->nested, &n->node);
+        return 0;
+    }
+    if (rc == 1)
+        rc = nested_start(agent, n, command, user, err, errlen);
+    if (rc < 0) {
         ag_warn("cannot launch nested container '%s' in executor '%s': %s", id, ex->id, err);
         free(n->directory);
         free(n);
         return 500;
     }
     ag_agent_list_add_tail(&ex->nested, &n->node);
-    if (ag_agent_child_watch(n->pid, child_exited, NULL) < 0)
-        ag_warn("cannot watch nested container '%s' (pid %d)", id, (int)n->pid);
-    ag_info("launched nested container '%s' in executor '%s' (pid %d, cpus %g, mem %g MB) in '%s'",
-            id, ex->id, (int)n->pid, n->cpus, n->mem, n->directory);
+    launched(n);
     ag_http_reply(req, 200, NULL, NULL, 0);
     return 0;
 }
@@ -542,6 +601,8 @@ static int call_kill(struct ag_agent *agent, struct ag_http_req *req, const json
         }
         signo = (int)json_integer_value(sig);
     }
+    if (n->launch_req)
+        n->killed_early = true;
     if (!n->exited && n->pid > 0) {
         ag_info("signalling nested container '%s' with %s", n->id, strsignal(signo));
         ag_agent_kill_tree(n->pid, signo);

@@ -103,6 +103,17 @@ json_t *ag_agent_fetch_uris(const json_t *executor_info, const json_t *task_info
 int ag_agent_fetch_start(struct ag_agent *agent, struct ag_agent_executor *ex,
                          const json_t *task_info, const char *user, ag_agent_fetch_done_cb done,
                          char *err, size_t errlen);
+/* A nested container's fetch ended: error as for ag_agent_fetch_done_cb.
+ * The container is found again by its parent's container id and its id. */
+typedef void (*ag_agent_fetch_nested_cb)(struct ag_agent *agent, const char *parent_cid,
+                                         const char *nested_id, const char *error);
+/* Runs agora-fetcher for a nested container's CommandInfo.uris into
+ * `directory` (which must exist). 1 when there is nothing to fetch; 0
+ * when the fetch started (done runs later on the loop, exactly once); or
+ * -errno with a message. */
+int ag_agent_fetch_nested(struct ag_agent *agent, const char *directory, const char *parent_cid,
+                          const char *nested_id, const json_t *command, const char *user,
+                          ag_agent_fetch_nested_cb done, char *err, size_t errlen);
 /* Whether a fetch is running into this sandbox (GC leaves it alone). */
 bool ag_agent_fetch_busy(const char *directory);
 

@@ -459,3 +459,32 @@ def test_bad_container_calls_are_400_and_change_nothing(cluster_factory, fwf):
     assert fw.states("anchor")[-1] == "TASK_RUNNING"
     fw.kill("anchor")
     assert fw.wait_terminal("anchor", timeout=30)["state"] == "TASK_KILLED"
+
+
+def test_group_tasks_fetch_their_uris(cluster_factory, fwf, tmp_path):
+    """CommandInfo.uris of a group task are fetched into that task's own
+    sandbox before it starts; a URI that cannot be fetched fails the task
+    with the fetcher's message."""
+    c = make(cluster_factory)
+    fw = fwf(c)
+    offer = take(fw)
+    src = tmp_path / "payload.txt"
+    src.write_text("fetched!\n")
+    a = task_info(offer, "fetches", shell="cat payload.txt > seen")
+    a["command"]["uris"] = [{"value": str(src)}]
+    b = task_info(offer, "no-uri", shell="test ! -e payload.txt")
+    launch_group(fw, offer, [a, b])
+    assert fw.wait_terminal("fetches", timeout=30)["state"] == "TASK_FINISHED"
+    assert fw.wait_terminal("no-uri", timeout=30)["state"] == "TASK_FINISHED"
+    sandbox = executor_sandbox(c, fw)
+    assert read_file(os.path.join(sandbox, "tasks", "fetches", "seen")) == "fetched!\n"
+    assert not os.path.exists(os.path.join(sandbox, "payload.txt")), "not the executor's"
+
+    offer = take(fw)
+    bad = task_info(offer, "bad-uri", shell="true")
+    bad["command"]["uris"] = [{"value": str(tmp_path / "missing.txt")}]
+    launch_group(fw, offer, [bad], executor=default_executor(offer, "group-ex2"))
+    st = fw.wait_terminal("bad-uri", timeout=30)
+    assert st["state"] == "TASK_FAILED", st
+    assert st["reason"] == "REASON_CONTAINER_LAUNCH_FAILED", st
+    assert "missing.txt" in st["message"], st
