@@ -76,8 +76,8 @@ def read_file(path, timeout=20):
     return wait_until(read, timeout, what="%s to be written" % path)
 
 
-def operator(agent_url, call, headers=None):
-    return post_json(agent_url, "/api/v1", call, headers=headers)
+def operator(agent_url, call, headers=None, **kw):
+    return post_json(agent_url, "/api/v1", call, headers=headers, **kw)
 
 
 def nested_containers(agent_url):
