@@ -158,6 +158,7 @@ static void executor_free(struct ag_agent_executor *ex)
     }
     ag_timer_free(ex->registration_timer);
     ag_timer_free(ex->kill_timer);
+    ag_agent_reap_unwatch(ex);
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
@@ -235,6 +236,7 @@ static void executor_maybe_complete(struct ag_agent *agent, struct ag_agent_exec
     if (ex->done || ex->state != AG_AGENT_EXECUTOR_TERMINATED || executor_has_live_tasks(ex))
         return;
     ex->done = true;
+    ag_agent_ckpt_executor_done(agent, ex);
     ag_agent_list_del(&ex->node);
     ag_agent_list_add_tail(&fw->completed_executors, &ex->node);
     if (++fw->n_completed_executors > AG_AGENT_MAX_COMPLETED_EXECUTORS) {
@@ -315,6 +317,7 @@ int ag_agent_task_status(struct ag_agent *agent, struct ag_agent_task *task, con
     copy = json_deep_copy(status);
     if (copy)
         json_array_append_new(task->statuses, copy);
+    ag_agent_ckpt_updates(agent, task, NULL);
     if (!ag_task_state_is_terminal(task->state) && ag_task_state_is_terminal(state))
         count_terminal(agent, state);
     task->state = state;
@@ -408,6 +411,7 @@ static void sum_acked(void *arg, const char *framework_id, const char *task_id,
 
     if (!task || !name || ag_task_state_parse(name, &state) < 0)
         return;
+    ag_agent_ckpt_updates(agent, task, json_string_value(json_object_get(status, "uuid")));
     if (ag_task_state_is_terminal(state) && ag_task_state_is_terminal(task->state))
         task_complete(agent, task);
 }
@@ -539,6 +543,17 @@ static void executor_kill(struct ag_agent_executor *ex, int signo)
         ag_cz_kill(ex->framework->agent->cz, ex->container);
 }
 
+void ag_agent_executor_kill(struct ag_agent_executor *ex, int signo)
+{
+    executor_kill(ex, signo);
+}
+
+void ag_agent_container_limits(const struct ag_agent_executor *ex, double *cpus, double *mem,
+                               double *disk)
+{
+    container_limits(ex, cpus, mem, disk);
+}
+
 static void kill_timer_fired(void *arg)
 {
     struct ag_agent_executor *ex = arg;
@@ -636,6 +651,19 @@ static void registration_timer_fired(void *arg)
         ag_warn("executor '%s' of framework '%s' did not re-subscribe; killing it", ex->id,
                 ex->framework->id);
         ex->state = AG_AGENT_EXECUTOR_TERMINATING;
+        if (ex->recovered) {
+            /* Re-adopted after a restart and never heard from (§4.7). */
+            snprintf(msg, sizeof(msg),
+                     "Executor did not re-register within %gs after the agent "
+                     "restarted",
+                     agent->cfg.executor_reregistration_timeout);
+            ag_agent_list_for_each(pos, tmp, &ex->queued)
+                ag_agent_task_fail(agent, ag_agent_list_entry(pos, struct ag_agent_task, node),
+                                   AG_TASK_FAILED, "REASON_EXECUTOR_REREGISTRATION_TIMEOUT", msg);
+            ag_agent_list_for_each(pos, tmp, &ex->launched)
+                ag_agent_task_fail(agent, ag_agent_list_entry(pos, struct ag_agent_task, node),
+                                   AG_TASK_FAILED, "REASON_EXECUTOR_REREGISTRATION_TIMEOUT", msg);
+        }
         executor_kill(ex, SIGKILL);
         return;
     }
@@ -667,6 +695,7 @@ static struct ag_agent_executor *executor_new(struct ag_agent_framework *fw, con
     ex->id = ag_agent_strdup(id);
     ex->info = info;
     ex->command = command;
+    ex->pidfd = -1;
     ag_uuid_string(ex->container_id);
     ag_agent_list_init(&ex->queued);
     ag_agent_list_init(&ex->launched);
@@ -827,6 +856,10 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     p.role = resources_role(ag_json_get(task_info ? task_info : ex->info, "resources"), fw);
     p.shutdown_grace = executor_grace(agent, ex);
     p.environment = ag_json_get(command, "environment");
+    p.checkpoint = ag_agent_framework_checkpoints(fw);
+    p.recovery_timeout = agent->cfg.recovery_timeout;
+    /* Retries close enough to be back within the re-registration timeout. */
+    p.backoff_max = agent->cfg.executor_reregistration_timeout / 2;
     ag_agent_env_init(&env);
     rc = ag_agent_executor_env(&env, environ, &p);
     if (rc == 0)
@@ -839,6 +872,9 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     if (rc < 0)
         return rc;
     ex->pid = pid;
+    ex->start_time = ag_ckpt_proc_start_time(pid);
+    ag_agent_reap_watch(agent, ex, true);
+    ag_agent_ckpt_executor(agent, ex);
     ex->state = AG_AGENT_EXECUTOR_REGISTERING;
     ag_timer_start(ex->registration_timer, agent->cfg.executor_registration_timeout);
     ag_info("launched executor '%s' of framework '%s' (pid %d) in '%s'", ex->id, fw->id, (int)pid,
@@ -909,7 +945,9 @@ static void call_executor_exited(struct ag_agent *agent, struct ag_agent_executo
 
 static void describe_status(int status, char *out, size_t outlen)
 {
-    if (WIFEXITED(status))
+    if (status == -1)
+        snprintf(out, outlen, "exited (status unknown: not a child of this agent)");
+    else if (WIFEXITED(status))
         snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         snprintf(out, outlen, "terminated with signal %s", strsignal(WTERMSIG(status)));
@@ -923,6 +961,7 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     struct ag_agent_list *pos, *tmp;
     pid_t pid = ex->pid;
 
+    ag_agent_reap_unwatch(ex);
     describe_status(status, how, sizeof(how));
     ag_info("executor '%s' of framework '%s' (pid %d) %s", ex->id, ex->framework->id, (int)pid,
             how);
@@ -983,6 +1022,12 @@ static void reap(struct ag_agent *agent)
             pid_t r;
             if (ex->pid <= 0)
                 continue;
+            r = ag_agent_reap_check(ex, &status);
+            if (r >= 0) { /* watched through its pidfd */
+                if (r == 1)
+                    executor_exited(agent, ex, status);
+                continue;
+            }
             r = waitpid(ex->pid, &status, WNOHANG);
             if (r == ex->pid)
                 executor_exited(agent, ex, status);
@@ -1024,6 +1069,35 @@ static void exec_heartbeats(void *arg)
     json_decref(ev);
 }
 
+void ag_agent_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex, int status)
+{
+    executor_exited(agent, ex, status);
+    if (agent->stopping)
+        stop_if_done(agent);
+}
+
+void ag_agent_executor_maybe_complete(struct ag_agent *agent, struct ag_agent_executor *ex)
+{
+    executor_maybe_complete(agent, ex);
+}
+
+void ag_agent_framework_maybe_complete(struct ag_agent *agent, struct ag_agent_framework *fw)
+{
+    framework_maybe_complete(agent, fw);
+}
+
+struct ag_agent_framework *ag_agent_framework_get(struct ag_agent *agent, const char *id,
+                                                  const json_t *info)
+{
+    return framework_get(agent, id, info);
+}
+
+struct ag_agent_executor *ag_agent_executor_new(struct ag_agent_framework *fw, const char *id,
+                                                json_t *info, bool command)
+{
+    return executor_new(fw, id, info, command);
+}
+
 /* ------------------------------------------------------------------ */
 /* master events                                                       */
 
@@ -1049,6 +1123,12 @@ static struct ag_agent_task *task_new(struct ag_agent_executor *ex, const char *
         return NULL;
     }
     return t;
+}
+
+struct ag_agent_task *ag_agent_task_new(struct ag_agent_executor *ex, const char *id,
+                                        const json_t *info)
+{
+    return task_new(ex, id, info);
 }
 
 static void on_launch(struct ag_agent *agent, const json_t *event)
@@ -1095,6 +1175,7 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     fw = framework_get(agent, fw_id, fw_info);
     if (!fw)
         return;
+    ag_agent_ckpt_framework(agent, fw);
     ex = ag_agent_executor_find(fw, exec_id);
     /* A command executor runs one task: once that task has ended it is on
      * its way out (waiting for the acknowledgement), so a new task must not
@@ -1123,6 +1204,7 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
             executor_maybe_complete(agent, ex);
             return;
         }
+        ag_agent_ckpt_task(agent, task);
         if (executor_fetch_and_launch(agent, ex, task_info, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
             agent->metrics.container_launch_errors++;
@@ -1137,12 +1219,14 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     task = task_new(ex, task_id, task_info);
     if (!task)
         return;
+    ag_agent_ckpt_task(agent, task);
     if (ex->container && !ex->command) {
         /* The executor's container grows with its tasks. */
         double cpus, mem, disk;
         container_limits(ex, &cpus, &mem, &disk);
         if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
             ag_warn("cannot raise the limits of executor '%s' for task '%s'", ex->id, task_id);
+        ag_agent_ckpt_executor(agent, ex);
     }
     if (ex->directory)
         ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
@@ -1384,6 +1468,7 @@ static void master_subscribed(void *arg, const char *agent_id, double heartbeat_
     }
     ag_info("subscribed to master %s as agent '%s' (heartbeat every %gs)",
             ag_agent_master_url(agent->master), agent->id, heartbeat_interval);
+    ag_agent_ckpt_agent(agent);
     ag_agent_sum_set_connected(agent->sum, true);
 }
 
@@ -1458,6 +1543,7 @@ static void on_stop_signal(int signo, void *arg)
     }
     ag_info("received %s; shutting down", strsignal(signo));
     agent->stopping = true;
+    ag_agent_ckpt_forget(agent);
     ev = json_pack("{s:s}", "type", "SHUTDOWN");
     ag_agent_list_for_each(fpos, ftmp, &agent->frameworks)
     {
@@ -1543,6 +1629,14 @@ static int agent_flags(struct ag_agent *agent)
         {"registration_backoff_factor", AG_FLAG_DURATION, &c->registration_backoff_factor,
          "first re-subscription delay after losing the master (doubles up to 30secs)", false},
         {"log_level", AG_FLAG_STRING, &c->log_level, "debug, info, warning or error", false},
+        {"recover", AG_FLAG_STRING, &c->recover,
+         "on start with a checkpoint: 'reconnect' to the executors left running, or 'cleanup' "
+         "(kill them and report their tasks)",
+         false},
+        {"recovery_timeout", AG_FLAG_DURATION, &c->recovery_timeout,
+         "time the executors of checkpointing frameworks wait for a restarted agent", false},
+        {"executor_reregistration_timeout", AG_FLAG_DURATION, &c->executor_reregistration_timeout,
+         "time recovered executors have to re-subscribe after a restart", false},
         AG_AGENT_SANDBOX_FLAGS, /* gc, container logger, fetcher (sandboxes.h) */
     };
     c->ip = (char *)"127.0.0.1";
@@ -1552,6 +1646,9 @@ static int agent_flags(struct ag_agent *agent)
     c->executor_shutdown_grace_period = 5;
     c->status_update_retry_interval = 10;
     c->registration_backoff_factor = 1;
+    c->recover = (char *)"reconnect";
+    c->recovery_timeout = 15 * 60;
+    c->executor_reregistration_timeout = 2;
     agent->n_flags = sizeof(table) / sizeof(table[0]);
     agent->flags = malloc(sizeof(table) + AG_CZ_MAX_FLAGS * sizeof(struct ag_flag));
     if (!agent->flags)
@@ -1617,8 +1714,15 @@ static int agent_configure(struct ag_agent *agent, int argc, char **argv, char *
         return -EINVAL;
     }
     if (c->executor_registration_timeout <= 0 || c->executor_shutdown_grace_period < 0 ||
-        c->status_update_retry_interval <= 0 || c->registration_backoff_factor <= 0) {
+        c->status_update_retry_interval <= 0 || c->registration_backoff_factor <= 0 ||
+        c->recovery_timeout <= 0 || c->executor_reregistration_timeout <= 0) {
         snprintf(err, errlen, "durations must be positive");
+        return -EINVAL;
+    }
+    if (!c->recover ||
+        (strcmp(c->recover, "reconnect") != 0 && strcmp(c->recover, "cleanup") != 0)) {
+        snprintf(err, errlen, "--recover: '%s' is not 'reconnect' or 'cleanup'",
+                 c->recover ? c->recover : "");
         return -EINVAL;
     }
     rc = ag_agent_mkdirs(c->work_dir, 0755);
@@ -1739,6 +1843,11 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
         if (!agent->iso.isolation)
             agent->iso.isolation = (char *)ag_cz_default_isolation();
         ag_info("isolation: %s", ag_cz_isolation(agent->cz));
+    }
+    {
+        int rc = ag_agent_recover(agent, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     ag_timer_start_periodic(agent->reap_timer, REAP_INTERVAL);
     ag_timer_start_periodic(agent->exec_heartbeat_timer, EXECUTOR_HEARTBEAT_INTERVAL);

@@ -136,6 +136,18 @@ void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c);
  * while processes exit) and frees the container. NULL is fine. */
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c);
 
+/* {"<controller>": "<cgroup dir>"} of a container, for the checkpoint. */
+json_t *ag_cz_container_cgroups(const struct ag_cz_container *c);
+/* Re-adopts a container an earlier agent started (agent recovery): its
+ * cgroups are `cgroups` (as ag_cz_container_cgroups gave; NULL: the ones
+ * a launch with this id makes), its first process `pid`, its limits
+ * `cpus` and `mem_mb`. Statistics, the OOM watch, kill and destroy then
+ * work as for a container launched here. -ENOENT with a message when a
+ * cgroup is gone. */
+int ag_cz_recover(struct ag_cz *cz, const char *container_id, const char *sandbox, pid_t pid,
+                  double cpus, double mem_mb, double disk_mb, const json_t *cgroups, void *owner,
+                  struct ag_cz_container **ret, char *err, size_t errlen);
+
 /* Cgroups that could not be removed (processes that would not die) within
  * a minute: containerizer/mesos/container_destroy_errors. */
 uint64_t ag_cz_destroy_errors(const struct ag_cz *cz);
