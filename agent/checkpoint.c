@@ -236,6 +236,12 @@ unsigned long long ag_ckpt_proc_start_time(pid_t pid)
     n = fread(line, 1, sizeof(line) - 1, f);
     fclose(f);
     line[n] = '\0';
+    /* A zombie has exited already (its new parent has not reaped it). */
+    {
+        const char *p = strrchr(line, ')');
+        if (p && (p[1] == ' ') && (p[2] == 'Z' || p[2] == 'X'))
+            return 0;
+    }
     return ag_ckpt_stat_start_time(line);
 }
 

@@ -544,7 +544,8 @@ int ag_ckpt_write_json(const char *path, const json_t *obj);
 json_t *ag_ckpt_read_json(const char *path, char *err, size_t errlen);
 /* rm -rf. 0 or -errno. */
 int ag_ckpt_remove_tree(const char *path);
-/* Field 22 (starttime) of /proc/<pid>/stat, 0 if the process is gone. */
+/* Field 22 (starttime) of /proc/<pid>/stat, 0 if the process is gone (or
+ * a zombie). */
 unsigned long long ag_ckpt_proc_start_time(pid_t pid);
 /* starttime from a /proc/<pid>/stat line (the comm may hold spaces and
  * parentheses), 0 when malformed. */
