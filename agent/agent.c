@@ -788,6 +788,7 @@ static int launch_process(struct ag_agent *agent, struct ag_agent_executor *ex,
                           struct ag_agent_env *env, pid_t *ret_pid, char *err, size_t errlen)
 {
     struct ag_agent_launch l;
+    char status_file[PATH_MAX];
     memset(&l, 0, sizeof(l));
     l.path = path;
     l.argv = argv;
@@ -801,6 +802,9 @@ static int launch_process(struct ag_agent *agent, struct ag_agent_executor *ex,
     l.agent_endpoint = agent->endpoint;
     l.work_dir = agent->work_dir;
     l.owner = ex;
+    /* Its init tells a restarted agent how the executor ended. */
+    if (ag_agent_ckpt_run_path(ex, "exit_status", status_file, sizeof(status_file)) == 0)
+        l.status_file = status_file;
     return ag_agent_launch_executor(agent->cz, &l, ret_pid, &ex->container, err, errlen);
 }
 

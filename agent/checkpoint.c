@@ -413,6 +413,21 @@ void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
     json_decref(obj);
 }
 
+int ag_agent_ckpt_run_path(const struct ag_agent_executor *ex, const char *file, char *out,
+                           size_t outlen)
+{
+    char dir[PATH_MAX];
+    int rc;
+    if (!ag_agent_framework_checkpoints(ex->framework))
+        return -ENOENT;
+    rc = executor_dir(ex, dir, sizeof(dir));
+    if (rc < 0)
+        return rc;
+    if ((size_t)snprintf(out, outlen, "%s/runs/%s/%s", dir, ex->container_id, file) >= outlen)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
 void ag_agent_ckpt_executor_done(struct ag_agent *agent, struct ag_agent_executor *ex)
 {
     char dir[PATH_MAX];

@@ -500,6 +500,7 @@ struct ag_agent_launch {
     const char *agent_endpoint;   /* "ip:port" */
     const char *work_dir;         /* the agent's */
     void *owner;                  /* the executor */
+    const char *status_file;      /* checkpointed exit status, may be NULL */
 };
 /* Starts the executor: a plain posix_spawn (ag_agent_spawn) when `cz`
  * isolates nothing, else a container (ag_cz_launch). MESOS_SANDBOX stays
@@ -563,6 +564,10 @@ void ag_agent_ckpt_task(struct ag_agent *agent, struct ag_agent_task *task);
 /* `acked_uuid` (may be NULL) joins the acknowledged ones. */
 void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
                            const char *acked_uuid);
+/* <run dir>/<file> of the executor's checkpoint: 0, or -ENOENT when its
+ * framework does not checkpoint. */
+int ag_agent_ckpt_run_path(const struct ag_agent_executor *ex, const char *file, char *out,
+                           size_t outlen);
 /* The executor is completed: its checkpoint goes. */
 void ag_agent_ckpt_executor_done(struct ag_agent *agent, struct ag_agent_executor *ex);
 /* A clean shutdown: the next start is a new agent (slaves/latest goes). */

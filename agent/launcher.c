@@ -473,6 +473,7 @@ int ag_agent_launch_executor(struct ag_cz *cz, const struct ag_agent_launch *l, 
     cl.agent_endpoint = l->agent_endpoint;
     cl.work_dir = l->work_dir;
     cl.owner = l->owner;
+    cl.status_file = l->status_file;
     rc = ag_cz_launch(cz, &cl, ret_container, ret_pid, err, errlen);
     free(path);
     close(out_fd);

@@ -710,6 +710,9 @@ static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
         argv_add(a, "--user=%s", l->user);
     if ((cz->ns_flags & CLONE_NEWNET) && l->agent_endpoint)
         argv_add(a, "--relay=%s", l->agent_endpoint);
+    /* Only the init of a PID namespace outlives the executor to see it. */
+    if ((cz->ns_flags & CLONE_NEWPID) && l->status_file)
+        argv_add(a, "--status_file=%s", l->status_file);
     argv_add(a, "%s", "--");
     argv_add(a, "%s", l->path);
     for (size_t i = 0; l->argv && l->argv[i]; i++)

@@ -114,6 +114,7 @@ struct ag_cz_launch {
     int out_fd, err_fd;         /* the executor's stdout/stderr */
     const char *agent_endpoint; /* "ip:port", relayed into a network namespace */
     void *owner;                /* given back by ag_cz_container_owner */
+    const char *status_file;    /* the init writes the executor's exit here */
 };
 
 /* Creates the container (cgroups and limits) and starts its process

@@ -316,3 +316,29 @@ def executor_envs(agent):
         if "MESOS_EXECUTOR_ID" in env:
             out.append(env)
     return out
+
+
+def test_exit_status_of_executor_dying_while_agent_is_down(cluster_factory, scheduler_factory):
+    """With a PID namespace the container's init outlives the executor
+    and checkpoints its exit status; the restarted agent reports it."""
+    rc = cluster_factory(agent_flags={
+        "isolation": "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/pid"})
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-status", checkpoint=True).subscribe()
+    launch_waiting(s, releases, ["killed"])
+    executors = task_pids(agent, only="agora-executor")
+    assert len(executors) == 1, executors
+    sigkill(agent)
+    for p in executors:
+        os.kill(p, signal.SIGKILL)
+    status_files = []
+    wait_until(lambda: status_files.extend(
+        os.path.join(r, "exit_status") for r, d, f in os.walk(
+            os.path.join(agent.work_dir, "meta")) if "exit_status" in f) or status_files, 15,
+        what="the container init to write exit_status")
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    st = s.wait_update("killed", "TASK_FAILED", timeout=30)
+    assert st.get("reason") == "REASON_EXECUTOR_TERMINATED", st
+    assert "signal" in st.get("message", "") and "while the agent was down" in st["message"], st
