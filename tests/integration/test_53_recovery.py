@@ -24,9 +24,9 @@ def rc(cluster_factory):
     return cluster_factory(agent_flags={"status_update_retry_interval": "1secs"})
 
 
-def wait_file_cmd(path):
-    # Waits for the test to create `path`, then exits 0.
-    return "while [ ! -e %s ]; do sleep 0.1; done; exit 0" % path
+def wait_file_cmd(path, code=0):
+    # Waits for the test to create `path`, then exits with `code`.
+    return "while [ ! -e %s ]; do sleep 0.1; done; exit %d" % (path, code)
 
 
 class Releases:
@@ -342,3 +342,34 @@ def test_exit_status_of_executor_dying_while_agent_is_down(cluster_factory, sche
     st = s.wait_update("killed", "TASK_FAILED", timeout=30)
     assert st.get("reason") == "REASON_EXECUTOR_TERMINATED", st
     assert "signal" in st.get("message", "") and "while the agent was down" in st["message"], st
+
+
+def test_agora_run_checkpoint_survives_agent_restart(rc):
+    """`agora run --checkpoint`: the task outlives a SIGKILL of its agent
+    and `agora run` still ends with the task's exit code."""
+    import subprocess
+    agent = rc.agents[0]
+    release = Releases(agent) / "release-cli"
+    proc = subprocess.Popen(
+        [harness.binary("agora"), "run", "--master=%s:%d" % (rc.master.ip, rc.master.port),
+         "--checkpoint", "--", wait_file_cmd(release, 7)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def running_fw():
+            for fw in rc.state().get("frameworks", []):
+                if fw.get("name") == "agora-run" and any(
+                        t["state"] == "TASK_RUNNING" for t in fw.get("tasks", [])):
+                    return fw
+            return None
+        fw = wait_until(running_fw, 30, what="agora run's task to be RUNNING")
+        assert fw["checkpoint"] is True, fw
+        sigkill(agent)
+        restart(rc, agent)
+        rc.wait_registered(agent)
+        release.write_text("go")
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 7, (proc.returncode, err.decode()[-2000:])
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
