@@ -1467,6 +1467,7 @@ static void master_subscribed(void *arg, const char *agent_id, double heartbeat_
     if (agent->id && strcmp(agent->id, agent_id) != 0)
         ag_warn("the master gave us a new id '%s' (was '%s')", agent_id, agent->id);
     if (!agent->id || strcmp(agent->id, agent_id) != 0) {
+        ag_agent_ckpt_rename(agent, agent_id); /* the checkpoint follows the id */
         free(agent->id);
         agent->id = ag_agent_strdup(agent_id);
     }

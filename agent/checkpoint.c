@@ -327,6 +327,16 @@ void ag_agent_ckpt_agent(struct ag_agent *agent)
     fsync_dir(path);
 }
 
+void ag_agent_ckpt_rename(struct ag_agent *agent, const char *new_id)
+{
+    char from[PATH_MAX], to[PATH_MAX + 300];
+    if (agent_dir(agent, from, sizeof(from)) < 0 || access(from, F_OK) < 0)
+        return;
+    snprintf(to, sizeof(to), "%s/meta/slaves/%s", agent->work_dir, new_id);
+    if (rename(from, to) < 0)
+        ag_error("cannot move the checkpoint '%s' to '%s': %s", from, to, strerror(errno));
+}
+
 void ag_agent_ckpt_forget(struct ag_agent *agent)
 {
     char link[PATH_MAX + 32];

@@ -570,6 +570,9 @@ int ag_agent_ckpt_run_path(const struct ag_agent_executor *ex, const char *file,
                            size_t outlen);
 /* The executor is completed: its checkpoint goes. */
 void ag_agent_ckpt_executor_done(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* The master gave a new id (it forgot the old one): the checkpoint of the
+ * old id becomes the new one's. */
+void ag_agent_ckpt_rename(struct ag_agent *agent, const char *new_id);
 /* A clean shutdown: the next start is a new agent (slaves/latest goes). */
 void ag_agent_ckpt_forget(struct ag_agent *agent);
 

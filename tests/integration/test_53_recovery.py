@@ -8,6 +8,7 @@ that does not re-subscribe, executors whose agent never comes back
 
 import os
 import signal
+import time
 
 import pytest
 
@@ -373,3 +374,38 @@ def test_agora_run_checkpoint_survives_agent_restart(rc):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_recovered_sandbox_is_kept_while_running_then_collected(cluster_factory,
+                                                                 scheduler_factory):
+    rc = cluster_factory(agent_flags={"gc_delay": "1secs"})
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-gc", checkpoint=True).subscribe()
+    launch_waiting(s, releases, ["gc"])
+    sandbox = [e["directory"] for f in get_json(agent.url, "/state")["frameworks"]
+               for e in f["executors"]][0]
+    sigkill(agent)
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    # Several GC rounds (every 0.5s with this delay) pass: the live
+    # executor's sandbox stays.
+    for _ in range(6):
+        assert os.path.isdir(sandbox), "GC removed the sandbox of a recovered, live executor"
+        time.sleep(0.5)
+    (releases / "release-gc").write_text("go")
+    s.wait_update("gc", "TASK_FINISHED", timeout=30)
+    wait_until(lambda: not os.path.exists(sandbox), 30,
+               what="GC to remove the recovered executor's sandbox once it ended")
+
+
+def test_clean_shutdown_forgets_the_agent_id(rc):
+    agent = rc.agents[0]
+    old_id = agent.agent_id
+    agent.stop()
+    assert not os.path.lexists(os.path.join(agent.work_dir, "meta", "slaves", "latest"))
+    restart(rc, agent)
+    new_id = wait_until(lambda: get_json(agent.url, "/state").get("id"), 20,
+                        what="the restarted agent to get an id")
+    assert new_id != old_id
+    assert os.readlink(os.path.join(agent.work_dir, "meta", "slaves", "latest")) == new_id
