@@ -26,8 +26,9 @@ def rc(cluster_factory):
 
 
 def wait_file_cmd(path, code=0):
-    # Waits for the test to create `path`, then exits with `code`.
-    return "while [ ! -e %s ]; do sleep 0.1; done; exit %d" % (path, code)
+    # Waits for the test to create `path`, says so, then exits with `code`.
+    return ("while [ ! -e %s ]; do sleep 0.1; done; echo released-$MESOS_TASK_ID; exit %d" %
+            (path, code))
 
 
 class Releases:
@@ -145,6 +146,18 @@ def test_sigkill_restart_keeps_tasks_running_and_loses_no_update(rc, scheduler_f
             (tid, s.states(tid))
     wait_until(lambda: all(master_task_states(rc)[t][0] == "TASK_FINISHED" for t in ids), 20,
                what="master to list the tasks FINISHED")
+    # Their output after the restart reached the sandboxes (the container
+    # loggers outlived the agent too).
+    for e in [e for f in get_json(agent.url, "/state")["completed_frameworks"] +
+              get_json(agent.url, "/state")["frameworks"]
+              for e in f["executors"] + f["completed_executors"]]:
+        with open(os.path.join(e["directory"], "stdout")) as f:
+            out = f.read()
+        assert "released-" + e["id"] in out, (e["id"], out[-500:])
+    # No zombie is left to the restarted agent.
+    zombies = [p for p in harness._all_pids()
+               if (harness._proc_stat(p) or (None,))[0] == agent.proc.pid and not pid_alive(p)]
+    assert not zombies, zombies
     # Every update was acknowledged: the agent's streams drain and the
     # executors' checkpoints go with them.
     wait_until(lambda: not os.listdir(os.path.join(meta, old_id, "frameworks", s.framework_id,
@@ -206,6 +219,11 @@ def test_recover_cleanup_kills_and_reports(rc, scheduler_factory, tmp_path):
     # It goes on as a normal agent: a new task runs.
     s.launch_one("after", shell="exit 0")
     s.wait_update("after", "TASK_FINISHED", timeout=30)
+    # Its executor, a child of the restarted agent, is reaped (pidfd).
+    wait_until(lambda: not [p for p in harness._all_pids()
+                            if (harness._proc_stat(p) or (None,))[0] == agent.proc.pid and
+                            comm(p) in ("agora-executor", "agora-container")], 15,
+               what="the new executor to be reaped by the agent")
 
 
 def test_executor_not_resubscribing_fails_its_task(cluster_factory, scheduler_factory,
