@@ -427,3 +427,32 @@ def test_clean_shutdown_forgets_the_agent_id(rc):
                         what="the restarted agent to get an id")
     assert new_id != old_id
     assert os.readlink(os.path.join(agent.work_dir, "meta", "slaves", "latest")) == new_id
+
+
+def test_recovered_container_keeps_statistics_and_oom_watch(rc, scheduler_factory):
+    """The containerizer re-adopts the container: /monitor/statistics
+    still reports its limits and an OOM after the restart is reported as
+    a memory limitation."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-oom", checkpoint=True).subscribe()
+    offer = s.take_offer()
+    hog = ("while [ ! -e %s ]; do sleep 0.1; done; exec /usr/bin/python3 -c "
+           "\"b = b'x' * (400 << 20); import time; time.sleep(600)\"" % (releases / "release-hog"))
+    s.launch(offer, [task_info(offer, "hog", shell=hog, cpus=0.1, mem=64)])
+    s.wait_update("hog", "TASK_RUNNING", timeout=30)
+    stats = get_json(agent.url, "/monitor/statistics")
+    if not stats or "mem_limit_bytes" not in stats[0]["statistics"]:
+        pytest.skip("no memory cgroup isolation on this agent: %s" % stats)
+    limit = stats[0]["statistics"]["mem_limit_bytes"]
+    sigkill(agent)
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    stats = wait_until(lambda: get_json(agent.url, "/monitor/statistics"), 10,
+                       what="statistics of the recovered executor")
+    assert stats[0]["executor_id"] == "hog", stats
+    assert stats[0]["statistics"].get("mem_limit_bytes") == limit, stats
+    (releases / "release-hog").write_text("go")
+    st = s.wait_terminal("hog", timeout=30)
+    assert st["state"] == "TASK_FAILED", st
+    assert st.get("reason") == "REASON_CONTAINER_LIMITATION_MEMORY", st
