@@ -103,9 +103,15 @@ def comm(pid):
 def task_pids(agent, only=None):
     """Host pids running in the agent's sandboxes (container inits,
     executors, tasks, loggers), without the short `sleep`s of the task
-    loops; only those named `only` if given."""
-    return {p for p in pids_with_cwd_under(agent.work_dir)
-            if comm(p) != "sleep" and (only is None or comm(p) == only)}
+    loops (nor the shell forks about to become one: a pid must be there,
+    and not a sleep, in two looks 0.5s apart); only those named `only` if
+    given."""
+    def look():
+        return {p for p in pids_with_cwd_under(agent.work_dir)
+                if comm(p) != "sleep" and (only is None or comm(p) == only)}
+    first = look()
+    time.sleep(0.5)
+    return first & look()
 
 
 def test_sigkill_restart_keeps_tasks_running_and_loses_no_update(rc, scheduler_factory,
