@@ -52,6 +52,11 @@ static void fsync_dir(const char *dir)
 
 int ag_ckpt_write_atomic(const char *path, const char *data, size_t len)
 {
+    return ag_ckpt_write(path, data, len, true);
+}
+
+int ag_ckpt_write(const char *path, const char *data, size_t len, bool sync)
+{
     char dir[PATH_MAX], tmp[PATH_MAX + 16];
     const char *slash = strrchr(path, '/');
     int fd, rc;
@@ -67,7 +72,7 @@ int ag_ckpt_write_atomic(const char *path, const char *data, size_t len)
     if (fd < 0)
         return -errno;
     rc = write_all(fd, data, len);
-    if (rc == 0 && fsync(fd) < 0)
+    if (rc == 0 && sync && fsync(fd) < 0)
         rc = -errno;
     if (close(fd) < 0 && rc == 0)
         rc = -errno;
@@ -77,11 +82,12 @@ int ag_ckpt_write_atomic(const char *path, const char *data, size_t len)
         unlink(tmp);
         return rc;
     }
-    fsync_dir(dir);
+    if (sync)
+        fsync_dir(dir);
     return 0;
 }
 
-int ag_ckpt_write_json(const char *path, const json_t *obj)
+static int write_json(const char *path, const json_t *obj, bool sync)
 {
     char *text = json_dumps(obj, JSON_COMPACT);
     size_t len;
@@ -100,9 +106,14 @@ int ag_ckpt_write_json(const char *path, const json_t *obj)
     }
     text[len++] = '\n';
     text[len] = '\0';
-    rc = ag_ckpt_write_atomic(path, text, len);
+    rc = ag_ckpt_write(path, text, len, sync);
     free(text);
     return rc;
+}
+
+int ag_ckpt_write_json(const char *path, const json_t *obj)
+{
+    return write_json(path, obj, true);
 }
 
 static char *read_file(const char *path, size_t *ret_len, int *ret_errno)
@@ -296,9 +307,9 @@ static int task_dir(const struct ag_agent_task *t, char *out, size_t outlen)
     return 0;
 }
 
-static void write_logged(const char *path, const json_t *obj)
+static void write_logged(const char *path, const json_t *obj, bool sync)
 {
-    int rc = obj ? ag_ckpt_write_json(path, obj) : -ENOMEM;
+    int rc = obj ? write_json(path, obj, sync) : -ENOMEM;
     if (rc < 0)
         ag_error("cannot checkpoint '%s': %s", path, strerror(-rc));
 }
@@ -312,7 +323,7 @@ void ag_agent_ckpt_agent(struct ag_agent *agent)
         return;
     info = ag_agent_info_json(agent);
     snprintf(path, sizeof(path), "%s/agent.info", dir);
-    write_logged(path, info);
+    write_logged(path, info, true);
     json_decref(info);
     /* slaves/latest → <id>, replaced atomically (symlink + rename). */
     snprintf(link, sizeof(link), "%s/meta/slaves/latest", agent->work_dir);
@@ -352,7 +363,16 @@ void ag_agent_ckpt_framework(struct ag_agent *agent, struct ag_agent_framework *
     if (!ag_agent_framework_checkpoints(fw) || framework_dir(fw, dir, sizeof(dir)) < 0)
         return;
     snprintf(path, sizeof(path), "%s/framework.info", dir);
-    write_logged(path, fw->info);
+    /* Every LAUNCH carries the FrameworkInfo: write it only when it changed. */
+    if (access(path, F_OK) == 0) {
+        char err[PATH_MAX + 128];
+        json_t *old = ag_ckpt_read_json(path, err, sizeof(err));
+        bool same = old && json_equal(old, fw->info);
+        json_decref(old);
+        if (same)
+            return;
+    }
+    write_logged(path, fw->info, true);
 }
 
 /* {pid, start_time, directory, cgroups, cpus, mem, disk} of the run. */
@@ -379,11 +399,11 @@ void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex
     obj = json_pack("{s:O,s:b,s:s}", "info", ex->info, "command", ex->command, "container_id",
                     ex->container_id);
     snprintf(path, sizeof(path), "%s/executor.info", dir);
-    write_logged(path, obj);
+    write_logged(path, obj, true);
     json_decref(obj);
     obj = run_json(ex);
     snprintf(path, sizeof(path), "%s/runs/%s/run.info", dir, ex->container_id);
-    write_logged(path, obj);
+    write_logged(path, obj, true);
     json_decref(obj);
 }
 
@@ -395,7 +415,7 @@ void ag_agent_ckpt_task(struct ag_agent *agent, struct ag_agent_task *task)
         task_dir(task, dir, sizeof(dir)) < 0)
         return;
     snprintf(path, sizeof(path), "%s/task.info", dir);
-    write_logged(path, task->info);
+    write_logged(path, task->info, true);
 }
 
 void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
@@ -419,7 +439,10 @@ void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
     if (acked_uuid)
         json_array_append_new(acked, json_string(acked_uuid));
     obj = json_pack("{s:O,s:o}", "updates", task->statuses, "acked", acked);
-    write_logged(path, obj);
+    /* An update is made durable before it is acknowledged to the executor
+     * (fsync); an acknowledgement is not: after a machine crash losing one
+     * the update is only sent again, which the protocol allows. */
+    write_logged(path, obj, acked_uuid == NULL);
     json_decref(obj);
 }
 

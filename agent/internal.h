@@ -538,6 +538,9 @@ pid_t ag_agent_stat_session(const char *stat_line);
 /* Writes `data` to `path`: temporary file, fsync, rename, fsync of the
  * directory (made if missing). 0 or -errno. */
 int ag_ckpt_write_atomic(const char *path, const char *data, size_t len);
+/* The same with the fsyncs only if `sync` (still atomic for readers and
+ * for a crash of the agent alone). */
+int ag_ckpt_write(const char *path, const char *data, size_t len, bool sync);
 /* Writes a JSON object (borrowed) as a checkpoint file. 0 or -errno. */
 int ag_ckpt_write_json(const char *path, const json_t *obj);
 /* Reads a checkpoint file: the object (new reference), or NULL with a

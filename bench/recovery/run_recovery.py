@@ -58,6 +58,9 @@ def main():
             plain.kill("p%d" % i)
         for i in range(n):
             plain.wait_update("p%d" % i, "TASK_KILLED", timeout=60)
+        plain.stop()
+        harness.wait_until(lambda: c.slaves()[0]["used_resources"].get("cpus", 0) < 1e-9, 60,
+                           what="the first batch's resources to be free")
         ckpt = Scheduler(c.url, name="bench-ckpt", checkpoint=True).subscribe()
         bench("recovery.launch_ms.checkpoint", launch_batch(ckpt, n, "c"), "ms")
         old_id = agent.agent_id
@@ -79,7 +82,6 @@ def main():
                            0.01, what="%d executors to re-subscribe" % n)
         bench("recovery.resubscribed_ms", (time.monotonic() - t0) * 1000, "ms")
         ckpt.stop()
-        plain.stop()
     finally:
         c.stop()
 
