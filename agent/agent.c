@@ -981,6 +981,7 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     ex->pid = 0;
     ex->exit_status = status;
     ex->state = AG_AGENT_EXECUTOR_TERMINATED;
+    ag_agent_ckpt_executor_exited(agent, ex);
     agent->metrics.executors_terminated++;
     ag_timer_stop(ex->registration_timer);
     ag_timer_stop(ex->kill_timer);

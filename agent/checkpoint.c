@@ -389,12 +389,56 @@ static json_t *run_json(const struct ag_agent_executor *ex)
     return run;
 }
 
+/* <agent dir>/containers/<cid>: the executors of frameworks that do not
+ * checkpoint, so that a restarted agent can kill what is left of them. */
+static int container_path(const struct ag_agent_executor *ex, char *out, size_t outlen)
+{
+    char a[PATH_MAX];
+    int rc = agent_dir(ex->framework->agent, a, sizeof(a));
+    if (rc < 0)
+        return rc;
+    if ((size_t)snprintf(out, outlen, "%s/containers/%s", a, ex->container_id) >= outlen)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+static void ckpt_container(struct ag_agent_executor *ex)
+{
+    char path[PATH_MAX + 64];
+    json_t *obj;
+    if (container_path(ex, path, sizeof(path)) < 0)
+        return;
+    obj = run_json(ex);
+    if (obj) {
+        json_object_set_new(obj, "framework_id", json_string(ex->framework->id));
+        json_object_set_new(obj, "executor_id", json_string(ex->id));
+    }
+    /* No fsync: this only matters after a crash of the agent, not of the
+     * machine (whose processes are gone with it), and it is on the launch
+     * path of every task. */
+    write_logged(path, obj, false);
+    json_decref(obj);
+}
+
+void ag_agent_ckpt_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex)
+{
+    char path[PATH_MAX + 64];
+    (void)agent;
+    if (!ag_agent_framework_checkpoints(ex->framework) &&
+        container_path(ex, path, sizeof(path)) == 0)
+        unlink(path);
+}
+
 void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex)
 {
     char dir[PATH_MAX], path[PATH_MAX + 64];
     json_t *obj;
     (void)agent;
-    if (!ag_agent_framework_checkpoints(ex->framework) || executor_dir(ex, dir, sizeof(dir)) < 0)
+    if (!ag_agent_framework_checkpoints(ex->framework)) {
+        ckpt_container(ex);
+        return;
+    }
+    if (executor_dir(ex, dir, sizeof(dir)) < 0)
         return;
     obj = json_pack("{s:O,s:b,s:s}", "info", ex->info, "command", ex->command, "container_id",
                     ex->container_id);

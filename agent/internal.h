@@ -564,6 +564,10 @@ void ag_agent_ckpt_agent(struct ag_agent *agent);
 void ag_agent_ckpt_framework(struct ag_agent *agent, struct ag_agent_framework *fw);
 void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex);
 void ag_agent_ckpt_task(struct ag_agent *agent, struct ag_agent_task *task);
+/* An executor of a framework that does not checkpoint gets only
+ * slaves/<aid>/containers/<cid> (its run.info, not fsync'd), removed when
+ * it exits: a restarted agent kills what is left of it. */
+void ag_agent_ckpt_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex);
 /* `acked_uuid` (may be NULL) joins the acknowledged ones. */
 void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
                            const char *acked_uuid);

@@ -52,7 +52,7 @@ struct ctx {
     struct ag_agent_framework *fw;
     struct ag_agent_executor *ex;
     const char *run_dir;
-    size_t tasks, executors, live, dead;
+    size_t tasks, executors, live, dead, swept;
 };
 
 /* --- tasks --- */
@@ -334,6 +334,61 @@ static void recover_framework(void *arg, const char *dir, const char *framework_
     ag_agent_framework_maybe_complete(c->agent, c->fw);
 }
 
+/* --- executors of frameworks that do not checkpoint --- */
+
+/* Killed, as in Mesos: nobody is left to report their tasks to. */
+static void sweep_container(void *arg, const char *path, const char *cid)
+{
+    struct ctx *c = arg;
+    struct ag_agent *agent = c->agent;
+    char err[PATH_MAX + 256];
+    json_t *run = ag_ckpt_read_json(path, err, sizeof(err));
+    pid_t pid = 0;
+    unsigned long long start = 0;
+    struct ag_cz_container *cont = NULL;
+
+    if (!run) {
+        ag_error("recovery: %s", err);
+        unlink(path);
+        return;
+    }
+    if (json_is_true(json_object_get(run, "container")) && ag_cz_isolating(agent->cz) &&
+        strlen(cid) < AG_UUID_STR_LEN &&
+        ag_cz_recover(agent->cz, cid, json_string_value(json_object_get(run, "directory")), 0, 0, 0,
+                      0, json_object_get(run, "cgroups"), NULL, &cont, err, sizeof(err)) < 0)
+        cont = NULL;
+    if (run_alive(run, &pid, &start)) {
+        ag_info("recovery: killing executor '%s' of framework '%s' (pid %d): its framework does "
+                "not checkpoint",
+                json_string_value(json_object_get(run, "executor_id")),
+                json_string_value(json_object_get(run, "framework_id")), (int)pid);
+        ag_agent_kill_tree(pid, SIGKILL);
+        c->swept++;
+    }
+    ag_cz_destroy(agent->cz, cont); /* kills the rest, removes the cgroups */
+    json_decref(run);
+    unlink(path);
+}
+
+/* Files (not directories) of `dir`. */
+static void each_file(const char *dir, void (*fn)(void *arg, const char *path, const char *name),
+                      void *arg)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[PATH_MAX];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp"))
+            continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path))
+            continue;
+        fn(arg, path, e->d_name);
+    }
+    closedir(d);
+}
+
 static bool id_ok(const char *id)
 {
     return *id && strcmp(id, ".") != 0 && strcmp(id, "..") != 0 && !strchr(id, '/');
@@ -365,8 +420,11 @@ int ag_agent_recover(struct ag_agent *agent, char *err, size_t errlen)
     c.agent = agent;
     snprintf(dir, sizeof(dir), "%s/meta/slaves/%s/frameworks", agent->work_dir, id);
     each_subdir(dir, recover_framework, &c);
+    snprintf(dir, sizeof(dir), "%s/meta/slaves/%s/containers", agent->work_dir, id);
+    each_file(dir, sweep_container, &c);
     agent->recovering = false;
-    ag_info("recovered agent '%s' (--recover=%s): %zu executors (%zu alive, %zu gone), %zu tasks",
-            id, agent->cfg.recover, c.executors, c.live, c.dead, c.tasks);
+    ag_info("recovered agent '%s' (--recover=%s): %zu executors (%zu alive, %zu gone), %zu tasks; "
+            "%zu executors of frameworks without checkpointing killed",
+            id, agent->cfg.recover, c.executors, c.live, c.dead, c.tasks, c.swept);
     return 0;
 }

@@ -306,8 +306,13 @@ def test_non_checkpointing_framework_writes_no_checkpoint(rc, scheduler_factory,
     # The executor was told not to wait for a restarted agent.
     envs = executor_envs(agent)
     assert envs and all(e.get("MESOS_CHECKPOINT") == "0" for e in envs), envs
+    # Only a note of its container, for a restarted agent to kill it.
+    containers = os.path.join(agent.work_dir, "meta", "slaves", agent.agent_id, "containers")
+    assert len(os.listdir(containers)) == 1, os.listdir(containers)
     (tmp_path / "release-plain").write_text("go")
     s.wait_update("plain", "TASK_FINISHED", timeout=30)
+    wait_until(lambda: not os.listdir(containers), 15,
+               what="the container note to go when the executor exits")
 
 
 def test_checkpointing_executor_gets_recovery_environment(cluster_factory, scheduler_factory,
@@ -462,3 +467,30 @@ def test_recovered_container_keeps_statistics_and_oom_watch(rc, scheduler_factor
     st = s.wait_terminal("hog", timeout=30)
     assert st["state"] == "TASK_FAILED", st
     assert st.get("reason") == "REASON_CONTAINER_LIMITATION_MEMORY", st
+
+
+def test_executor_of_non_checkpointing_framework_is_killed_on_restart(rc, scheduler_factory):
+    """Such an executor exits by itself when it loses its agent; one that
+    cannot (here: stopped) is killed by the restarted agent, and the
+    master reports its task gone."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="plain-kill").subscribe()
+    launch_waiting(s, releases, ["stuck"])
+    procs = task_pids(agent)
+    executors = task_pids(agent, only="agora-executor")
+    assert executors, procs
+    for p in executors:
+        os.kill(p, signal.SIGSTOP)
+    try:
+        sigkill(agent)
+        restart(rc, agent)
+        rc.wait_registered(agent)
+        wait_until(lambda: not any(pid_alive(p) for p in procs), 15,
+                   what="the leftover executor and task to be killed")
+        st = s.wait_terminal("stuck", timeout=30)
+        assert st["state"] in ("TASK_LOST", "TASK_GONE", "TASK_FAILED"), st
+    finally:
+        for p in executors:
+            if pid_alive(p):
+                os.kill(p, signal.SIGCONT)
