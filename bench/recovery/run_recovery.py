@@ -2,7 +2,7 @@
 """Agent recovery on real processes: the cost of checkpointing at launch,
 and how long a SIGKILLed agent with N running tasks takes to be back.
 
-    AGORA_BUILD=build bench/recovery/run_recovery.py [--tasks 20]
+    AGORA_BUILD=build bench/recovery/run_recovery.py [--tasks 20] [--plain-only]
 
 Starts a master and one agent (the integration tests' harness), launches
 --tasks long tasks for a framework without checkpointing and then as many
@@ -45,6 +45,8 @@ def launch_batch(s, n, prefix):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=20)
+    ap.add_argument("--plain-only", action="store_true",
+                    help="only the launch without checkpointing (to compare builds)")
     args = ap.parse_args()
     n = args.tasks
     base = tempfile.mkdtemp(prefix="agora-bench-recovery-")
@@ -59,6 +61,8 @@ def main():
         for i in range(n):
             plain.wait_update("p%d" % i, "TASK_KILLED", timeout=60)
         plain.stop()
+        if args.plain_only:
+            return
         harness.wait_until(lambda: c.slaves()[0]["used_resources"].get("cpus", 0) < 1e-9, 60,
                            what="the first batch's resources to be free")
         ckpt = Scheduler(c.url, name="bench-ckpt", checkpoint=True).subscribe()
