@@ -1576,6 +1576,8 @@ static void agent_release(struct ag_agent *agent)
 
     ag_agent_master_free(agent->master);
     agent->master = NULL;
+    if (agent->stopping)
+        ag_agent_ckpt_clear(agent); /* a clean stop: nothing to recover */
     /* Frameworks first: their streams belong to the HTTP server. */
     ag_agent_list_for_each(pos, tmp, &agent->frameworks)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));

@@ -348,6 +348,13 @@ void ag_agent_ckpt_rename(struct ag_agent *agent, const char *new_id)
         ag_error("cannot move the checkpoint '%s' to '%s': %s", from, to, strerror(errno));
 }
 
+void ag_agent_ckpt_clear(struct ag_agent *agent)
+{
+    char dir[PATH_MAX];
+    if (agent_dir(agent, dir, sizeof(dir)) == 0 && ag_ckpt_remove_tree(dir) < 0)
+        ag_warn("cannot remove the checkpoint '%s': %s", dir, strerror(errno));
+}
+
 void ag_agent_ckpt_forget(struct ag_agent *agent)
 {
     char link[PATH_MAX + 32];

@@ -582,6 +582,8 @@ void ag_agent_ckpt_executor_done(struct ag_agent *agent, struct ag_agent_executo
 void ag_agent_ckpt_rename(struct ag_agent *agent, const char *new_id);
 /* A clean shutdown: the next start is a new agent (slaves/latest goes). */
 void ag_agent_ckpt_forget(struct ag_agent *agent);
+/* After it, once every executor is gone: slaves/<aid> goes too. */
+void ag_agent_ckpt_clear(struct ag_agent *agent);
 
 /* --- recover.c: agent start with a checkpoint --- */
 

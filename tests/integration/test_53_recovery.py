@@ -433,6 +433,7 @@ def test_clean_shutdown_forgets_the_agent_id(rc):
     old_id = agent.agent_id
     agent.stop()
     assert not os.path.lexists(os.path.join(agent.work_dir, "meta", "slaves", "latest"))
+    assert not os.path.exists(os.path.join(agent.work_dir, "meta", "slaves", old_id))
     restart(rc, agent)
     new_id = wait_until(lambda: get_json(agent.url, "/state").get("id"), 20,
                         what="the restarted agent to get an id")
