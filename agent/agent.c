@@ -1209,6 +1209,7 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
             executor_maybe_complete(agent, ex);
             return;
         }
+        ag_agent_ckpt_executor(agent, ex); /* before any update of its task */
         ag_agent_ckpt_task(agent, task);
         if (executor_fetch_and_launch(agent, ex, task_info, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);

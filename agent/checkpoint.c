@@ -442,16 +442,22 @@ void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex
     json_t *obj;
     (void)agent;
     if (!ag_agent_framework_checkpoints(ex->framework)) {
-        ckpt_container(ex);
+        if (ex->pid > 0)
+            ckpt_container(ex);
         return;
     }
     if (executor_dir(ex, dir, sizeof(dir)) < 0)
         return;
-    obj = json_pack("{s:O,s:b,s:s}", "info", ex->info, "command", ex->command, "container_id",
-                    ex->container_id);
+    /* The info once (it does not change), the run once there is a process. */
     snprintf(path, sizeof(path), "%s/executor.info", dir);
-    write_logged(path, obj, true);
-    json_decref(obj);
+    if (access(path, F_OK) < 0) {
+        obj = json_pack("{s:O,s:b,s:s}", "info", ex->info, "command", ex->command, "container_id",
+                        ex->container_id);
+        write_logged(path, obj, true);
+        json_decref(obj);
+    }
+    if (ex->pid <= 0)
+        return;
     obj = run_json(ex);
     snprintf(path, sizeof(path), "%s/runs/%s/run.info", dir, ex->container_id);
     write_logged(path, obj, true);

@@ -559,8 +559,9 @@ unsigned long long ag_ckpt_stat_start_time(const char *stat_line);
 bool ag_agent_framework_checkpoints(const struct ag_agent_framework *fw);
 /* The agent's id and AgentInfo (after SUBSCRIBED). */
 void ag_agent_ckpt_agent(struct ag_agent *agent);
-/* The framework's info; the executor's info and run; a task's info; a
- * task's update stream. No-ops for frameworks that do not checkpoint. */
+/* The framework's info; the executor's info (once) and run (once it has a
+ * process); a task's info; a task's update stream. No-ops for frameworks
+ * that do not checkpoint (but for the container note, see below). */
 void ag_agent_ckpt_framework(struct ag_agent *agent, struct ag_agent_framework *fw);
 void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex);
 void ag_agent_ckpt_task(struct ag_agent *agent, struct ag_agent_task *task);

@@ -288,8 +288,9 @@ static void recover_executor(void *arg, const char *dir, const char *executor_id
     json_decref(ckpt);
     snprintf(run_dir, sizeof(run_dir), "%s/runs/%s", dir, ex->container_id);
     snprintf(path, sizeof(path), "%s/run.info", run_dir);
-    run = ag_ckpt_read_json(path, err, sizeof(err));
-    if (!run)
+    if (access(path, F_OK) < 0) /* the agent died before it started a process */
+        ag_info("recovery: executor '%s' never started", executor_id);
+    else if (!(run = ag_ckpt_read_json(path, err, sizeof(err))))
         ag_error("recovery: executor '%s' has no usable run: %s", executor_id, err);
     if (run && json_string_length(json_object_get(run, "directory")) > 0)
         ex->directory = ag_agent_strdup(json_string_value(json_object_get(run, "directory")));

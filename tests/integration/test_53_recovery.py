@@ -495,3 +495,34 @@ def test_executor_of_non_checkpointing_framework_is_killed_on_restart(rc, schedu
         for p in executors:
             if pid_alive(p):
                 os.kill(p, signal.SIGCONT)
+
+
+def test_unacknowledged_updates_are_resent_in_order_after_restart(rc, scheduler_factory):
+    """The agent's update streams survive it: the unacknowledged head is
+    sent again with the same uuid, and what was queued behind it follows
+    once it is acknowledged."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-noack", checkpoint=True, auto_ack=False).subscribe()
+    offer = s.take_offer()
+    s.launch(offer, [task_info(offer, "held", shell=wait_file_cmd(releases / "release-held"),
+                               cpus=0.1, mem=32)])
+    first = s.wait_update("held", "TASK_STARTING", timeout=30)
+    # RUNNING waits behind the unacknowledged STARTING in the agent.
+    updates_dir = [os.path.join(r, "task.updates") for r, d, f in
+                   os.walk(os.path.join(agent.work_dir, "meta")) if "task.updates" in f]
+    wait_until(lambda: any("TASK_RUNNING" in open(p).read() for p in updates_dir), 15,
+               what="TASK_RUNNING to be checkpointed behind the unacknowledged head")
+    sigkill(agent)
+    mark = s.mark()
+    restart(rc, agent)
+    again = s.wait_update("held", "TASK_STARTING", start=mark, timeout=30)
+    assert again["uuid"] == first["uuid"], (first, again)
+    s.acknowledge(again)
+    running = s.wait_update("held", "TASK_RUNNING", timeout=30)
+    s.acknowledge(running)
+    (releases / "release-held").write_text("go")
+    fin = s.wait_update("held", "TASK_FINISHED", timeout=30)
+    s.acknowledge(fin)
+    assert dedup(s.states("held")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
+        s.states("held")
