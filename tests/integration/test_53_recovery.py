@@ -526,3 +526,24 @@ def test_unacknowledged_updates_are_resent_in_order_after_restart(rc, scheduler_
     s.acknowledge(fin)
     assert dedup(s.states("held")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
         s.states("held")
+
+
+def test_recovery_through_the_network_namespace_relay(cluster_factory, scheduler_factory):
+    """In a network namespace the executor reaches the agent through the
+    container init's relay; it re-subscribes through it after a restart."""
+    rc = cluster_factory(agent_flags={
+        "isolation": "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/pid,namespaces/net"})
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-net", checkpoint=True).subscribe()
+    launch_waiting(s, releases, ["net"])
+    sigkill(agent)
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    wait_until(lambda: "executor 'net' of framework '%s' subscribed" % s.framework_id in
+               agent.read_stderr(agent._err_offset), 20,
+               what="the executor to re-subscribe through the relay")
+    (releases / "release-net").write_text("go")
+    s.wait_update("net", "TASK_FINISHED", timeout=30)
+    assert dedup(s.states("net")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
+        s.states("net")
