@@ -109,7 +109,37 @@ TEST(stat_start_time_skips_odd_process_names)
     ASSERT_EQ(ag_ckpt_proc_start_time(getpid()), ag_ckpt_proc_start_time(getpid()));
 }
 
+TEST(executor_env_of_a_checkpointing_framework)
+{
+    struct ag_agent_env env;
+    char *base[] = {(char *)"PATH=/bin", NULL};
+    struct ag_agent_exec_env p = {.framework_id = "f",
+                                  .executor_id = "e",
+                                  .agent_id = "a",
+                                  .endpoint = "127.0.0.1:5051",
+                                  .agent_pid = "slave(1)@127.0.0.1:5051",
+                                  .directory = "/tmp/s",
+                                  .shutdown_grace = 5,
+                                  .checkpoint = true,
+                                  .recovery_timeout = 420,
+                                  .backoff_max = 1};
+    ag_agent_env_init(&env);
+    ASSERT_EQ(ag_agent_executor_env(&env, base, &p), 0);
+    ASSERT_STREQ(ag_agent_env_get(&env, "MESOS_CHECKPOINT"), "1");
+    ASSERT_STREQ(ag_agent_env_get(&env, "MESOS_RECOVERY_TIMEOUT"), "7mins");
+    ASSERT_STREQ(ag_agent_env_get(&env, "MESOS_SUBSCRIPTION_BACKOFF_MAX"), "1secs");
+    ag_agent_env_release(&env);
+    /* Without checkpointing the executor is told not to wait. */
+    p.checkpoint = false;
+    ag_agent_env_init(&env);
+    ASSERT_EQ(ag_agent_executor_env(&env, base, &p), 0);
+    ASSERT_STREQ(ag_agent_env_get(&env, "MESOS_CHECKPOINT"), "0");
+    ASSERT_NULL(ag_agent_env_get(&env, "MESOS_RECOVERY_TIMEOUT"));
+    ag_agent_env_release(&env);
+}
+
 TEST_MAIN(TEST_CASE(round_trip_makes_directories_and_leaves_no_temporary),
           TEST_CASE(truncated_file_is_refused_naming_it),
           TEST_CASE(corrupt_and_missing_files_are_refused),
-          TEST_CASE(stat_start_time_skips_odd_process_names))
+          TEST_CASE(stat_start_time_skips_odd_process_names),
+          TEST_CASE(executor_env_of_a_checkpointing_framework))
