@@ -159,6 +159,7 @@ static void executor_free(struct ag_agent_executor *ex)
     ag_timer_free(ex->registration_timer);
     ag_timer_free(ex->kill_timer);
     ag_agent_reap_unwatch(ex);
+    json_decref(ex->pending_kills);
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
@@ -620,6 +621,13 @@ void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_execut
         struct ag_agent_task *t = ag_agent_list_entry(pos, struct ag_agent_task, node);
         if (!ag_task_state_is_terminal(t->state))
             send_launch(ex, t);
+    }
+    if (ex->pending_kills) {
+        /* KILLs that came while it had not re-subscribed after a restart. */
+        size_t i;
+        json_array_foreach(ex->pending_kills, i, ev) ag_agent_executor_send(ex, ev);
+        json_decref(ex->pending_kills);
+        ex->pending_kills = NULL;
     }
 }
 
@@ -1296,9 +1304,17 @@ static void on_kill(struct ag_agent *agent, const json_t *event)
         json_t *policy = ag_json_get(kill_ev, "kill_policy");
         if (policy)
             json_object_set(json_object_get(ev, "kill"), "kill_policy", policy);
-        if (ag_agent_executor_send(ex, ev) < 0)
+        int sent = ag_agent_executor_send(ex, ev);
+        if (sent < 0 && ex->recovered && ex->state == AG_AGENT_EXECUTOR_RUNNING) {
+            /* Re-adopted, not re-subscribed yet: it gets it when it does. */
+            ag_info("KILL of task '%s' held until executor '%s' re-subscribes", task_id, ex->id);
+            if (!ex->pending_kills)
+                ex->pending_kills = json_array();
+            json_array_append(ex->pending_kills, ev);
+        } else if (sent < 0) {
             ag_warn("cannot forward KILL of task '%s': executor '%s' is not connected", task_id,
                     ex->id);
+        }
         json_decref(ev);
     }
 }

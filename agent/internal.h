@@ -136,6 +136,7 @@ struct ag_agent_executor {
     struct event *pidfd_ev;
     bool child;                    /* started by this agent process */
     bool recovered;                /* re-adopted from the checkpoint */
+    json_t *pending_kills;         /* KILL events for it before it re-subscribed */
     unsigned long long start_time; /* /proc/<pid>/stat field 22 */
 };
 

@@ -547,3 +547,28 @@ def test_recovery_through_the_network_namespace_relay(cluster_factory, scheduler
     s.wait_update("net", "TASK_FINISHED", timeout=30)
     assert dedup(s.states("net")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
         s.states("net")
+
+
+def test_kill_before_the_executor_resubscribed_is_delivered(cluster_factory, scheduler_factory):
+    rc = cluster_factory(agent_flags={"executor_reregistration_timeout": "20secs"})
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="ckpt-kill", checkpoint=True).subscribe()
+    launch_waiting(s, releases, ["late-kill"])
+    executors = task_pids(agent, only="agora-executor")
+    assert executors
+    sigkill(agent)
+    for p in executors:  # it cannot re-subscribe until we let it
+        os.kill(p, signal.SIGSTOP)
+    try:
+        restart(rc, agent)
+        rc.wait_registered(agent)
+        s.kill("late-kill")
+        wait_until(lambda: "KILL of task 'late-kill' held" in
+                   agent.read_stderr(agent._err_offset), 15,
+                   what="the agent to hold the KILL for the stopped executor")
+    finally:
+        for p in executors:
+            os.kill(p, signal.SIGCONT)
+    st = s.wait_terminal("late-kill", timeout=30)
+    assert st["state"] == "TASK_KILLED", st
