@@ -159,6 +159,8 @@ static void executor_free(struct ag_agent_executor *ex)
     }
     ag_timer_free(ex->registration_timer);
     ag_timer_free(ex->kill_timer);
+    ag_agent_reap_unwatch(ex);
+    json_decref(ex->pending_kills);
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
@@ -237,6 +239,7 @@ static void executor_maybe_complete(struct ag_agent *agent, struct ag_agent_exec
     if (ex->done || ex->state != AG_AGENT_EXECUTOR_TERMINATED || executor_has_live_tasks(ex))
         return;
     ex->done = true;
+    ag_agent_ckpt_executor_done(agent, ex);
     ag_agent_list_del(&ex->node);
     ag_agent_list_add_tail(&fw->completed_executors, &ex->node);
     if (++fw->n_completed_executors > AG_AGENT_MAX_COMPLETED_EXECUTORS) {
@@ -317,6 +320,7 @@ int ag_agent_task_status(struct ag_agent *agent, struct ag_agent_task *task, con
     copy = json_deep_copy(status);
     if (copy)
         json_array_append_new(task->statuses, copy);
+    ag_agent_ckpt_updates(agent, task, NULL);
     if (!ag_task_state_is_terminal(task->state) && ag_task_state_is_terminal(state))
         count_terminal(agent, state);
     task->state = state;
@@ -410,6 +414,7 @@ static void sum_acked(void *arg, const char *framework_id, const char *task_id,
 
     if (!task || !name || ag_task_state_parse(name, &state) < 0)
         return;
+    ag_agent_ckpt_updates(agent, task, json_string_value(json_object_get(status, "uuid")));
     if (ag_task_state_is_terminal(state) && ag_task_state_is_terminal(task->state))
         task_complete(agent, task);
 }
@@ -581,6 +586,17 @@ static void executor_kill(struct ag_agent_executor *ex, int signo)
         ag_cz_kill(ex->framework->agent->cz, ex->container);
 }
 
+void ag_agent_executor_kill(struct ag_agent_executor *ex, int signo)
+{
+    executor_kill(ex, signo);
+}
+
+void ag_agent_container_limits(const struct ag_agent_executor *ex, double *cpus, double *mem,
+                               double *disk)
+{
+    container_limits(ex, cpus, mem, disk);
+}
+
 static void kill_timer_fired(void *arg)
 {
     struct ag_agent_executor *ex = arg;
@@ -655,6 +671,13 @@ void ag_agent_executor_subscribed(struct ag_agent *agent, struct ag_agent_execut
             tmp = ex->queued.next;
         }
     }
+    if (ex->pending_kills) {
+        /* KILLs that came while it had not re-subscribed after a restart. */
+        size_t i;
+        json_array_foreach(ex->pending_kills, i, ev) ag_agent_executor_send(ex, ev);
+        json_decref(ex->pending_kills);
+        ex->pending_kills = NULL;
+    }
 }
 
 void ag_agent_executor_message(struct ag_agent *agent, struct ag_agent_executor *ex,
@@ -685,6 +708,19 @@ static void registration_timer_fired(void *arg)
         ag_warn("executor '%s' of framework '%s' did not re-subscribe; killing it", ex->id,
                 ex->framework->id);
         ex->state = AG_AGENT_EXECUTOR_TERMINATING;
+        if (ex->recovered) {
+            /* Re-adopted after a restart and never heard from (§4.7). */
+            snprintf(msg, sizeof(msg),
+                     "Executor did not re-register within %gs after the agent "
+                     "restarted",
+                     agent->cfg.executor_reregistration_timeout);
+            ag_agent_list_for_each(pos, tmp, &ex->queued)
+                ag_agent_task_fail(agent, ag_agent_list_entry(pos, struct ag_agent_task, node),
+                                   AG_TASK_FAILED, "REASON_EXECUTOR_REREGISTRATION_TIMEOUT", msg);
+            ag_agent_list_for_each(pos, tmp, &ex->launched)
+                ag_agent_task_fail(agent, ag_agent_list_entry(pos, struct ag_agent_task, node),
+                                   AG_TASK_FAILED, "REASON_EXECUTOR_REREGISTRATION_TIMEOUT", msg);
+        }
         executor_kill(ex, SIGKILL);
         return;
     }
@@ -716,6 +752,7 @@ static struct ag_agent_executor *executor_new(struct ag_agent_framework *fw, con
     ex->id = ag_agent_strdup(id);
     ex->info = info;
     ex->command = command;
+    ex->pidfd = -1;
     ag_uuid_string(ex->container_id);
     ag_uuid_string(ex->token);
     ag_agent_list_init(&ex->nested);
@@ -810,6 +847,7 @@ static int launch_process(struct ag_agent *agent, struct ag_agent_executor *ex,
                           struct ag_agent_env *env, pid_t *ret_pid, char *err, size_t errlen)
 {
     struct ag_agent_launch l;
+    char status_file[PATH_MAX];
     memset(&l, 0, sizeof(l));
     l.path = path;
     l.argv = argv;
@@ -823,6 +861,9 @@ static int launch_process(struct ag_agent *agent, struct ag_agent_executor *ex,
     l.agent_endpoint = agent->endpoint;
     l.work_dir = agent->work_dir;
     l.owner = ex;
+    /* Its init tells a restarted agent how the executor ended. */
+    if (ag_agent_ckpt_run_path(ex, "exit_status", status_file, sizeof(status_file)) == 0)
+        l.status_file = status_file;
     return ag_agent_launch_executor(agent->cz, &l, ret_pid, &ex->container, err, errlen);
 }
 
@@ -887,6 +928,10 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     p.role = resources_role(ag_json_get(task_info ? task_info : ex->info, "resources"), fw);
     p.shutdown_grace = executor_grace(agent, ex);
     p.environment = ex->default_exec ? NULL : ag_json_get(command, "environment");
+    p.checkpoint = ag_agent_framework_checkpoints(fw);
+    p.recovery_timeout = agent->cfg.recovery_timeout;
+    /* Retries close enough to be back within the re-registration timeout. */
+    p.backoff_max = agent->cfg.executor_reregistration_timeout / 2;
     ag_agent_env_init(&env);
     rc = ag_agent_executor_env(&env, environ, &p);
     if (rc == 0 && ex->default_exec)
@@ -901,6 +946,9 @@ static int executor_launch(struct ag_agent *agent, struct ag_agent_executor *ex,
     if (rc < 0)
         return rc;
     ex->pid = pid;
+    ex->start_time = ag_ckpt_proc_start_time(pid);
+    ag_agent_reap_watch(agent, ex, true);
+    ag_agent_ckpt_executor(agent, ex);
     ex->state = AG_AGENT_EXECUTOR_REGISTERING;
     ag_timer_start(ex->registration_timer, agent->cfg.executor_registration_timeout);
     ag_info("launched executor '%s' of framework '%s' (pid %d) in '%s'", ex->id, fw->id, (int)pid,
@@ -971,7 +1019,9 @@ static void call_executor_exited(struct ag_agent *agent, struct ag_agent_executo
 
 static void describe_status(int status, char *out, size_t outlen)
 {
-    if (WIFEXITED(status))
+    if (status == -1)
+        snprintf(out, outlen, "exited (status unknown: not a child of this agent)");
+    else if (WIFEXITED(status))
         snprintf(out, outlen, "exited with status %d", WEXITSTATUS(status));
     else if (WIFSIGNALED(status))
         snprintf(out, outlen, "terminated with signal %s", strsignal(WTERMSIG(status)));
@@ -985,6 +1035,7 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     struct ag_agent_list *pos, *tmp;
     pid_t pid = ex->pid;
 
+    ag_agent_reap_unwatch(ex);
     describe_status(status, how, sizeof(how));
     ag_info("executor '%s' of framework '%s' (pid %d) %s", ex->id, ex->framework->id, (int)pid,
             how);
@@ -1001,6 +1052,7 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     ex->pid = 0;
     ex->exit_status = status;
     ex->state = AG_AGENT_EXECUTOR_TERMINATED;
+    ag_agent_ckpt_executor_exited(agent, ex);
     agent->metrics.executors_terminated++;
     ag_timer_stop(ex->registration_timer);
     ag_timer_stop(ex->kill_timer);
@@ -1046,6 +1098,12 @@ static void reap(struct ag_agent *agent)
             pid_t r;
             if (ex->pid <= 0)
                 continue;
+            r = ag_agent_reap_check(ex, &status);
+            if (r >= 0) { /* watched through its pidfd */
+                if (r == 1)
+                    executor_exited(agent, ex, status);
+                continue;
+            }
             r = waitpid(ex->pid, &status, WNOHANG);
             if (r == ex->pid)
                 executor_exited(agent, ex, status);
@@ -1087,6 +1145,35 @@ static void exec_heartbeats(void *arg)
     json_decref(ev);
 }
 
+void ag_agent_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex, int status)
+{
+    executor_exited(agent, ex, status);
+    if (agent->stopping)
+        stop_if_done(agent);
+}
+
+void ag_agent_executor_maybe_complete(struct ag_agent *agent, struct ag_agent_executor *ex)
+{
+    executor_maybe_complete(agent, ex);
+}
+
+void ag_agent_framework_maybe_complete(struct ag_agent *agent, struct ag_agent_framework *fw)
+{
+    framework_maybe_complete(agent, fw);
+}
+
+struct ag_agent_framework *ag_agent_framework_get(struct ag_agent *agent, const char *id,
+                                                  const json_t *info)
+{
+    return framework_get(agent, id, info);
+}
+
+struct ag_agent_executor *ag_agent_executor_new(struct ag_agent_framework *fw, const char *id,
+                                                json_t *info, bool command)
+{
+    return executor_new(fw, id, info, command);
+}
+
 /* ------------------------------------------------------------------ */
 /* master events                                                       */
 
@@ -1112,6 +1199,12 @@ static struct ag_agent_task *task_new(struct ag_agent_executor *ex, const char *
         return NULL;
     }
     return t;
+}
+
+struct ag_agent_task *ag_agent_task_new(struct ag_agent_executor *ex, const char *id,
+                                        const json_t *info)
+{
+    return task_new(ex, id, info);
 }
 
 static void on_launch(struct ag_agent *agent, const json_t *event)
@@ -1158,6 +1251,7 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     fw = framework_get(agent, fw_id, fw_info);
     if (!fw)
         return;
+    ag_agent_ckpt_framework(agent, fw);
     ex = ag_agent_executor_find(fw, exec_id);
     /* A command executor runs one task: once that task has ended it is on
      * its way out (waiting for the acknowledgement), so a new task must not
@@ -1186,6 +1280,8 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
             executor_maybe_complete(agent, ex);
             return;
         }
+        ag_agent_ckpt_executor(agent, ex); /* before any update of its task */
+        ag_agent_ckpt_task(agent, task);
         if (executor_fetch_and_launch(agent, ex, task_info, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
             agent->metrics.container_launch_errors++;
@@ -1200,12 +1296,14 @@ static void on_launch(struct ag_agent *agent, const json_t *event)
     task = task_new(ex, task_id, task_info);
     if (!task)
         return;
+    ag_agent_ckpt_task(agent, task);
     if (ex->container && !ex->command) {
         /* The executor's container grows with its tasks. */
         double cpus, mem, disk;
         container_limits(ex, &cpus, &mem, &disk);
         if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
             ag_warn("cannot raise the limits of executor '%s' for task '%s'", ex->id, task_id);
+        ag_agent_ckpt_executor(agent, ex);
     }
     if (ex->directory)
         ag_agent_volumes_link(agent->work_dir, ex->directory, ag_json_get(task_info, "resources"));
@@ -1402,9 +1500,17 @@ static void on_kill(struct ag_agent *agent, const json_t *event)
         json_t *policy = ag_json_get(kill_ev, "kill_policy");
         if (policy)
             json_object_set(json_object_get(ev, "kill"), "kill_policy", policy);
-        if (ag_agent_executor_send(ex, ev) < 0)
+        int sent = ag_agent_executor_send(ex, ev);
+        if (sent < 0 && ex->recovered && ex->state == AG_AGENT_EXECUTOR_RUNNING) {
+            /* Re-adopted, not re-subscribed yet: it gets it when it does. */
+            ag_info("KILL of task '%s' held until executor '%s' re-subscribes", task_id, ex->id);
+            if (!ex->pending_kills)
+                ex->pending_kills = json_array();
+            json_array_append(ex->pending_kills, ev);
+        } else if (sent < 0) {
             ag_warn("cannot forward KILL of task '%s': executor '%s' is not connected", task_id,
                     ex->id);
+        }
         json_decref(ev);
     }
 }
@@ -1577,11 +1683,13 @@ static void master_subscribed(void *arg, const char *agent_id, double heartbeat_
     if (agent->id && strcmp(agent->id, agent_id) != 0)
         ag_warn("the master gave us a new id '%s' (was '%s')", agent_id, agent->id);
     if (!agent->id || strcmp(agent->id, agent_id) != 0) {
+        ag_agent_ckpt_rename(agent, agent_id); /* the checkpoint follows the id */
         free(agent->id);
         agent->id = ag_agent_strdup(agent_id);
     }
     ag_info("subscribed to master %s as agent '%s' (heartbeat every %gs)",
             ag_agent_master_url(agent->master), agent->id, heartbeat_interval);
+    ag_agent_ckpt_agent(agent);
     ag_agent_sum_set_connected(agent->sum, true);
 }
 
@@ -1656,6 +1764,7 @@ static void on_stop_signal(int signo, void *arg)
     }
     ag_info("received %s; shutting down", strsignal(signo));
     agent->stopping = true;
+    ag_agent_ckpt_forget(agent);
     ev = json_pack("{s:s}", "type", "SHUTDOWN");
     ag_agent_list_for_each(fpos, ftmp, &agent->frameworks)
     {
@@ -1682,6 +1791,8 @@ static void agent_release(struct ag_agent *agent)
 
     ag_agent_master_free(agent->master);
     agent->master = NULL;
+    if (agent->stopping)
+        ag_agent_ckpt_clear(agent); /* a clean stop: nothing to recover */
     /* Frameworks first: their streams belong to the HTTP server. */
     ag_agent_list_for_each(pos, tmp, &agent->frameworks)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));
@@ -1741,6 +1852,14 @@ static int agent_flags(struct ag_agent *agent)
         {"registration_backoff_factor", AG_FLAG_DURATION, &c->registration_backoff_factor,
          "first re-subscription delay after losing the master (doubles up to 30secs)", false},
         {"log_level", AG_FLAG_STRING, &c->log_level, "debug, info, warning or error", false},
+        {"recover", AG_FLAG_STRING, &c->recover,
+         "on start with a checkpoint: 'reconnect' to the executors left running, or 'cleanup' "
+         "(kill them and report their tasks)",
+         false},
+        {"recovery_timeout", AG_FLAG_DURATION, &c->recovery_timeout,
+         "time the executors of checkpointing frameworks wait for a restarted agent", false},
+        {"executor_reregistration_timeout", AG_FLAG_DURATION, &c->executor_reregistration_timeout,
+         "time recovered executors have to re-subscribe after a restart", false},
         AG_AGENT_SANDBOX_FLAGS, /* gc, container logger, fetcher (sandboxes.h) */
     };
     c->ip = (char *)"127.0.0.1";
@@ -1750,6 +1869,9 @@ static int agent_flags(struct ag_agent *agent)
     c->executor_shutdown_grace_period = 5;
     c->status_update_retry_interval = 10;
     c->registration_backoff_factor = 1;
+    c->recover = (char *)"reconnect";
+    c->recovery_timeout = 15 * 60;
+    c->executor_reregistration_timeout = 2;
     agent->n_flags = sizeof(table) / sizeof(table[0]);
     agent->flags = malloc(sizeof(table) + AG_CZ_MAX_FLAGS * sizeof(struct ag_flag));
     if (!agent->flags)
@@ -1815,8 +1937,15 @@ static int agent_configure(struct ag_agent *agent, int argc, char **argv, char *
         return -EINVAL;
     }
     if (c->executor_registration_timeout <= 0 || c->executor_shutdown_grace_period < 0 ||
-        c->status_update_retry_interval <= 0 || c->registration_backoff_factor <= 0) {
+        c->status_update_retry_interval <= 0 || c->registration_backoff_factor <= 0 ||
+        c->recovery_timeout <= 0 || c->executor_reregistration_timeout <= 0) {
         snprintf(err, errlen, "durations must be positive");
+        return -EINVAL;
+    }
+    if (!c->recover ||
+        (strcmp(c->recover, "reconnect") != 0 && strcmp(c->recover, "cleanup") != 0)) {
+        snprintf(err, errlen, "--recover: '%s' is not 'reconnect' or 'cleanup'",
+                 c->recover ? c->recover : "");
         return -EINVAL;
     }
     rc = ag_agent_mkdirs(c->work_dir, 0755);
@@ -1937,6 +2066,11 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
         if (!agent->iso.isolation)
             agent->iso.isolation = (char *)ag_cz_default_isolation();
         ag_info("isolation: %s", ag_cz_isolation(agent->cz));
+    }
+    {
+        int rc = ag_agent_recover(agent, err, errlen);
+        if (rc < 0)
+            return rc;
     }
     ag_timer_start_periodic(agent->reap_timer, REAP_INTERVAL);
     ag_timer_start_periodic(agent->exec_heartbeat_timer, EXECUTOR_HEARTBEAT_INTERVAL);

@@ -351,6 +351,11 @@ void ag_agent_executor_api(struct ag_http_req *req, void *arg)
     struct ag_agent_executor *ex;
     int code;
 
+    if (agent->recovering) {
+        /* §5: executors retry until the agent has read its checkpoint. */
+        ag_http_reply_error(req, 503, "Agent has not finished recovery");
+        return;
+    }
     if (ag_http_req_method(req) != AG_HTTP_POST) {
         ag_http_req_add_header(req, "Allow", "POST");
         ag_http_reply_error(req, 405, "Expecting 'POST', received a different method");

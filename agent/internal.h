@@ -27,6 +27,7 @@ struct ag_loop;
 struct ag_timer;
 struct ag_signal;
 struct ag_flag;
+struct event;
 
 /* --- intrusive doubly linked list --- */
 
@@ -81,6 +82,9 @@ struct ag_agent_config {
     double executor_shutdown_grace_period;
     double status_update_retry_interval;
     double registration_backoff_factor;
+    char *recover;                          /* "reconnect" or "cleanup" */
+    double recovery_timeout;                /* executors wait this long for us */
+    double executor_reregistration_timeout; /* recovered executors re-subscribe */
 };
 
 /* --- tasks, executors, frameworks --- */
@@ -132,6 +136,14 @@ struct ag_agent_executor {
      * executor launch nested containers in its own container only. */
     char token[AG_UUID_STR_LEN];
     struct ag_agent_list nested; /* struct ag_agent_nested (nested.c) */
+    /* Reaping (agent/reap.c): a pidfd watched on the loop. A recovered
+     * executor is not our child: its exit is seen, not its status. */
+    int pidfd; /* -1 when none (waitpid polling instead) */
+    struct event *pidfd_ev;
+    bool child;                    /* started by this agent process */
+    bool recovered;                /* re-adopted from the checkpoint */
+    json_t *pending_kills;         /* KILL events for it before it re-subscribed */
+    unsigned long long start_time; /* /proc/<pid>/stat field 22 */
 };
 
 struct ag_agent_framework {
@@ -184,6 +196,7 @@ struct ag_agent {
     bool stopping;
     struct ag_cz_config iso; /* isolation flags */
     struct ag_cz *cz;        /* the containerizer */
+    bool recovering;         /* reading the checkpoint: executor calls get 503 */
 };
 
 /* Limits on completed objects kept for /state (as Mesos' defaults). */
@@ -471,6 +484,9 @@ struct ag_agent_exec_env {
     const char *role;          /* MESOS_ALLOCATION_ROLE */
     double shutdown_grace;     /* seconds */
     const json_t *environment; /* CommandInfo.environment, may be NULL */
+    bool checkpoint;           /* MESOS_CHECKPOINT: the framework checkpoints */
+    double recovery_timeout;   /* MESOS_RECOVERY_TIMEOUT (with checkpoint), seconds */
+    double backoff_max;        /* MESOS_SUBSCRIPTION_BACKOFF_MAX (with checkpoint) */
 };
 /* env = base (e.g. environ) + the MESOS_* variables + the CommandInfo's
  * environment, later ones replacing earlier ones of the same name. */
@@ -509,6 +525,7 @@ struct ag_agent_launch {
     const char *agent_endpoint;   /* "ip:port" */
     const char *work_dir;         /* the agent's */
     void *owner;                  /* the executor */
+    const char *status_file;      /* checkpointed exit status, may be NULL */
 };
 /* Starts the executor: a plain posix_spawn (ag_agent_spawn) when `cz`
  * isolates nothing, else a container (ag_cz_launch). MESOS_SANDBOX stays
@@ -527,6 +544,112 @@ int ag_agent_user_check(const char *user, char *err, size_t errlen);
 void ag_agent_kill_tree(pid_t pgid, int signo);
 /* The session id field of a /proc/<pid>/stat line, or -1. */
 pid_t ag_agent_stat_session(const char *stat_line);
+
+/* --- checkpoint.c: agent, framework, executor and task checkpoints --- */
+
+/*
+ * Layout under <work_dir>/meta (docs/recovery.md):
+ *   slaves/latest                      symlink to the agent's id
+ *   slaves/<aid>/agent.info            AgentInfo
+ *   slaves/<aid>/frameworks/<fid>/framework.info
+ *   .../executors/<eid>/executor.info  {info, command, container_id}
+ *   .../executors/<eid>/runs/<cid>/run.info  {pid, start_time, directory,
+ *                                       cgroups, cpus, mem, disk}
+ *   .../runs/<cid>/tasks/<tid>/task.info     TaskInfo
+ *   .../runs/<cid>/tasks/<tid>/task.updates  {updates: [TaskStatus], acked: [uuid]}
+ * Every file is one JSON object and a final newline, written atomically.
+ */
+
+/* Writes `data` to `path`: temporary file, fsync, rename, fsync of the
+ * directory (made if missing). 0 or -errno. */
+int ag_ckpt_write_atomic(const char *path, const char *data, size_t len);
+/* The same with the fsyncs only if `sync` (still atomic for readers and
+ * for a crash of the agent alone). */
+int ag_ckpt_write(const char *path, const char *data, size_t len, bool sync);
+/* Writes a JSON object (borrowed) as a checkpoint file. 0 or -errno. */
+int ag_ckpt_write_json(const char *path, const json_t *obj);
+/* Reads a checkpoint file: the object (new reference), or NULL with a
+ * message naming the file (missing, truncated, not JSON, not an object). */
+json_t *ag_ckpt_read_json(const char *path, char *err, size_t errlen);
+/* rm -rf. 0 or -errno. */
+int ag_ckpt_remove_tree(const char *path);
+/* Field 22 (starttime) of /proc/<pid>/stat, 0 if the process is gone (or
+ * a zombie). */
+unsigned long long ag_ckpt_proc_start_time(pid_t pid);
+/* starttime from a /proc/<pid>/stat line (the comm may hold spaces and
+ * parentheses), 0 when malformed. */
+unsigned long long ag_ckpt_stat_start_time(const char *stat_line);
+
+/* Whether the framework asked for checkpointing. */
+bool ag_agent_framework_checkpoints(const struct ag_agent_framework *fw);
+/* The agent's id and AgentInfo (after SUBSCRIBED). */
+void ag_agent_ckpt_agent(struct ag_agent *agent);
+/* The framework's info; the executor's info (once) and run (once it has a
+ * process); a task's info; a task's update stream. No-ops for frameworks
+ * that do not checkpoint (but for the container note, see below). */
+void ag_agent_ckpt_framework(struct ag_agent *agent, struct ag_agent_framework *fw);
+void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex);
+void ag_agent_ckpt_task(struct ag_agent *agent, struct ag_agent_task *task);
+/* An executor of a framework that does not checkpoint gets only
+ * slaves/<aid>/containers/<cid> (its run.info, not fsync'd), removed when
+ * it exits: a restarted agent kills what is left of it. */
+void ag_agent_ckpt_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* `acked_uuid` (may be NULL) joins the acknowledged ones. */
+void ag_agent_ckpt_updates(struct ag_agent *agent, struct ag_agent_task *task,
+                           const char *acked_uuid);
+/* <run dir>/<file> of the executor's checkpoint: 0, or -ENOENT when its
+ * framework does not checkpoint. */
+int ag_agent_ckpt_run_path(const struct ag_agent_executor *ex, const char *file, char *out,
+                           size_t outlen);
+/* The executor is completed: its checkpoint goes. */
+void ag_agent_ckpt_executor_done(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* The master gave a new id (it forgot the old one): the checkpoint of the
+ * old id becomes the new one's. */
+void ag_agent_ckpt_rename(struct ag_agent *agent, const char *new_id);
+/* A clean shutdown: the next start is a new agent (slaves/latest goes). */
+void ag_agent_ckpt_forget(struct ag_agent *agent);
+/* After it, once every executor is gone: slaves/<aid> goes too. */
+void ag_agent_ckpt_clear(struct ag_agent *agent);
+
+/* --- recover.c: agent start with a checkpoint --- */
+
+/* Reads the checkpoint (if any): keeps the agent id, re-creates the
+ * frameworks, executors, tasks and update streams, re-attaches to live
+ * executors (or kills them with --recover=cleanup) and reports the tasks
+ * of those that died. A bad file is logged and skipped. 0, or -errno with
+ * a message when the checkpoint cannot be used at all. */
+int ag_agent_recover(struct ag_agent *agent, char *err, size_t errlen);
+
+/* --- reap.c: executors' exits through pidfds --- */
+
+/* Watches the executor's process (ex->pid) with a pidfd; `child` when it
+ * is our child (its status is then collected with waitid(P_PIDFD)). */
+void ag_agent_reap_watch(struct ag_agent *agent, struct ag_agent_executor *ex, bool child);
+/* Stops watching (closes the pidfd). */
+void ag_agent_reap_unwatch(struct ag_agent_executor *ex);
+/* Looks at an executor now: 1 and *status if it is gone (status -1 when
+ * unknown: not our child), 0 if alive, -1 if it has no pidfd. */
+int ag_agent_reap_check(struct ag_agent_executor *ex, int *status);
+
+/* --- agent.c entry points for recover.c and reap.c --- */
+
+struct ag_agent_framework *ag_agent_framework_get(struct ag_agent *agent, const char *id,
+                                                  const json_t *info);
+/* A new executor (info stolen) in REGISTERING state, no process. */
+struct ag_agent_executor *ag_agent_executor_new(struct ag_agent_framework *fw, const char *id,
+                                                json_t *info, bool command);
+/* A new queued task. */
+struct ag_agent_task *ag_agent_task_new(struct ag_agent_executor *ex, const char *id,
+                                        const json_t *info);
+/* The executor's process ended with wait status `status` (-1: unknown). */
+void ag_agent_executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex, int status);
+/* Signals the executor's process tree (and its container on SIGKILL). */
+void ag_agent_executor_kill(struct ag_agent_executor *ex, int signo);
+/* The container limits of an executor (its resources plus its tasks'). */
+void ag_agent_container_limits(const struct ag_agent_executor *ex, double *cpus, double *mem,
+                               double *disk);
+void ag_agent_executor_maybe_complete(struct ag_agent *agent, struct ag_agent_executor *ex);
+void ag_agent_framework_maybe_complete(struct ag_agent *agent, struct ag_agent_framework *fw);
 
 /* --- small helpers (util.c) --- */
 

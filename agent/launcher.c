@@ -222,7 +222,16 @@ int ag_agent_executor_env(struct ag_agent_env *env, char *const *base,
     if (rc == 0)
         rc = ag_agent_env_set(env, "MESOS_SANDBOX", p->directory);
     if (rc == 0)
-        rc = ag_agent_env_set(env, "MESOS_CHECKPOINT", "0");
+        rc = ag_agent_env_set(env, "MESOS_CHECKPOINT", p->checkpoint ? "1" : "0");
+    if (rc == 0 && p->checkpoint) {
+        char rt[32], bo[32];
+        /* How long the executor waits for a restarted agent (§4.7). */
+        ag_duration_format(p->recovery_timeout > 0 ? p->recovery_timeout : 15 * 60, rt, sizeof(rt));
+        ag_duration_format(p->backoff_max > 0 ? p->backoff_max : 2, bo, sizeof(bo));
+        rc = ag_agent_env_set(env, "MESOS_RECOVERY_TIMEOUT", rt);
+        if (rc == 0)
+            rc = ag_agent_env_set(env, "MESOS_SUBSCRIPTION_BACKOFF_MAX", bo);
+    }
     if (rc == 0)
         rc = ag_agent_env_set(env, "MESOS_HTTP_COMMAND_EXECUTOR", "1");
     if (rc == 0)
@@ -464,6 +473,7 @@ int ag_agent_launch_executor(struct ag_cz *cz, const struct ag_agent_launch *l, 
     cl.agent_endpoint = l->agent_endpoint;
     cl.work_dir = l->work_dir;
     cl.owner = l->owner;
+    cl.status_file = l->status_file;
     rc = ag_cz_launch(cz, &cl, ret_container, ret_pid, err, errlen);
     free(path);
     close(out_fd);

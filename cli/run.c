@@ -53,6 +53,7 @@ struct run {
     double cpus, mem;
     const char *name;
     const char *role;
+    bool checkpoint; /* FrameworkInfo.checkpoint: the task survives agent restarts */
     struct ag_cli_list env;
     char **cmd;
     int ncmd;
@@ -594,6 +595,8 @@ static int parse_options(struct run *r, int argc, char **argv)
         {"name", AG_CLI_STR, &r->name, "task name (default: the command's first word)"},
         {"env", AG_CLI_LIST, &r->env, "NAME=VALUE for the task's environment (repeatable)"},
         {"role", AG_CLI_STR, &r->role, "role to take resources from (default *)"},
+        {"checkpoint", AG_CLI_BOOL, &r->checkpoint,
+         "let the task survive a restart of its agent (FrameworkInfo.checkpoint)"},
     };
     const size_t n = sizeof(opts) / sizeof(opts[0]);
     char err[256];
@@ -633,8 +636,8 @@ static int parse_options(struct run *r, int argc, char **argv)
 
 static json_t *framework_info(const struct run *r)
 {
-    json_t *fi =
-        json_pack("{s:s,s:f,s:b}", "name", "agora-run", "failover_timeout", 0.0, "checkpoint", 0);
+    json_t *fi = json_pack("{s:s,s:f,s:b}", "name", "agora-run", "failover_timeout", 0.0,
+                           "checkpoint", r->checkpoint);
     if (fi && r->role)
         json_object_set_new(fi, "role", json_string(r->role));
     return fi;

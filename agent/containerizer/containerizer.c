@@ -719,6 +719,9 @@ static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
         argv_add(a, "--user=%s", l->user);
     if ((cz->ns_flags & CLONE_NEWNET) && l->agent_endpoint)
         argv_add(a, "--relay=%s", l->agent_endpoint);
+    /* Only the init of a PID namespace outlives the executor to see it. */
+    if ((cz->ns_flags & CLONE_NEWPID) && l->status_file)
+        argv_add(a, "--status_file=%s", l->status_file);
     argv_add(a, "%s", "--");
     argv_add(a, "%s", l->path);
     for (size_t i = 0; l->argv && l->argv[i]; i++)
@@ -980,4 +983,79 @@ json_t *ag_cz_container_status(struct ag_cz *cz, struct ag_cz_container *c)
 {
     (void)cz;
     return json_pack("{s:{s:s},s:i}", "container_id", "value", c->id, "executor_pid", (int)c->pid);
+}
+
+/* --- recovery --- */
+
+json_t *ag_cz_container_cgroups(const struct ag_cz_container *c)
+{
+    json_t *o = json_object();
+    for (int i = 0; o && i < AG_CG_N; i++)
+        if (c->cg[i])
+            json_object_set_new(o, ag_cgroup_ctrl_name((enum ag_cgroup_ctrl)i),
+                                json_string(c->cg[i]));
+    return o;
+}
+
+static int recover_cgroups(struct ag_cz *cz, struct ag_cz_container *c, const json_t *cgroups,
+                           char *err, size_t errlen)
+{
+    char path[AG_CGROUP_PATH_MAX * 2];
+    for (int i = 0; i < AG_CG_N; i++) {
+        const char *named = json_string_value(
+            json_object_get(cgroups, ag_cgroup_ctrl_name((enum ag_cgroup_ctrl)i)));
+        if (!ctrl_used(cz, i))
+            continue;
+        if (named)
+            snprintf(path, sizeof(path), "%s", named);
+        else
+            snprintf(path, sizeof(path), "%s/%s/%s", cz->layout.mount[i], cz->root, c->id);
+        if (access(path, F_OK) < 0) {
+            snprintf(err, errlen, "the cgroup '%s' of container '%s' is gone", path, c->id);
+            return -ENOENT;
+        }
+        c->cg[i] = strdup(path);
+        if (!c->cg[i]) {
+            snprintf(err, errlen, "out of memory");
+            return -ENOMEM;
+        }
+    }
+    return 0;
+}
+
+int ag_cz_recover(struct ag_cz *cz, const char *container_id, const char *sandbox, pid_t pid,
+                  double cpus, double mem_mb, double disk_mb, const json_t *cgroups, void *owner,
+                  struct ag_cz_container **ret, char *err, size_t errlen)
+{
+    struct ag_cz_container *c = calloc(1, sizeof(*c));
+    int rc;
+
+    if (!c || !(c->sandbox = strdup(sandbox ? sandbox : ""))) {
+        free(c);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    snprintf(c->id, sizeof(c->id), "%s", container_id);
+    c->owner = owner;
+    c->cz = cz;
+    c->pid = pid;
+    c->cpus = cpus;
+    c->mem_mb = mem_mb;
+    c->disk_mb = disk_mb;
+    c->oom_efd = -1;
+    rc = recover_cgroups(cz, c, cgroups, err, errlen);
+    for (size_t i = 0; rc == 0 && i < cz->n_iso; i++)
+        if (cz->iso[i]->recover && cz->iso[i]->recover(cz, c) < 0)
+            ag_warn("container '%s': isolator %s could not recover; its limit is not watched",
+                    c->id, cz->iso[i]->name);
+    if (rc < 0) {
+        container_free(c);
+        return rc;
+    }
+    c->next = &cz->head;
+    c->prev = cz->head.prev;
+    cz->head.prev->next = c;
+    cz->head.prev = c;
+    *ret = c;
+    return 0;
 }

@@ -114,6 +114,7 @@ struct ag_cz_launch {
     int out_fd, err_fd;         /* the executor's stdout/stderr */
     const char *agent_endpoint; /* "ip:port", relayed into a network namespace */
     void *owner;                /* given back by ag_cz_container_owner */
+    const char *status_file;    /* the init writes the executor's exit here */
 };
 
 /* Creates the container (cgroups and limits) and starts its process
@@ -149,6 +150,18 @@ void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c);
 /* Kills what is left, removes the cgroups (retried in the background
  * while processes exit) and frees the container. NULL is fine. */
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c);
+
+/* {"<controller>": "<cgroup dir>"} of a container, for the checkpoint. */
+json_t *ag_cz_container_cgroups(const struct ag_cz_container *c);
+/* Re-adopts a container an earlier agent started (agent recovery): its
+ * cgroups are `cgroups` (as ag_cz_container_cgroups gave; NULL: the ones
+ * a launch with this id makes), its first process `pid`, its limits
+ * `cpus` and `mem_mb`. Statistics, the OOM watch, kill and destroy then
+ * work as for a container launched here. -ENOENT with a message when a
+ * cgroup is gone. */
+int ag_cz_recover(struct ag_cz *cz, const char *container_id, const char *sandbox, pid_t pid,
+                  double cpus, double mem_mb, double disk_mb, const json_t *cgroups, void *owner,
+                  struct ag_cz_container **ret, char *err, size_t errlen);
 
 /* Cgroups that could not be removed (processes that would not die) within
  * a minute: containerizer/mesos/container_destroy_errors. */

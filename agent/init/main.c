@@ -66,10 +66,11 @@ struct opts {
     const char *sandbox;
     const char *work_dir; /* the agent's, re-exposed when under /tmp */
     const char *user;
-    const char *relay; /* "ip:port" of the agent, with ns_net */
-    int join;          /* --join: enter this process's namespaces, 0 = none */
-    const char *cwd;   /* --cwd: working directory after joining */
-    char **argv;       /* path, argv0, args... */
+    const char *relay;       /* "ip:port" of the agent, with ns_net */
+    int join;                /* --join: enter this process's namespaces, 0 = none */
+    const char *cwd;         /* --cwd: working directory after joining */
+    const char *status_file; /* where the executor's wait status goes */
+    char **argv;             /* path, argv0, args... */
 };
 
 static void die(const char *what, int err)
@@ -134,10 +135,12 @@ static void parse(struct opts *o, int argc, char **argv)
             o->join = atoi(a + 7);
         else if (strncmp(a, "--cwd=", 6) == 0)
             o->cwd = a + 6;
+        else if (strncmp(a, "--status_file=", 14) == 0)
+            o->status_file = a + 14;
         else
             die_msg("usage: agora-container-init [--cgroup=DIR]... [--ns=LIST] "
                     "[--hostname=NAME] [--sandbox=DIR] [--work_dir=DIR] [--user=NAME] "
-                    "[--relay=IP:PORT] [--join=PID --cwd=DIR] -- PATH "
+                    "[--relay=IP:PORT] [--status_file=PATH] [--join=PID --cwd=DIR] -- PATH "
                     "ARGV0 [ARGS...]");
     }
     if (i + 1 >= argc)
@@ -530,6 +533,26 @@ static void run_joined(const struct opts *o)
     exit_like(status);
 }
 
+/* --status_file: the executor's wait status, for an agent that restarted
+ * meanwhile (it is not our parent any more and cannot wait for us).
+ * Written to a temporary file and renamed, so it is whole or absent. */
+static void save_status(const char *path, int status)
+{
+    char tmp[4200], text[32];
+    int fd, n;
+    bool ok;
+    if (!path || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return;
+    n = snprintf(text, sizeof(text), "%d\n", status);
+    ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    if (close(fd) == 0 && ok && rename(tmp, path) == 0)
+        return;
+    unlink(tmp);
+}
+
 /* Leaves this process the way `status` says the executor did. */
 static void exit_like(int status)
 {
@@ -614,7 +637,8 @@ int main(int argc, char **argv)
      * own end is the container's. */
     if (read(pipefd[0], &executor_status, sizeof(executor_status)) ==
         (ssize_t)sizeof(executor_status))
-        exit_like(executor_status);
+        status = executor_status;
+    save_status(o.status_file, status);
     exit_like(status);
     return 0;
 }

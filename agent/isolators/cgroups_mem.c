@@ -95,6 +95,16 @@ static int mem_prepare(struct ag_cz *cz, struct ag_cz_container *c, const struct
     return 0;
 }
 
+/* After an agent restart: the limit is in the cgroup; watch for OOM again. */
+static int mem_recover(struct ag_cz *cz, struct ag_cz_container *c)
+{
+    const char *dir = c->cg[AG_CG_MEMORY];
+    if (!dir || !(c->mem_mb > 0))
+        return 0;
+    c->mem_limit = ag_cgroup_mem_limit(c->mem_mb);
+    return cz->layout.version == AG_CGROUP_V1 ? oom_watch(cz, c) : 0;
+}
+
 static int mem_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb)
 {
     const char *dir = c->cg[AG_CG_MEMORY];
@@ -218,6 +228,7 @@ const struct ag_isolator_ops ag_isolator_cgroups_mem = {
     .ns_flag = 0,
     .ctrl = AG_CG_MEMORY,
     .prepare = mem_prepare,
+    .recover = mem_recover,
     .update = mem_update,
     .check = mem_check,
     .usage = mem_usage,

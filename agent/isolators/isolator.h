@@ -40,6 +40,10 @@ struct ag_isolator_ops {
     void (*check)(struct ag_cz *cz, struct ag_cz_container *c);
     /* Adds statistics to `stats`. May be NULL. */
     void (*usage)(struct ag_cz *cz, struct ag_cz_container *c, json_t *stats);
+    /* A container re-adopted after an agent restart (its cgroups and
+     * limits exist): set up what prepare would have in this process (e.g.
+     * the OOM watch). May be NULL. */
+    int (*recover)(struct ag_cz *cz, struct ag_cz_container *c);
     /* Releases what prepare made. May be NULL. */
     void (*cleanup)(struct ag_cz *cz, struct ag_cz_container *c);
 };
