@@ -517,3 +517,16 @@ void ag_agent_kill_tree(pid_t pgid, int signo)
     }
     closedir(d);
 }
+
+void ag_agent_kill_executor(struct ag_cz *cz, struct ag_cz_container *c, pid_t pid, int signo)
+{
+    /* A container finds its processes through its cgroup or its PID
+     * namespace; only uncontained executors (posix) need the /proc scan,
+     * which costs a read of every process on the machine. */
+    if (ag_cz_holds_all(cz, c)) {
+        ag_cz_signal(cz, c, signo);
+        return;
+    }
+    if (pid > 0)
+        ag_agent_kill_tree(pid, signo);
+}
