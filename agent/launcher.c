@@ -33,6 +33,14 @@ int ag_agent_mkdirs(const char *path, mode_t mode)
 
     if (len == 0 || len >= sizeof(buf))
         return -ENAMETOOLONG;
+    /* Usually only the last components are new (a sandbox under an
+     * existing framework directory): try the whole path first, and walk
+     * from the root only when a parent is missing, instead of a mkdir
+     * (and a path walk) per component every time. */
+    if (mkdir(path, mode) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
     memcpy(buf, path, len + 1);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
