@@ -3,7 +3,7 @@
 to TASK_RUNNING, beside a bare posix_spawn loop of the same command in the
 same run (the physical limit of process launch on this machine).
 
-    bench/spawn/run_spawn.py [--build DIR] [--tasks 1000]
+    bench/spawn/run_spawn.py [--build DIR] [--tasks 1000] [--agent_arg=--FLAG=VALUE]...
 
 Starts a master and one agora-agent (resources cpus:1000;mem:1000000 so that
 every task fits at once), runs bench-loadfw with one framework launching
@@ -67,6 +67,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build")
     ap.add_argument("--tasks", type=int, default=1000)
+    ap.add_argument("--agent_arg", action="append", default=[],
+                    help="an extra agent flag, e.g. --agent_arg=--isolation=posix (repeatable)")
     args = ap.parse_args()
     build = common.build_dir(args.build)
     work = tempfile.mkdtemp(prefix="agora-bench-spawn-")
@@ -75,7 +77,7 @@ def main():
         agent = c._spawn([common.binary(build, "agora-agent"), f"--master={c.master_url}",
                           f"--port={agent_port}", f"--work_dir={work}/agent",
                           "--resources=cpus:1000;mem:1000000;disk:1000000",
-                          "--log_level=warning"], "agent.log")
+                          "--log_level=warning", *args.agent_arg], "agent.log")
         c._wait_agents(1)
         rc, out = c.loadfw(1, args.tasks, "agent",
                            extra=["--task_cpus=0.1", "--task_mem=1", "--command=true"],
