@@ -269,8 +269,10 @@ def test_kill_leaves_no_process_behind(cluster_factory, fwf, isolation):
     assert fw.wait_terminal("tree", timeout=20)["state"] == "TASK_KILLED"
     wait_until(lambda: not any(pid_alive(p) for p in procs), 15,
                what="every process of the container gone (%s)" % procs)
-    wait_until(lambda: not os.path.exists(cgroup_dir(c.cgroups_root, "memory", cid)), 10,
-               what="the container's cgroup removed")
+    ctrls = ("memory", "cpu", "cpuacct", "pids", "freezer") if cgroup_v1() else ("memory",)
+    for ctrl in ctrls:
+        wait_until(lambda: not os.path.exists(cgroup_dir(c.cgroups_root, ctrl, cid)), 10,
+                   what="the container's %s cgroup removed" % ctrl)
 
 
 # --------------------------------------------------------------------------
