@@ -647,19 +647,20 @@ static int container_cgroups_create(struct ag_cz *cz, struct ag_cz_container *c,
                                     size_t errlen)
 {
     char path[AG_CGROUP_PATH_MAX * 2];
-    if (cz->use_cgroups && make_roots(cz, err, errlen) < 0)
-        return -EIO;
+    /* The roots were made at start (ag_cz_new); remaking them for every
+     * container cost a mkdir and a write per hierarchy per launch. */
     for (int i = 0; i < AG_CG_N; i++) {
         if (!ctrl_used(cz, i))
             continue;
         snprintf(path, sizeof(path), "%s/%s/%s", cz->layout.mount[i], cz->root, c->id);
         /* Another agent sharing --cgroups_root may have just removed the
          * (then empty) root: make it again once. */
-        if (mkdir(path, 0755) < 0 && errno == ENOENT && make_roots(cz, err, errlen) == 0)
-            mkdir(path, 0755);
-        if (access(path, F_OK) < 0) {
-            snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(errno));
-            return -errno;
+        int e = mkdir(path, 0755) == 0 ? 0 : errno;
+        if (e == ENOENT && make_roots(cz, err, errlen) == 0)
+            e = mkdir(path, 0755) == 0 ? 0 : errno;
+        if (e != 0 && e != EEXIST) {
+            snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(e));
+            return -e;
         }
         c->cg[i] = strdup(path);
         if (!c->cg[i]) {

@@ -448,6 +448,34 @@ def test_cgroups_removed_when_the_agent_stops(cluster_factory, fwf):
     assert not any(pid_alive(p) for p in procs), procs
 
 
+def test_cgroups_root_removed_meanwhile_is_made_again(cluster_factory, fwf):
+    """Another agent sharing --cgroups_root removes it when it stops and it
+    is empty: the next container makes it again (the roots are not remade
+    for every launch)."""
+    c = make(cluster_factory)
+    fw = fwf(c)
+    launch(fw, "first", "true")
+    assert fw.wait_terminal("first")["state"] == "TASK_FINISHED"
+    roots = [cgroup_dir(c.cgroups_root, ctrl) for ctrl in ("memory", "cpu", "pids")]
+
+    def emptied():
+        for r in roots:
+            if os.path.isdir(r) and any(os.path.isdir(os.path.join(r, d)) for d in os.listdir(r)):
+                return None
+        return True
+    wait_until(emptied, 10, what="the first container's cgroups removed")
+    for r in roots:
+        if os.path.isdir(r):
+            os.rmdir(r)
+    launch(fw, "second", "exec sleep 600")
+    fw.wait_update("second", "TASK_RUNNING")
+    cid = container_id_of(c.agents[0].url, "second")
+    assert os.path.isdir(cgroup_dir(c.cgroups_root, "memory", cid))
+    assert cgroup_pids(cgroup_dir(c.cgroups_root, "memory", cid)), "the executor is in it"
+    fw.kill("second")
+    fw.wait_terminal("second")
+
+
 def test_bad_isolation_flags_are_refused(tmp_path):
     import subprocess
     from harness import binary
