@@ -579,11 +579,9 @@ static void send_launch(struct ag_agent_executor *ex, struct ag_agent_task *task
 
 static void executor_kill(struct ag_agent_executor *ex, int signo)
 {
-    if (ex->pid > 0)
-        ag_agent_kill_tree(ex->pid, signo);
     /* Processes that left the session are still in the container. */
-    if (signo == SIGKILL && ex->container)
-        ag_cz_kill(ex->framework->agent->cz, ex->container);
+    if (ex->pid > 0 || ex->container)
+        ag_agent_kill_executor(ex->framework->agent->cz, ex->container, ex->pid, signo);
 }
 
 void ag_agent_executor_kill(struct ag_agent_executor *ex, int signo)
@@ -1039,8 +1037,10 @@ static void executor_exited(struct ag_agent *agent, struct ag_agent_executor *ex
     describe_status(status, how, sizeof(how));
     ag_info("executor '%s' of framework '%s' (pid %d) %s", ex->id, ex->framework->id, (int)pid,
             how);
-    /* Whatever it left behind in its session goes with it. */
-    ag_agent_kill_tree(pid, SIGKILL);
+    /* Whatever it left behind goes with it: a container's through its
+     * cgroup (ag_cz_destroy below), an uncontained one's by session. */
+    if (!ag_cz_holds_all(agent->cz, ex->container))
+        ag_agent_kill_tree(pid, SIGKILL);
     ag_agent_nested_executor_gone(agent, ex);
     if (ex->container) {
         /* An OOM kill is reported as such even when the executor went
@@ -2063,8 +2063,11 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
         if (rc < 0)
             return rc;
         /* /flags shows the isolation in effect, not an empty default. */
-        if (!agent->iso.isolation)
+        if (!agent->iso.isolation) {
             agent->iso.isolation = (char *)ag_cz_default_isolation();
+            if (ag_cz_default_isolation_note())
+                ag_warn("%s", ag_cz_default_isolation_note());
+        }
         ag_info("isolation: %s", ag_cz_isolation(agent->cz));
     }
     {

@@ -542,6 +542,10 @@ int ag_agent_user_check(const char *user, char *err, size_t errlen);
 /* Signals the process group `pgid` and every process whose session is
  * `sid` (the executor and whatever it started, even in other groups). */
 void ag_agent_kill_tree(pid_t pgid, int signo);
+/* Signals an executor's processes: through its container `c` when that
+ * holds them all (ag_cz_holds_all), else by session (ag_agent_kill_tree
+ * of `pid`, the /proc scan, for uncontained executors). */
+void ag_agent_kill_executor(struct ag_cz *cz, struct ag_cz_container *c, pid_t pid, int signo);
 /* The session id field of a /proc/<pid>/stat line, or -1. */
 pid_t ag_agent_stat_session(const char *stat_line);
 

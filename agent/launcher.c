@@ -33,6 +33,14 @@ int ag_agent_mkdirs(const char *path, mode_t mode)
 
     if (len == 0 || len >= sizeof(buf))
         return -ENAMETOOLONG;
+    /* Usually only the last components are new (a sandbox under an
+     * existing framework directory): try the whole path first, and walk
+     * from the root only when a parent is missing, instead of a mkdir
+     * (and a path walk) per component every time. */
+    if (mkdir(path, mode) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
     memcpy(buf, path, len + 1);
     for (char *p = buf + 1; *p; p++) {
         if (*p != '/')
@@ -526,4 +534,17 @@ void ag_agent_kill_tree(pid_t pgid, int signo)
             kill(pid, signo);
     }
     closedir(d);
+}
+
+void ag_agent_kill_executor(struct ag_cz *cz, struct ag_cz_container *c, pid_t pid, int signo)
+{
+    /* A container finds its processes through its cgroup or its PID
+     * namespace; only uncontained executors (posix) need the /proc scan,
+     * which costs a read of every process on the machine. */
+    if (ag_cz_holds_all(cz, c)) {
+        ag_cz_signal(cz, c, signo);
+        return;
+    }
+    if (pid > 0)
+        ag_agent_kill_tree(pid, signo);
 }

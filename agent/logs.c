@@ -1,14 +1,15 @@
 /*
- * logs: an executor's stdout and stderr go through pipes to two
- * agora-logger processes, which write <sandbox>/stdout and
- * <sandbox>/stderr rotated by size (--container_logger_max_size,
+ * logs: an executor's stdout and stderr go through two pipes to one
+ * agora-logger process (one per container, not per stream: a process
+ * start is the dearest part of a launch), which writes <sandbox>/stdout
+ * and <sandbox>/stderr rotated by size (--container_logger_max_size,
  * --container_logger_max_files).
  *
- * The loggers run in a session of their own, so killing the container's
- * session leaves them alone: they read to the end of the pipe (when every
- * process holding the write end is gone) and exit. Their working directory
- * is the sandbox, which tells operators (and the test harness) whose they
- * are.
+ * The logger runs in a session of its own, outside the container's
+ * cgroups, so killing the container leaves it alone: it reads to the end
+ * of both pipes (when every process holding a write end is gone) and
+ * exits. Its working directory is the sandbox, which tells operators (and
+ * the test harness) whose it is.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,13 +35,14 @@ static void logger_exited(struct ag_agent *agent, pid_t pid, int status, void *a
         ag_warn("container logger (pid %d) ended with wait status %d", (int)pid, status);
 }
 
-/* Spawns one logger reading `read_fd` and writing sandbox/name. */
-static int spawn_logger(struct ag_agent *agent, const char *sandbox, const char *name, int read_fd,
+/* Spawns the logger: `out_fd` (its stdin) to sandbox/stdout and `err_fd`
+ * (its descriptor 3) to sandbox/stderr. */
+static int spawn_logger(struct ag_agent *agent, const char *sandbox, int out_fd, int err_fd,
                         char *err, size_t errlen)
 {
     const struct ag_agent_sandbox_config *c = &ag_agent_sandbox_cfg;
-    char exe[PATH_MAX + 32], path[PATH_MAX + 32], size[64], files[64];
-    char *argv[] = {(char *)"agora-logger", path, size, files, NULL};
+    char exe[PATH_MAX + 32], path[PATH_MAX + 32], err_path[PATH_MAX + 32], size[64], files[64];
+    char *argv[] = {(char *)"agora-logger", path, err_path, size, files, NULL};
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
     sigset_t none, all;
@@ -48,16 +50,20 @@ static int spawn_logger(struct ag_agent *agent, const char *sandbox, const char 
     int rc;
 
     snprintf(exe, sizeof(exe), "%s/agora-logger", agent->launcher_dir);
-    snprintf(path, sizeof(path), "--path=%s/%s", sandbox, name);
+    snprintf(path, sizeof(path), "--path=%s/stdout", sandbox);
+    snprintf(err_path, sizeof(err_path), "--err_path=%s/stderr", sandbox);
     snprintf(size, sizeof(size), "--max_size=%llu", (unsigned long long)c->logger_max_bytes);
     snprintf(files, sizeof(files), "--max_files=%d", c->container_logger_max_files);
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&attr);
-    posix_spawn_file_actions_adddup2(&fa, read_fd, 0);
+    /* Both descriptors are above 3 (above_3): neither dup2 clobbers the
+     * other or lands on itself. */
+    posix_spawn_file_actions_adddup2(&fa, out_fd, 0);
+    posix_spawn_file_actions_adddup2(&fa, err_fd, 3);
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     /* The logger's own complaints go to the agent's log. */
     posix_spawn_file_actions_addchdir_np(&fa, sandbox);
-    posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+    posix_spawn_file_actions_addclosefrom_np(&fa, 4);
     sigemptyset(&none);
     sigfillset(&all);
     sigdelset(&all, SIGKILL);
@@ -78,6 +84,20 @@ static int spawn_logger(struct ag_agent *agent, const char *sandbox, const char 
     return 0;
 }
 
+/* Moves `*fd` above 3 (the logger's 0 and 3 are dup2 targets). */
+static int above_3(int *fd)
+{
+    int moved;
+    if (*fd > 3)
+        return 0;
+    moved = fcntl(*fd, F_DUPFD_CLOEXEC, 4);
+    if (moved < 0)
+        return -errno;
+    close(*fd);
+    *fd = moved;
+    return 0;
+}
+
 int ag_agent_logs_start(struct ag_agent *agent, const char *sandbox, int ret_fds[2], char *err,
                         size_t errlen)
 {
@@ -86,15 +106,15 @@ int ag_agent_logs_start(struct ag_agent *agent, const char *sandbox, int ret_fds
     int rc = 0;
 
     for (int i = 0; i < 2 && rc == 0; i++) {
-        if (pipe2(pipes[i], O_CLOEXEC) < 0) {
-            rc = -errno;
-            snprintf(err, errlen, "cannot create a pipe for %s: %s", names[i], strerror(errno));
-            break;
+        if (pipe2(pipes[i], O_CLOEXEC) < 0 || (rc = above_3(&pipes[i][0])) < 0) {
+            rc = rc < 0 ? rc : -errno;
+            snprintf(err, errlen, "cannot create a pipe for %s: %s", names[i], strerror(-rc));
         }
-        rc = spawn_logger(agent, sandbox, names[i], pipes[i][0], err, errlen);
     }
+    if (rc == 0)
+        rc = spawn_logger(agent, sandbox, pipes[0][0], pipes[1][0], err, errlen);
     for (int i = 0; i < 2; i++) {
-        /* The read ends belong to the loggers now. */
+        /* The read ends belong to the logger now. */
         if (pipes[i][0] >= 0)
             close(pipes[i][0]);
         if (rc < 0 && pipes[i][1] >= 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,8 +312,8 @@ int ag_cgroup_count_procs(const char *dir)
     return n;
 }
 
-/* One pass: SIGKILL every pid listed. Number of pids seen. */
-static int kill_listed(const char *dir)
+/* One pass: `signo` to every pid listed. Number of pids seen. */
+static int signal_listed(const char *dir, int signo)
 {
     char buf[65536];
     int n = 0;
@@ -324,7 +325,7 @@ static int kill_listed(const char *dir)
         if (end == p)
             break;
         if (pid > 1) {
-            kill((pid_t)pid, SIGKILL);
+            kill((pid_t)pid, signo);
             n++;
         }
         p = end;
@@ -334,10 +335,22 @@ static int kill_listed(const char *dir)
     return n;
 }
 
+int ag_cgroup_signal_all(const char *dir, int signo)
+{
+    return dir ? signal_listed(dir, signo) : 0;
+}
+
+/* The v1 freezer's state file says FROZEN (FREEZING is still on its way). */
+static bool frozen_now(const char *freezer)
+{
+    char state[32];
+    return ag_cgroup_read(freezer, "freezer.state", state, sizeof(state)) == 0 &&
+           strncmp(state, "FROZEN", 6) == 0;
+}
+
 void ag_cgroup_kill_all(const char *dir, const char *freezer)
 {
     char path[AG_CGROUP_PATH_MAX * 2];
-    bool frozen = false;
 
     if (!dir)
         return;
@@ -345,12 +358,24 @@ void ag_cgroup_kill_all(const char *dir, const char *freezer)
     snprintf(path, sizeof(path), "%s/cgroup.kill", dir);
     if (access(path, F_OK) == 0 && ag_cgroup_write(dir, "cgroup.kill", "1") == 0)
         return;
-    /* A frozen cgroup cannot fork while we walk its list. */
-    if (freezer && ag_cgroup_write(freezer, "freezer.state", "FROZEN") == 0)
-        frozen = true;
-    for (int round = 0; round < 16; round++)
-        if (kill_listed(dir) == 0)
-            break;
-    if (frozen)
-        ag_cgroup_write(freezer, "freezer.state", "THAWED");
+    /* v1: freeze (nothing can fork while the list is walked), signal every
+     * pid listed, thaw (a frozen process dies only once thawed), and again
+     * while processes are listed. An empty cgroup (the usual case, once an
+     * executor's init has reaped its namespace) costs one read. */
+    for (int round = 0; round < 16; round++) {
+        bool frozen = false;
+        if (ag_cgroup_count_procs(dir) <= 0)
+            return;
+        if (freezer && ag_cgroup_write(freezer, "freezer.state", "FROZEN") == 0) {
+            frozen = true;
+            /* Freezing is asynchronous: wait (briefly) for it to settle. */
+            for (int i = 0; i < 100 && !frozen_now(freezer); i++)
+                usleep(100);
+        }
+        signal_listed(dir, SIGKILL);
+        if (frozen)
+            ag_cgroup_write(freezer, "freezer.state", "THAWED");
+        if (round > 0)
+            usleep(1000);
+    }
 }

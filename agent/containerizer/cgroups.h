@@ -81,10 +81,13 @@ int ag_cgroup_write(const char *dir, const char *file, const char *value);
 int ag_cgroup_write_u64(const char *dir, const char *file, uint64_t value);
 /* Number of processes in the cgroup (lines of cgroup.procs), or -errno. */
 int ag_cgroup_count_procs(const char *dir);
-/* SIGKILLs every process of the cgroup, a few rounds over cgroup.procs so
- * that children forked meanwhile go too; freezes first when `freezer` (a
- * v1 freezer cgroup holding the same processes) is given, and uses
- * cgroup.kill on v2 when the kernel has it. */
+/* SIGKILLs every process of the cgroup: cgroup.kill on v2 when the kernel
+ * has it; otherwise rounds of (freeze when `freezer`, a v1 freezer cgroup
+ * holding the same processes, is given; SIGKILL every pid in
+ * cgroup.procs; thaw) until the cgroup is empty, at most 16. */
 void ag_cgroup_kill_all(const char *dir, const char *freezer);
+/* Sends `signo` to every process listed in dir/cgroup.procs (once, no
+ * freezing: for the polite signals). The number signalled. */
+int ag_cgroup_signal_all(const char *dir, int signo);
 
 #endif

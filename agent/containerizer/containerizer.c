@@ -38,7 +38,8 @@ size_t ag_cz_config_flags(struct ag_cz_config *cfg, struct ag_flag *out, size_t 
          "isolators, comma-separated: cgroups/cpu, cgroups/mem, cgroups/pids, namespaces/pid, "
          "namespaces/mount, namespaces/uts, namespaces/ipc, namespaces/net, disk/du; \"posix\" "
          "isolates nothing (default as root with writable cgroups: cgroups/cpu, cgroups/mem, "
-         "cgroups/pids, namespaces/mount, namespaces/uts, namespaces/ipc, disk/du; else posix)",
+         "cgroups/pids, namespaces/pid, namespaces/mount, namespaces/uts, namespaces/ipc, "
+         "disk/du; else posix)",
          false},
         {"cgroups_root", AG_FLAG_STRING, &cfg->cgroups_root,
          "name of the cgroup under each hierarchy's root that holds the containers", false},
@@ -113,17 +114,28 @@ const char *ag_cz_default_isolation(void)
     if (l.version == AG_CGROUP_NONE || !ag_cgroup_layout_has(&l, AG_CG_MEMORY) ||
         !ag_cgroup_layout_has(&l, AG_CG_CPU) || access(probe, W_OK) < 0)
         return "posix";
-    /* namespaces/pid is opt-in: inside it a task's $$ is its PID in the
-     * container, which tools (and tests) that signal a task by the PID it
-     * reports do not expect. */
+    /* namespaces/pid needs namespaces/mount, to mount the /proc of the
+     * new PID namespace without touching the host's: inside a plain chroot
+     * both stay out (ag_cz_default_isolation_note says why). */
     bool pids = ag_cgroup_layout_has(&l, AG_CG_PIDS);
     if (!ag_cz_root_is_mount_point())
         return pids ? "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/uts,namespaces/ipc,disk/du"
                     : "cgroups/cpu,cgroups/mem,namespaces/uts,namespaces/ipc,disk/du";
     if (!pids)
-        return "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/uts,namespaces/ipc,disk/du";
-    return "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/mount,namespaces/uts,namespaces/ipc,"
-           "disk/du";
+        return "cgroups/cpu,cgroups/mem,namespaces/pid,namespaces/mount,namespaces/uts,"
+               "namespaces/ipc,disk/du";
+    return "cgroups/cpu,cgroups/mem,cgroups/pids,namespaces/pid,namespaces/mount,namespaces/uts,"
+           "namespaces/ipc,disk/du";
+}
+
+const char *ag_cz_default_isolation_note(void)
+{
+    const char *d = ag_cz_default_isolation();
+    if (strcmp(d, "posix") == 0 || strstr(d, "namespaces/pid"))
+        return NULL;
+    return "namespaces/pid and namespaces/mount are left out of the default isolation: '/' is "
+           "not a mount point here (a plain chroot?), so no mount namespace can hold the /proc "
+           "of a PID namespace of its own";
 }
 
 static const struct ag_isolator_ops *isolator_find(const char *name, size_t len)
@@ -491,18 +503,44 @@ struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c)
     return c->parent;
 }
 
+bool ag_cz_holds_all(const struct ag_cz *cz, const struct ag_cz_container *c)
+{
+    return c && (kill_dir(c) || (cz->ns_flags & CLONE_NEWPID));
+}
+
 void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c)
 {
     const char *dir, *freezer;
-    if (!c || !kill_dir(c))
+    if (!c)
         return;
     /* v1 lists only a cgroup's own processes: nested ones go first. */
     for (struct ag_cz_container *n = cz->head.next; n && n != &cz->head; n = n->next)
         if (n->parent == c)
             ag_cz_kill(cz, n);
+    if (!kill_dir(c)) {
+        /* No cgroup: with a PID namespace, its init (in the helper's
+         * process group) takes every process of the namespace with it. */
+        if ((cz->ns_flags & CLONE_NEWPID) && c->pid > 1)
+            kill(-c->pid, SIGKILL);
+        return;
+    }
     freezer = cz->layout.version == AG_CGROUP_V1 ? c->cg[AG_CG_FREEZER] : NULL;
     dir = freezer ? freezer : kill_dir(c);
     ag_cgroup_kill_all(dir, freezer);
+}
+
+void ag_cz_signal(struct ag_cz *cz, struct ag_cz_container *c, int signo)
+{
+    if (!c)
+        return;
+    if (signo == SIGKILL) {
+        ag_cz_kill(cz, c);
+        return;
+    }
+    if (kill_dir(c))
+        ag_cgroup_signal_all(kill_dir(c), signo);
+    else if (c->pid > 1)
+        kill(-c->pid, signo);
 }
 
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c)
@@ -618,19 +656,20 @@ static int container_cgroups_create(struct ag_cz *cz, struct ag_cz_container *c,
                                     size_t errlen)
 {
     char path[AG_CGROUP_PATH_MAX * 2];
-    if (cz->use_cgroups && make_roots(cz, err, errlen) < 0)
-        return -EIO;
+    /* The roots were made at start (ag_cz_new); remaking them for every
+     * container cost a mkdir and a write per hierarchy per launch. */
     for (int i = 0; i < AG_CG_N; i++) {
         if (!ctrl_used(cz, i))
             continue;
         snprintf(path, sizeof(path), "%s/%s/%s", cz->layout.mount[i], cz->root, c->id);
         /* Another agent sharing --cgroups_root may have just removed the
          * (then empty) root: make it again once. */
-        if (mkdir(path, 0755) < 0 && errno == ENOENT && make_roots(cz, err, errlen) == 0)
-            mkdir(path, 0755);
-        if (access(path, F_OK) < 0) {
-            snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(errno));
-            return -errno;
+        int e = mkdir(path, 0755) == 0 ? 0 : errno;
+        if (e == ENOENT && make_roots(cz, err, errlen) == 0)
+            e = mkdir(path, 0755) == 0 ? 0 : errno;
+        if (e != 0 && e != EEXIST) {
+            snprintf(err, errlen, "cannot create the cgroup '%s': %s", path, strerror(e));
+            return -e;
         }
         c->cg[i] = strdup(path);
         if (!c->cg[i]) {

@@ -50,10 +50,13 @@ struct ag_cz_config {
  * `cfg`) to `out`. The number written. */
 size_t ag_cz_config_flags(struct ag_cz_config *cfg, struct ag_flag *out, size_t max);
 
-/* The default --isolation: the cgroup isolators and the mount (unless "/"
- * is not a mount point), UTS and IPC namespaces as root when cgroups are
- * writable, "posix" otherwise. Static string. */
+/* The default --isolation: the cgroup isolators and the PID and mount
+ * (unless "/" is not a mount point), UTS and IPC namespaces as root when
+ * cgroups are writable, "posix" otherwise. Static string. */
 const char *ag_cz_default_isolation(void);
+/* Why the default leaves an isolator out that it normally has (for the
+ * agent's log), or NULL. Static string. */
+const char *ag_cz_default_isolation_note(void);
 /* Whether "/" is a mount point here (not inside a plain chroot): mount
  * namespaces need it. */
 bool ag_cz_root_is_mount_point(void);
@@ -141,8 +144,17 @@ struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c);
  * in use could not be taken back. 0 or -errno. */
 int ag_cz_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb);
 /* SIGKILLs every process of the container and of the containers nested
- * in it (it stays until destroyed). */
+ * in it (it stays until destroyed): through its cgroup (v2 cgroup.kill; v1
+ * freeze, kill, thaw), or, without cgroups, by killing the init of its PID
+ * namespace. */
 void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c);
+/* Whether the container can find all its processes by itself (it has a
+ * cgroup or a PID namespace), so that nobody needs to scan /proc. */
+bool ag_cz_holds_all(const struct ag_cz *cz, const struct ag_cz_container *c);
+/* Sends `signo` to the container's processes: SIGKILL as ag_cz_kill,
+ * another signal to every process of its cgroup (or, without one, to its
+ * helper's process group). */
+void ag_cz_signal(struct ag_cz *cz, struct ag_cz_container *c, int signo);
 /* Checks the limits now (e.g. before accepting a terminal update from the
  * executor, so that an OOM kill is reported as such): may call `limited`.
  */

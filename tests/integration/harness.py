@@ -292,6 +292,39 @@ def pids_with_cwd_under(directory):
     return out
 
 
+# A task cannot learn its host PID inside a PID namespace (the default
+# isolation as root): it writes its PID as it sees it and its namespace,
+# and host_pid() finds the host PID of that process.
+SHELL_PID = "echo $$ $(readlink /proc/self/ns/pid)"
+SHELL_BG_PID = "echo $! $(readlink /proc/self/ns/pid)"
+
+
+def _nspid(pid):
+    """The NSpid line of pid (its PID in each namespace, outermost first)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("NSpid:"):
+                return [int(x) for x in line.split()[1:]]
+    return []
+
+
+def host_pid(report):
+    """The host PID of the process a task described as "PID pid:[INODE]"
+    (SHELL_PID), or None if no such process lives. A bare "PID" is taken as
+    a host PID."""
+    parts = report.split()
+    inner = int(parts[0])
+    if len(parts) < 2 or parts[1] == os.readlink("/proc/self/ns/pid"):
+        return inner
+    for pid in _all_pids():
+        try:
+            if os.readlink("/proc/%d/ns/pid" % pid) == parts[1] and _nspid(pid)[-1] == inner:
+                return pid
+        except (OSError, IndexError):
+            continue
+    return None
+
+
 def pid_alive(pid):
     st = _proc_stat(pid)
     if st is None:

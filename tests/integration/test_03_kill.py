@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from harness import pid_alive, wait_until
+from harness import SHELL_BG_PID, SHELL_PID, host_pid, pid_alive, wait_until
 from mesos_v1 import agent_executor, agent_state, task_info
 
 
@@ -27,14 +27,15 @@ def sandbox_of(cluster, fw, task_id):
 
 
 def task_pid(cluster, fw, task_id):
-    """The pid the task wrote into its sandbox file 'pid'."""
+    """The host pid of the process the task described in its sandbox file
+    'pid' (SHELL_PID: its pid in its PID namespace and that namespace)."""
     d = sandbox_of(cluster, fw, task_id)
     path = os.path.join(d, "pid")
 
     def read():
         with open(path) as f:
             text = f.read().strip()
-        return int(text) if text else None
+        return host_pid(text) if text else None
 
     return wait_until(read, 10, what="%s to write its pid" % task_id)
 
@@ -47,7 +48,7 @@ def launch(fw, task_id, shell, grace=None):
 
 
 def test_kill_running_task(cluster, fw):
-    launch(fw, "victim", "echo $$ > pid; exec sleep 600", grace=10)
+    launch(fw, "victim", SHELL_PID + " > pid; exec sleep 600", grace=10)
     pid = task_pid(cluster, fw, "victim")
     assert pid_alive(pid)
     t0 = time.monotonic()
@@ -64,7 +65,7 @@ def test_kill_running_task(cluster, fw):
 
 def test_kill_escalates_to_sigkill_after_grace(cluster, fw):
     grace = 1.5
-    launch(fw, "stubborn", "trap '' TERM; echo $$ > pid; exec sleep 600", grace=grace)
+    launch(fw, "stubborn", "trap '' TERM; " + SHELL_PID + " > pid; exec sleep 600", grace=grace)
     pid = task_pid(cluster, fw, "stubborn")
     t0 = time.monotonic()
     fw.kill("stubborn")
@@ -78,7 +79,7 @@ def test_kill_escalates_to_sigkill_after_grace(cluster, fw):
 
 
 def test_kill_policy_in_kill_call_overrides_task(cluster, fw):
-    launch(fw, "override", "trap '' TERM; echo $$ > pid; exec sleep 600", grace=60)
+    launch(fw, "override", "trap '' TERM; " + SHELL_PID + " > pid; exec sleep 600", grace=60)
     pid = task_pid(cluster, fw, "override")
     t0 = time.monotonic()
     fw.kill("override", grace=0.5)
@@ -100,7 +101,7 @@ def test_task_killing_state(cluster, scheduler_factory):
 
 
 def test_kill_whole_process_tree(cluster, fw):
-    launch(fw, "tree", "sleep 600 & echo $! > pid; wait", grace=2)
+    launch(fw, "tree", "sleep 600 & " + SHELL_BG_PID + " > pid; wait", grace=2)
     child = task_pid(cluster, fw, "tree")
     fw.kill("tree")
     assert fw.wait_terminal("tree", timeout=15)["state"] == "TASK_KILLED"
@@ -132,7 +133,7 @@ def test_kill_twice_is_harmless(cluster, fw):
 def test_shutdown_executor(cluster, fw):
     """SHUTDOWN (§2.5): the command executor kills its task (TASK_KILLED,
     §5.2) and exits within the shutdown grace period."""
-    st = launch(fw, "shut", "echo $$ > pid; exec sleep 600", grace=1)
+    st = launch(fw, "shut", SHELL_PID + " > pid; exec sleep 600", grace=1)
     pid = task_pid(cluster, fw, "shut")
     t0 = time.monotonic()
     fw.shutdown("shut", st["agent_id"]["value"])

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from harness import pid_alive, wait_until
+from harness import SHELL_PID, host_pid, pid_alive, wait_until
 from mesos_v1 import agent_executor, agent_state, agent_tasks
 
 
@@ -30,7 +30,7 @@ def wait_removed(cluster, fid, timeout=15):
 
 
 def start_task(cluster, s, task_id):
-    s.launch_one(task_id, shell="echo $$ > pid; exec sleep 600")
+    s.launch_one(task_id, shell=SHELL_PID + " > pid; exec sleep 600")
     s.wait_update(task_id, "TASK_RUNNING")
 
     def pid():
@@ -38,7 +38,7 @@ def start_task(cluster, s, task_id):
         path = ex and os.path.join(ex["directory"], "pid")
         if path and os.path.exists(path):
             text = open(path).read().strip()
-            return int(text) if text else None
+            return host_pid(text) if text else None
 
     return wait_until(pid, 10, what="task pid")
 

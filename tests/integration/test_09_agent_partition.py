@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from harness import get_json, pid_alive, wait_until
+from harness import SHELL_PID, get_json, host_pid, pid_alive, wait_until
 from mesos_v1 import agent_executor, agent_state, offer_scalar, task_info
 
 MASTER_FLAGS = {"agent_ping_timeout": "0.5secs", "max_agent_ping_timeouts": 2}
@@ -34,8 +34,8 @@ def launch_both(pa, plain):
             if o is None:
                 continue
             if s in pending:
-                s.launch(o, [task_info(o, pending.pop(s), shell="echo $$ > pid; exec sleep 600")],
-                         refuse_seconds=0)
+                shell = SHELL_PID + " > pid; exec sleep 600"
+                s.launch(o, [task_info(o, pending.pop(s), shell=shell)], refuse_seconds=0)
             elif pending:
                 s.decline(o["id"]["value"], refuse_seconds=0)
             else:
@@ -51,7 +51,7 @@ def task_pid(agent, s, task_id):
         path = ex and os.path.join(ex["directory"], "pid")
         if path and os.path.exists(path):
             text = open(path).read().strip()
-            return int(text) if text else None
+            return host_pid(text) if text else None
 
     return wait_until(read, 10, what="pid of " + task_id)
 

@@ -16,7 +16,7 @@ import socket
 import pytest
 
 import harness
-from harness import pid_alive, wait_until
+from harness import SHELL_PID, host_pid, pid_alive, wait_until
 from mesos_v1 import offer_ranges, task_info
 
 HEALTH_REASON = "REASON_TASK_HEALTH_CHECK_STATUS_UPDATED"
@@ -186,12 +186,20 @@ def test_tcp_health_check_healthy_then_killed_when_port_closes(mc, fw):
 
 
 def test_command_health_check_failing_after_n_tries(mc, fw):
-    launch(fw, "cmdfail", "echo $$ > pid; exec sleep 600",
-           health_check=health("COMMAND", command="exit 1", consecutive_failures=4))
+    # The check fails from the moment the test creates 'fail': the task's
+    # host pid is found first (in its PID namespace it cannot tell it).
+    launch(fw, "cmdfail", SHELL_PID + " > pid; exec sleep 600",
+           health_check=health("COMMAND", command="test ! -e fail", consecutive_failures=4))
+    d = wait_until(lambda: sandbox(mc, fw, "cmdfail"), 10, what="sandbox of cmdfail")
+
+    def task_pid():
+        with open(d + "/pid") as f:
+            text = f.read().strip()
+        return host_pid(text) if text else None
+
+    pid = wait_until(task_pid, 10, what="the task to write its pid")
+    open(d + "/fail", "w").close()
     assert_killed_unhealthy(fw, "cmdfail", 4)
-    d = sandbox(mc, fw, "cmdfail")
-    with open(d + "/pid") as f:
-        pid = int(f.read().strip())
     wait_until(lambda: not pid_alive(pid), 10, what="task process %d gone" % pid)
 
 
@@ -355,7 +363,7 @@ def test_kill_with_probes_in_flight(mc, fw):
               "s.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1); "
               "s.bind(('127.0.0.1',{port})); s.listen(64); time.sleep(600)")
     chk = {"type": "COMMAND",
-           "command": {"command": {"shell": True, "value": "echo $$ > probe.pid; exec sleep 600"}},
+           "command": {"command": {"shell": True, "value": SHELL_PID + " > probe.pid; exec sleep 600"}},
            "delay_seconds": 0, "interval_seconds": 0.1, "timeout_seconds": 60}
     launch(fw, "hang", "exec %s -c \"%s\"" % (PY, script),
            health_check=lambda port: health("HTTP", port, timeout_seconds=60,
@@ -367,7 +375,7 @@ def test_kill_with_probes_in_flight(mc, fw):
     def probe_pid():
         with open(d + "/probe.pid") as f:
             text = f.read().strip()
-        return int(text) if text else None
+        return host_pid(text) if text else None
 
     pid = wait_until(probe_pid, 10, what="the check command to start")
     fw.kill("hang")

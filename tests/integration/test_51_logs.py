@@ -266,3 +266,44 @@ def test_agora_logs_follow_a_running_task(mc, fw):
     assert p.returncode == 0, (p.stdout, p.stderr)
     for i in range(1, 6):
         assert "live-%d" % i in p.stdout, p.stdout
+
+
+def _loggers_in(directory):
+    """pids of agora-logger processes working in directory."""
+    out = []
+    for pid in harness.pids_with_cwd_under(directory):
+        try:
+            with open("/proc/%d/comm" % pid) as f:
+                if f.read().strip() == "agora-logger":
+                    out.append(pid)
+        except OSError:
+            continue
+    return out
+
+
+def test_one_logger_keeps_both_streams(mc, fw):
+    """One agora-logger per container writes stdout and stderr, each rotated
+    on its own, and ends when the container's last writer is gone."""
+    launch(fw, "both", "i=0; while [ $i -lt 2000 ]; do echo \"out $i\"; echo \"err $i\" >&2; "
+                       "i=$((i+1)); done; touch wrote; exec sleep 600")
+    fw.wait_update("both", ["TASK_RUNNING"], timeout=30)
+    d = sandbox_of(mc, fw, "both")
+    wait_until(lambda: os.path.exists(os.path.join(d, "wrote")), 30, what="the task's output")
+    loggers = wait_until(lambda: _loggers_in(d) or None, 10, what="the logger of the sandbox")
+    assert len(loggers) == 1, "one logger for both streams: %s" % loggers
+
+    def last_line(name, want):
+        with open(os.path.join(d, name)) as f:
+            return want in f.read()
+    wait_until(lambda: last_line("stdout", "out 1999") and last_line("stderr", "err 1999"), 10,
+               what="the last lines of both streams")
+    for name in ("stdout", "stderr"):
+        names = sorted(n for n in os.listdir(d) if n == name or n.startswith(name + "."))
+        assert names == [name, name + ".1", name + ".2"], names
+        other = "err " if name == "stdout" else "out "
+        with open(os.path.join(d, name)) as f:
+            assert not any(l.startswith(other) for l in f.read().splitlines()), name
+    fw.kill("both")
+    fw.wait_update("both", TERMINAL, timeout=30)
+    wait_until(lambda: not any(harness.pid_alive(p) for p in loggers), 15,
+               what="the logger to exit once the container is gone")
