@@ -196,8 +196,15 @@ void ag_master_send_update(struct ag_master *m, struct ag_master_framework *fw, 
     json_t *s = json_object_get(status, "state");
     if (json_is_string(s) && ag_task_state_parse(json_string_value(s), &state) == 0) {
         enum ag_task_state mapped = ag_task_state_for(state, ag_master_fw_partition_aware(fw));
-        if (mapped != state)
+        if (mapped != state) {
+            if (status->refcount > 1) {
+                /* Shared with the task's history: change a copy. */
+                json_t *copy = json_copy(status);
+                json_decref(status);
+                status = copy;
+            }
             json_object_set_new(status, "state", json_string(ag_task_state_name(mapped)));
+        }
     }
     json_t *ev = event_new("UPDATE");
     json_object_set_new(ev, "update", json_pack("{s:o}", "status", status));

@@ -6,7 +6,7 @@ loadfw BENCH lines, each process's CPU seconds, and writes perf.data.
 
     bench/scale/profile.py [--build DIR] [--agents 10000] [--frameworks 100]
                            [--tasks 30000] [--target master|loadfw|simagent]
-                           [--out perf.data|none] [--extra=--task_duration=..]
+                           [--out perf.data|none] [--loadfw_arg=--call_conns=16 ...]
 Then: perf report -i perf.data --no-children --sort dso,symbol
 """
 import argparse
@@ -36,19 +36,20 @@ def main():
     ap.add_argument("--target", default="master", choices=["master", "loadfw", "simagent"])
     ap.add_argument("--out", default="perf.data")
     ap.add_argument("--freq", type=int, default=999)
+    ap.add_argument("--loadfw_arg", action="append", default=[])
     args = ap.parse_args()
     build = common.build_dir(args.build)
     with common.Cluster(build, args.agents, task_duration=args.task_duration) as c:
         label = f"{args.agents}x{args.frameworks}"
         argv = [common.binary(build, "bench-loadfw"), f"--master={c.master_url}",
                 f"--frameworks={args.frameworks}", f"--tasks={args.tasks}", f"--label={label}",
-                "--timeout=300", "--quiet"]
+                "--timeout=300", "--quiet", *args.loadfw_arg]
         before = {"master": cpu_s(c.master.pid), "simagent": cpu_s(c.sim.pid)}
         fw = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         pid = {"master": c.master.pid, "simagent": c.sim.pid, "loadfw": fw.pid}[args.target]
         perf = None
         if args.out != "none":
-            perf = subprocess.Popen(["perf", "record", "-F", str(args.freq), "-g", "-o",
+            perf = subprocess.Popen(["perf", "record", "-F", str(args.freq), "--call-graph", os.environ.get("PERF_CALLGRAPH", "fp"), "-o",
                                      args.out, "-p", str(pid)], stderr=subprocess.DEVNULL)
         t0 = time.monotonic()
         last = {}

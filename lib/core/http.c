@@ -1160,8 +1160,10 @@ static int client_fill_request(struct evhttp_request *evreq, const char *host, i
 
 /* Connections kept per (loop, host, port). Each carries one request at a
  * time (libevent's client does not pipeline); more requests wait in the
- * pool's queue, in order, for the next free connection. */
-#define POOL_MAX_CONNS 8
+ * pool's queue, in order, for the next free connection. The limit is
+ * ag_http_client_set_pool_size() (POOL_DEFAULT_CONNS unless set). */
+#define POOL_MAX_CONNS     64
+#define POOL_DEFAULT_CONNS 8
 /* An idle pooled connection is closed after this long. Agora's servers
  * close idle connections after 60 s (ag_http_server_set_timeout): closing
  * first on this side keeps a request from being written into a connection
@@ -1190,6 +1192,12 @@ struct client_pool {
 
 /* Every pool of this thread; a process talks to a handful of servers. */
 static _Thread_local struct client_pool *client_pools;
+static _Thread_local int pool_size = POOL_DEFAULT_CONNS;
+
+void ag_http_client_set_pool_size(int n)
+{
+    pool_size = n < 1 ? 1 : n > POOL_MAX_CONNS ? POOL_MAX_CONNS : n;
+}
 
 struct client_req {
     struct ag__loop_hook hook; /* first: the hook release finds us */
@@ -1525,8 +1533,8 @@ static void client_req_dispatch(struct client_req *cr, struct pool_conn *conn)
     int r;
 
     if (!conn->evcon) {
-        conn->evcon =
-            evhttp_connection_base_new(ag_loop_base(cr->loop), NULL, cr->host, (ev_uint16_t)cr->port);
+        conn->evcon = evhttp_connection_base_new(ag_loop_base(cr->loop), NULL, cr->host,
+                                                 (ev_uint16_t)cr->port);
         conn->served = 0;
     }
     if (!conn->evcon) {
@@ -1585,7 +1593,7 @@ static void pool_kick(struct client_pool *pool)
         for (int i = 0; i < pool->n_conns && !conn; i++)
             if (!pool->conns[i].busy)
                 conn = &pool->conns[i];
-        if (!conn && pool->n_conns < POOL_MAX_CONNS)
+        if (!conn && pool->n_conns < pool_size)
             conn = &pool->conns[pool->n_conns++];
         if (!conn)
             break;

@@ -165,6 +165,10 @@ int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
                     const struct ag_http_header *headers, const char *body, size_t len,
                     double timeout, ag_http_done_cb done, void *arg);
 
+/* Connections each pool of this thread's loops keeps at most (1 to 64;
+ * default 8). Applies to connections opened afterwards. */
+void ag_http_client_set_pool_size(int n);
+
 struct ag_http_client_stream;
 
 struct ag_http_client_stream_ops {

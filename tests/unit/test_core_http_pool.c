@@ -356,7 +356,8 @@ static int raw_server_start(struct raw_server *s, int drop_at)
 
 static void raw_server_stop(struct raw_server *s)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(0x7f000001),
                              .sin_port = htons((uint16_t)s->port)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
 
