@@ -20,7 +20,9 @@
 /* The batching window after a change (seconds): events within it share one
  * round. Rounds after events visit only changed agents, so the window can
  * be short; it bounds the added offer latency. */
+#ifndef ALLOCATE_SOON_DELAY
 #define ALLOCATE_SOON_DELAY 0.002
+#endif
 /* A task keeps at most this many statuses (health updates can be many). */
 #define MAX_TASK_STATUSES 100
 
