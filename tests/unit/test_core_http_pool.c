@@ -225,6 +225,58 @@ TEST(connection_close_gets_its_own_connection)
     ctx_release(&c);
 }
 
+/* Each answer sends the next request from inside the callback, on the
+ * connection that just answered (and, at every tenth, a second one that
+ * must open or wait for another): the pool must hand a connection on from
+ * within libevent's callback safely. */
+struct chain {
+    struct ctx *c;
+    int sent, answered, ok;
+};
+
+static void chain_cb(const struct ag_http_response *resp, void *arg);
+
+static void chain_send(struct chain *ch)
+{
+    char url[128];
+
+    snprintf(url, sizeof(url), "%s/echo", ch->c->base);
+    if (ag_http_request(ch->c->loop, ch->sent % 2 ? "POST" : "GET", url, NULL, "x", 1, 5, chain_cb,
+                        ch) == 0)
+        ch->sent++;
+}
+
+static void chain_cb(const struct ag_http_response *resp, void *arg)
+{
+    struct chain *ch = arg;
+
+    ch->answered++;
+    if (ag_http_response_code(resp) == 200)
+        ch->ok++;
+    if (ch->sent < 200) {
+        chain_send(ch);
+        if (ch->sent % 10 == 0)
+            chain_send(ch);
+    }
+}
+
+TEST(requests_sent_from_inside_callbacks)
+{
+    struct ctx c;
+    struct chain ch = {0};
+
+    ctx_init(&c);
+    ag_http_server_route(c.server, "/echo", echo_handler, NULL);
+    ch.c = &c;
+    chain_send(&ch);
+    SPIN_UNTIL(&c, ch.sent >= 200 && ch.answered == ch.sent);
+    ASSERT_TRUE(ch.sent >= 200);
+    ASSERT_EQ(ch.answered, ch.sent);
+    ASSERT_EQ(ch.ok, ch.sent);
+    ASSERT_TRUE(ag_http_server_connections(c.server) <= 8);
+    ctx_release(&c);
+}
+
 /* --- the server closes ------------------------------------------------- */
 
 TEST(server_closes_idle_connection_then_next_request_reconnects)
@@ -516,6 +568,7 @@ TEST(loop_freed_with_queued_and_pending_requests)
 TEST_MAIN(TEST_CASE(sequential_requests_share_one_connection),
           TEST_CASE(many_concurrent_requests_on_a_few_connections),
           TEST_CASE(connection_close_gets_its_own_connection),
+          TEST_CASE(requests_sent_from_inside_callbacks),
           TEST_CASE(server_closes_idle_connection_then_next_request_reconnects),
           TEST_CASE(get_is_retried_when_a_reused_connection_closes),
           TEST_CASE(post_is_not_resent_when_a_reused_connection_closes),
