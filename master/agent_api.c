@@ -90,6 +90,7 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         return;
     }
     struct ag_master_task *t = ag_master_map_get(&fw->tasks, tid);
+    json_t *forward = NULL;
     if (!t || t->agent != a) {
         /* Still forwarded, so the scheduler's ack drains the agent's stream. */
         m->metrics.invalid_status_updates++;
@@ -100,7 +101,12 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         ag_debug("agent '%s': duplicate status update for task '%s'; forwarding again", a->id, tid);
     } else {
         m->metrics.valid_status_updates++;
-        ag_master_task_add_status(t, json_deep_copy(status));
+        /* One copy serves the task's history and the forwarded event
+         * (ag_master_send_update copies before changing a shared status).
+         * Not with `data`: a completed task's history drops it. */
+        if (!json_object_get(status, "data"))
+            forward = json_deep_copy(status);
+        ag_master_task_add_status(t, forward ? json_incref(forward) : json_deep_copy(status));
         free(t->update_uuid);
         t->update_uuid = strdup(uuid);
         t->has_update_state = true;
@@ -108,10 +114,12 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         t->unreachable_time = 0;
         ag_master_task_set_state(m, t, latest);
     }
-    if (fw->state == AG_MASTER_FW_CONNECTED)
-        ag_master_send_update(m, fw, json_deep_copy(status));
-    else
+    if (fw->state == AG_MASTER_FW_CONNECTED) {
+        ag_master_send_update(m, fw, forward ? forward : json_deep_copy(status));
+    } else {
+        json_decref(forward);
         m->metrics.dropped_messages++;
+    }
 }
 
 /* --- EXECUTOR_EXITED, MESSAGE --- */

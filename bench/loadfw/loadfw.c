@@ -32,6 +32,7 @@
 #include <jansson.h>
 
 #include "agora/scheduler.h"
+#include "core/http.h"
 #include "core/loop.h"
 
 struct options {
@@ -586,20 +587,30 @@ static void usage(FILE *f)
             "  --hold                stay subscribed after the run until SIGTERM;\n"
             "                        SIGUSR1/SIGUSR2 measure the largest event gap\n"
             "  --timeout=SECS        give up after (default 300)\n"
+            "  --call_conns=N        keep-alive connections the frameworks' calls share\n"
+            "                        (lib/core's client pool, 1 to 64; default 8)\n"
             "  --quiet\n");
 }
 
 static int parse_args(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"master", required_argument, NULL, 'm'},   {"frameworks", required_argument, NULL, 'f'},
-        {"tasks", required_argument, NULL, 'n'},    {"task_cpus", required_argument, NULL, 'c'},
-        {"task_mem", required_argument, NULL, 'M'}, {"command", required_argument, NULL, 'C'},
-        {"role", required_argument, NULL, 'r'},     {"label", required_argument, NULL, 'l'},
-        {"refuse", required_argument, NULL, 'R'},   {"wait_running", no_argument, NULL, 'w'},
-        {"rate", required_argument, NULL, 'P'},     {"hold", no_argument, NULL, 'H'},
-        {"timeout", required_argument, NULL, 't'},  {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0}};
+    static const struct option longopts[] = {{"master", required_argument, NULL, 'm'},
+                                             {"frameworks", required_argument, NULL, 'f'},
+                                             {"tasks", required_argument, NULL, 'n'},
+                                             {"task_cpus", required_argument, NULL, 'c'},
+                                             {"task_mem", required_argument, NULL, 'M'},
+                                             {"command", required_argument, NULL, 'C'},
+                                             {"role", required_argument, NULL, 'r'},
+                                             {"label", required_argument, NULL, 'l'},
+                                             {"refuse", required_argument, NULL, 'R'},
+                                             {"wait_running", no_argument, NULL, 'w'},
+                                             {"rate", required_argument, NULL, 'P'},
+                                             {"hold", no_argument, NULL, 'H'},
+                                             {"timeout", required_argument, NULL, 't'},
+                                             {"quiet", no_argument, NULL, 'q'},
+                                             {"call_conns", required_argument, NULL, 'K'},
+                                             {"help", no_argument, NULL, 'h'},
+                                             {NULL, 0, NULL, 0}};
     int ch;
     char *end;
     while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -640,6 +651,15 @@ static int parse_args(int argc, char **argv)
                 opt.rate = v;
             else
                 opt.timeout = v;
+            break;
+        }
+        case 'K': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 64) {
+                fprintf(stderr, "bench-loadfw: --call_conns must be 1 to 64, not '%s'\n", optarg);
+                return -1;
+            }
+            ag_http_client_set_pool_size((int)v);
             break;
         }
         case 'C':

@@ -15,10 +15,16 @@
  * (the peer went away before we finished answering: libevent leaves a
  * request the user has not finished to the user), and we free it.
  *
- * Client side. Every request gets its own evhttp_connection, which must
- * not be freed from inside its own callbacks: completion schedules a
- * deferred free instead. Objects waiting for that free sit on a loop hook,
- * so a loop freed first releases them rather than leaking them.
+ * Client side. One-shot requests share a small pool of keep-alive
+ * connections per (loop, host, port), one request in flight on each, the
+ * rest queued in order. A pooled connection stays in the pool across
+ * requests (libevent reconnects it when the server closed it); only a
+ * timed-out request frees its connection, from the timer. A request asking
+ * for "Connection: close", and every stream, gets an evhttp_connection of
+ * its own, which must not be freed from inside its own callbacks:
+ * completion schedules a deferred free instead. Objects waiting for that
+ * free, and the pools, sit on loop hooks, so a loop freed first releases
+ * them rather than leaking them.
  */
 #include "core/http.h"
 
@@ -76,6 +82,7 @@ struct ag_http_server {
     struct ag_timer *accept_resume;   /* re-enables accepting after a pause */
     double accept_warned;             /* when the last accept failure was logged */
     uint64_t accept_errors;           /* failed accept() calls */
+    uint64_t connections;             /* connections accepted */
     struct ag_http_server *next_live; /* in live_servers */
 };
 
@@ -371,6 +378,16 @@ static int bound_port(int fd)
     return -1;
 }
 
+/* evhttp asks for each accepted connection's bufferevent here: the
+ * same one it would make itself, counted. */
+static struct bufferevent *new_conn_bev(struct event_base *base, void *arg)
+{
+    struct ag_http_server *server = arg;
+
+    server->connections++;
+    return bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+}
+
 /* How long accepting pauses when accept() fails for lack of descriptors or
  * memory. Without a pause libevent retries at once, forever: the daemon
  * spins at full CPU and floods its log while the condition lasts. */
@@ -447,6 +464,7 @@ struct ag_http_server *ag_http_server_new(struct ag_loop *loop, const char *ip, 
     server->next_live = live_servers;
     live_servers = server;
     evhttp_set_gencb(server->http, on_request, server);
+    evhttp_set_bevcb(server->http, new_conn_bev, server);
     evhttp_set_max_body_size(server->http,
                              (ev_ssize_t)(max_body ? max_body : AG_HTTP_MAX_BODY_DEFAULT));
     evhttp_set_allowed_methods(server->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
@@ -564,6 +582,11 @@ static void server_hook_release(struct ag__loop_hook *hook)
 uint64_t ag_http_server_accept_errors(const struct ag_http_server *server)
 {
     return server->accept_errors;
+}
+
+uint64_t ag_http_server_connections(const struct ag_http_server *server)
+{
+    return server->connections;
 }
 
 void ag_http_server_free(struct ag_http_server *server)
@@ -1133,29 +1156,200 @@ static int client_fill_request(struct evhttp_request *evreq, const char *host, i
     return 0;
 }
 
-/* --- one-shot requests --- */
+/* --- one-shot requests, over pooled keep-alive connections --- */
+
+/* Connections kept per (loop, host, port). Each carries one request at a
+ * time (libevent's client does not pipeline); more requests wait in the
+ * pool's queue, in order, for the next free connection. The limit is
+ * ag_http_client_set_pool_size() (POOL_DEFAULT_CONNS unless set). */
+#define POOL_MAX_CONNS     64
+#define POOL_DEFAULT_CONNS 8
+/* An idle pooled connection is closed after this long. Agora's servers
+ * close idle connections after 60 s (ag_http_server_set_timeout): closing
+ * first on this side keeps a request from being written into a connection
+ * the server is closing at that moment. */
+#define POOL_IDLE_SECONDS 15.0
+
+struct client_req;
+
+struct pool_conn {
+    struct evhttp_connection *evcon; /* NULL until first used, or after a timeout */
+    struct client_req *busy;         /* the request in flight on it */
+    unsigned long served;            /* responses since it last (re)connected */
+};
+
+struct client_pool {
+    struct ag__loop_hook hook; /* first: the hook release finds us */
+    struct ag_loop *loop;
+    char *host;
+    int port;
+    struct pool_conn conns[POOL_MAX_CONNS];
+    int n_conns;
+    struct client_req *head, *tail; /* waiting for a connection */
+    bool kicking;
+    struct client_pool *next; /* in client_pools */
+};
+
+/* Every pool of this thread; a process talks to a handful of servers. */
+static _Thread_local struct client_pool *client_pools;
+static _Thread_local int pool_size = POOL_DEFAULT_CONNS;
+
+void ag_http_client_set_pool_size(int n)
+{
+    pool_size = n < 1 ? 1 : n > POOL_MAX_CONNS ? POOL_MAX_CONNS : n;
+}
 
 struct client_req {
     struct ag__loop_hook hook; /* first: the hook release finds us */
     struct ag_loop *loop;
-    struct evhttp_connection *evcon;
+    struct client_pool *pool;       /* NULL: a connection of its own */
+    struct pool_conn *conn;         /* while in flight */
+    struct pool_conn solo;          /* the connection of its own */
+    struct client_req *prev, *next; /* in the pool's queue */
+    bool queued;
+    struct evhttp_request *evreq; /* built, not yet handed to libevent */
+    enum evhttp_cmd_type type;
+    char *path;
     struct ag_timer *timer;
     ag_http_done_cb done;
     void *arg;
     char *host;
     int port;
     double timeout;
-    bool in_call;  /* inside ag_http_request() */
+    /* Kept for a retry (idempotent methods only). */
+    struct evkeyvalq *saved_headers;
+    char *saved_body;
+    size_t saved_len;
+    bool saved_has_body;
+    bool in_call;  /* inside ag_http_request() or a dispatch */
     bool finished; /* done has been called or is scheduled */
+    bool retried;
+    bool eof; /* the connection closed before a response */
     char error[160];
 };
+
+static void pool_kick(struct client_pool *pool);
+
+static void queue_push(struct client_pool *pool, struct client_req *cr, bool front)
+{
+    cr->queued = true;
+    if (front) {
+        cr->prev = NULL;
+        cr->next = pool->head;
+        if (pool->head)
+            pool->head->prev = cr;
+        else
+            pool->tail = cr;
+        pool->head = cr;
+        return;
+    }
+    cr->next = NULL;
+    cr->prev = pool->tail;
+    if (pool->tail)
+        pool->tail->next = cr;
+    else
+        pool->head = cr;
+    pool->tail = cr;
+}
+
+static void queue_unlink(struct client_pool *pool, struct client_req *cr)
+{
+    if (!cr->queued)
+        return;
+    if (cr->prev)
+        cr->prev->next = cr->next;
+    else
+        pool->head = cr->next;
+    if (cr->next)
+        cr->next->prev = cr->prev;
+    else
+        pool->tail = cr->prev;
+    cr->prev = cr->next = NULL;
+    cr->queued = false;
+}
+
+static void pool_release(struct ag__loop_hook *hook)
+{
+    struct client_pool *pool = (struct client_pool *)hook;
+
+    /* The loop is going away: requests still alive are released by their
+     * own hooks; detach them first. Freeing a connection frees its pending
+     * request without callbacks. */
+    for (int i = 0; i < pool->n_conns; i++) {
+        struct pool_conn *conn = &pool->conns[i];
+
+        if (conn->busy) {
+            conn->busy->conn = NULL;
+            conn->busy->pool = NULL;
+        }
+        if (conn->evcon)
+            evhttp_connection_free(conn->evcon);
+    }
+    while (pool->head) {
+        struct client_req *cr = pool->head;
+
+        queue_unlink(pool, cr);
+        cr->pool = NULL;
+    }
+    for (struct client_pool **p = &client_pools; *p; p = &(*p)->next) {
+        if (*p == pool) {
+            *p = pool->next;
+            break;
+        }
+    }
+    free(pool->host);
+    free(pool);
+}
+
+static struct client_pool *pool_get(struct ag_loop *loop, const char *host, int port)
+{
+    struct client_pool *pool;
+
+    for (pool = client_pools; pool; pool = pool->next)
+        if (pool->loop == loop && pool->port == port && strcmp(pool->host, host) == 0)
+            return pool;
+    pool = calloc(1, sizeof(*pool));
+    if (!pool)
+        return NULL;
+    pool->host = strdup(host);
+    if (!pool->host) {
+        free(pool);
+        return NULL;
+    }
+    pool->loop = loop;
+    pool->port = port;
+    pool->hook.release = pool_release;
+    ag__loop_hook_add(loop, &pool->hook);
+    pool->next = client_pools;
+    client_pools = pool;
+    return pool;
+}
 
 static void client_req_destroy(struct client_req *cr)
 {
     ag__loop_hook_remove(&cr->hook);
     ag_timer_free(cr->timer);
-    if (cr->evcon)
-        evhttp_connection_free(cr->evcon); /* frees a pending request, silently */
+    if (cr->pool)
+        queue_unlink(cr->pool, cr);
+    if (cr->conn) {
+        /* Still in flight (the loop is being freed): drop the connection
+         * so that no callback can reach us later. */
+        if (cr->conn->evcon)
+            evhttp_connection_free(cr->conn->evcon);
+        cr->conn->evcon = NULL;
+        cr->conn->busy = NULL;
+        cr->conn->served = 0;
+    }
+    if (cr->solo.evcon)
+        evhttp_connection_free(cr->solo.evcon);
+    if (cr->evreq)
+        evhttp_request_free(cr->evreq);
+    if (cr->saved_headers) {
+        evhttp_clear_headers(cr->saved_headers);
+        free(cr->saved_headers);
+    }
+    free(cr->saved_body);
+    free(cr->path);
     free(cr->host);
     free(cr);
 }
@@ -1170,47 +1364,147 @@ static void client_req_destroy_deferred(void *arg)
     client_req_destroy(arg);
 }
 
-static void client_req_schedule_destroy(struct client_req *cr)
+/* Frees a finished request; a pooled one also hands its connection on. */
+static void client_req_retire(struct client_req *cr)
 {
-    /* If the deferral cannot be allocated the loop hook frees us at exit. */
-    ag_loop_defer(cr->loop, client_req_destroy_deferred, cr);
+    struct client_pool *pool = cr->pool;
+
+    if (!pool) {
+        /* Its own connection must not be freed from inside its callbacks.
+         * If the deferral cannot be allocated the hook frees it at exit. */
+        ag_loop_defer(cr->loop, client_req_destroy_deferred, cr);
+        return;
+    }
+    client_req_destroy(cr);
+    pool_kick(pool);
 }
 
 static void client_req_fail_deferred(void *arg)
 {
     struct client_req *cr = arg;
     struct ag_http_response resp = {.code = 0, .error = cr->error};
+    struct client_pool *pool = cr->pool;
 
     cr->done(&resp, cr->arg);
     client_req_destroy(cr);
+    if (pool)
+        pool_kick(pool);
 }
 
 static void client_req_error(enum evhttp_request_error error, void *arg)
 {
     struct client_req *cr = arg;
 
+    cr->eof = error == EVREQ_HTTP_EOF;
     if (!cr->error[0])
         snprintf(cr->error, sizeof(cr->error), "%s:%d: %s", cr->host, cr->port,
                  request_error_text(error));
 }
 
+static void client_req_done(struct evhttp_request *evreq, void *arg);
+
+static bool method_idempotent(enum evhttp_cmd_type type)
+{
+    return type == EVHTTP_REQ_GET || type == EVHTTP_REQ_HEAD || type == EVHTTP_REQ_PUT ||
+           type == EVHTTP_REQ_DELETE || type == EVHTTP_REQ_OPTIONS;
+}
+
+/* Keeps what a retry needs to build the request again. */
+static int client_req_save(struct client_req *cr)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(cr->evreq);
+    struct evbuffer *body = evhttp_request_get_output_buffer(cr->evreq);
+    size_t len = evbuffer_get_length(body);
+
+    cr->saved_headers = calloc(1, sizeof(*cr->saved_headers));
+    if (!cr->saved_headers)
+        return -ENOMEM;
+    cr->saved_headers->tqh_first = NULL;
+    cr->saved_headers->tqh_last = &cr->saved_headers->tqh_first;
+    for (struct evkeyval *kv = out->tqh_first; kv; kv = kv->next.tqe_next)
+        if (evhttp_add_header(cr->saved_headers, kv->key, kv->value) < 0)
+            return -ENOMEM;
+    cr->saved_body = malloc(len + 1);
+    if (!cr->saved_body)
+        return -ENOMEM;
+    evbuffer_copyout(body, cr->saved_body, len);
+    cr->saved_len = len;
+    return 0;
+}
+
+static struct evhttp_request *client_req_build_again(struct client_req *cr)
+{
+    struct evhttp_request *evreq = evhttp_request_new(client_req_done, cr);
+    struct evkeyvalq *out;
+
+    if (!evreq)
+        return NULL;
+    evhttp_request_set_error_cb(evreq, client_req_error);
+    out = evhttp_request_get_output_headers(evreq);
+    for (struct evkeyval *kv = cr->saved_headers->tqh_first; kv; kv = kv->next.tqe_next)
+        evhttp_add_header(out, kv->key, kv->value);
+    if (cr->saved_len &&
+        evbuffer_add(evhttp_request_get_output_buffer(evreq), cr->saved_body, cr->saved_len) < 0) {
+        evhttp_request_free(evreq);
+        return NULL;
+    }
+    return evreq;
+}
+
+/* A request that failed because a reused connection closed before any
+ * response is sent once more, on a fresh connection, if its method is
+ * idempotent: the server may or may not have processed it, and doing it
+ * twice must be harmless. POST (every Mesos call) is never resent here:
+ * the caller learns of the failure and decides (see docs/architecture.md). */
+static bool client_req_retry(struct client_req *cr, unsigned long served_before)
+{
+    if (!cr->pool || !cr->saved_headers || cr->retried || !cr->eof || served_before == 0)
+        return false;
+    cr->evreq = client_req_build_again(cr);
+    if (!cr->evreq)
+        return false;
+    cr->retried = true;
+    cr->eof = false;
+    cr->error[0] = '\0';
+    queue_push(cr->pool, cr, true);
+    pool_kick(cr->pool);
+    return true;
+}
+
 static void client_req_done(struct evhttp_request *evreq, void *arg)
 {
     struct client_req *cr = arg;
+    struct pool_conn *conn = cr->conn;
     struct ag_http_response resp = {0};
+    bool failed = !evreq || evhttp_request_get_response_code(evreq) == 0;
+    unsigned long served_before = 0;
 
     if (cr->finished)
         return;
+    if (conn) {
+        served_before = conn->served;
+        conn->busy = NULL;
+        conn->served = failed ? 0 : conn->served + 1;
+        cr->conn = NULL;
+        if (!failed && cr->pool && conn->evcon) {
+            /* Now idle: libevent watches it for the server's close; this
+             * bounds how long it stays open unused. */
+            struct timeval idle = seconds_to_tv(POOL_IDLE_SECONDS);
+
+            evhttp_connection_set_timeout_tv(conn->evcon, &idle);
+        }
+    }
+    if (failed && !cr->in_call && client_req_retry(cr, served_before))
+        return;
     cr->finished = true;
     ag_timer_stop(cr->timer);
-    if (!evreq || evhttp_request_get_response_code(evreq) == 0) {
+    if (failed) {
         if (!cr->error[0])
             snprintf(cr->error, sizeof(cr->error), "cannot connect to %s:%d", cr->host, cr->port);
         /* Never call back from inside ag_http_request(). */
         if (cr->in_call) {
-            if (ag_loop_defer(cr->loop, client_req_fail_deferred, cr) == 0)
-                return;
-            /* No memory to defer: the hook frees the request at exit. */
+            /* Without memory to defer, the hook frees the request at exit. */
+            ag_loop_defer(cr->loop, client_req_fail_deferred, cr);
             return;
         }
         resp.error = cr->error;
@@ -1229,26 +1523,129 @@ static void client_req_done(struct evhttp_request *evreq, void *arg)
             resp.len = 0;
         cr->done(&resp, cr->arg);
     }
-    client_req_schedule_destroy(cr);
+    client_req_retire(cr);
+}
+
+/* Hands the built request to libevent on `conn`. */
+static void client_req_dispatch(struct client_req *cr, struct pool_conn *conn)
+{
+    struct evhttp_request *evreq = cr->evreq;
+    int r;
+
+    if (!conn->evcon) {
+        conn->evcon = evhttp_connection_base_new(ag_loop_base(cr->loop), NULL, cr->host,
+                                                 (ev_uint16_t)cr->port);
+        conn->served = 0;
+    }
+    if (!conn->evcon) {
+        snprintf(cr->error, sizeof(cr->error), "%s:%d: out of memory", cr->host, cr->port);
+        cr->finished = true;
+        ag_timer_stop(cr->timer);
+        ag_loop_defer(cr->loop, client_req_fail_deferred, cr);
+        return;
+    }
+    if (cr->timeout > 0) {
+        struct timeval tv = seconds_to_tv(cr->timeout);
+
+        /* Bounds each connect/read/write; the timer bounds the total. */
+        evhttp_connection_set_timeout_tv(conn->evcon, &tv);
+    } else {
+        /* "None": libevent would otherwise apply its own 45-50 s. */
+        struct timeval never = {100000000, 0};
+
+        evhttp_connection_set_timeout_tv(conn->evcon, &never);
+    }
+    conn->busy = cr;
+    cr->conn = conn;
+    cr->evreq = NULL; /* libevent's from here on */
+    bool was_in_call = cr->in_call;
+    cr->in_call = true;
+    r = evhttp_make_request(conn->evcon, evreq, cr->type, cr->path);
+    cr->in_call = was_in_call;
+    if (r < 0 && !cr->finished) {
+        /* Only allocation failures get here; libevent may or may not have
+         * freed evreq, so leave it (a rare leak beats a double free). */
+        if (cr->conn) {
+            cr->conn->busy = NULL;
+            cr->conn = NULL;
+        }
+        snprintf(cr->error, sizeof(cr->error), "%s:%d: cannot send the request", cr->host,
+                 cr->port);
+        cr->finished = true;
+        ag_timer_stop(cr->timer);
+        ag_loop_defer(cr->loop, client_req_fail_deferred, cr);
+    }
+}
+
+/* Starts queued requests on free connections, opening new ones up to the
+ * pool's size. A connection that already served is preferred. */
+static void pool_kick(struct client_pool *pool)
+{
+    if (pool->kicking)
+        return;
+    pool->kicking = true;
+    while (pool->head) {
+        struct pool_conn *conn = NULL;
+
+        for (int i = 0; i < pool->n_conns && !conn; i++)
+            if (!pool->conns[i].busy && pool->conns[i].evcon)
+                conn = &pool->conns[i];
+        for (int i = 0; i < pool->n_conns && !conn; i++)
+            if (!pool->conns[i].busy)
+                conn = &pool->conns[i];
+        if (!conn && pool->n_conns < pool_size)
+            conn = &pool->conns[pool->n_conns++];
+        if (!conn)
+            break;
+        struct client_req *cr = pool->head;
+
+        queue_unlink(pool, cr);
+        client_req_dispatch(cr, conn);
+    }
+    pool->kicking = false;
 }
 
 static void client_req_timeout(void *arg)
 {
     struct client_req *cr = arg;
     struct ag_http_response resp = {.code = 0};
+    struct client_pool *pool = cr->pool;
 
     if (cr->finished)
         return;
     cr->finished = true;
-    /* Not inside any connection callback: free the connection (and with
-     * it the request, without callbacks) right away. */
-    evhttp_connection_free(cr->evcon);
-    cr->evcon = NULL;
+    if (cr->conn) {
+        /* Not inside any connection callback: free the connection (and
+         * with it the request, without callbacks) right away. Only this
+         * request used it. */
+        evhttp_connection_free(cr->conn->evcon);
+        cr->conn->evcon = NULL;
+        cr->conn->busy = NULL;
+        cr->conn->served = 0;
+        if (cr->conn == &cr->solo)
+            cr->solo.evcon = NULL;
+        cr->conn = NULL;
+    }
+    if (pool)
+        queue_unlink(pool, cr);
     snprintf(cr->error, sizeof(cr->error), "%s:%d: timed out after %g s", cr->host, cr->port,
              cr->timeout);
     resp.error = cr->error;
     cr->done(&resp, cr->arg);
     client_req_destroy(cr);
+    if (pool)
+        pool_kick(pool);
+}
+
+/* "Connection: close" asks for a connection of its own, closed after the
+ * response (a health check wants to see a fresh connect, say). */
+static bool wants_own_connection(const struct ag_http_header *headers)
+{
+    for (size_t i = 0; headers && headers[i].name; i++)
+        if (headers[i].value && strcasecmp(headers[i].name, "Connection") == 0 &&
+            strcasecmp(headers[i].value, "close") == 0)
+            return true;
+    return false;
 }
 
 int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
@@ -1256,9 +1653,7 @@ int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
                     double timeout, ag_http_done_cb done, void *arg)
 {
     enum evhttp_cmd_type type;
-    struct evhttp_request *evreq;
     struct client_req *cr;
-    char *path = NULL;
     int r;
 
     if (!done || method_to_ev(method, &type) < 0)
@@ -1270,50 +1665,47 @@ int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
     cr->done = done;
     cr->arg = arg;
     cr->timeout = timeout;
-    r = client_prepare(loop, url, &cr->evcon, &cr->host, &cr->port, &path);
+    cr->type = type;
+    r = ag_http_parse_url(url, &cr->host, &cr->port, &cr->path);
     if (r < 0) {
         free(cr);
         return r;
     }
     cr->timer = ag_timer_new(loop, client_req_timeout, cr);
-    evreq = evhttp_request_new(client_req_done, cr);
-    if (!cr->timer || !evreq) {
+    cr->evreq = evhttp_request_new(client_req_done, cr);
+    if (!cr->timer || !cr->evreq) {
         r = -ENOMEM;
         goto fail;
     }
-    evhttp_request_set_error_cb(evreq, client_req_error);
-    r = client_fill_request(evreq, cr->host, cr->port, headers, body, len);
+    evhttp_request_set_error_cb(cr->evreq, client_req_error);
+    r = client_fill_request(cr->evreq, cr->host, cr->port, headers, body, len);
     if (r < 0)
         goto fail;
-    if (timeout > 0) {
-        struct timeval tv = seconds_to_tv(timeout);
-
-        /* Bounds each connect/read/write; the timer bounds the total. */
-        evhttp_connection_set_timeout_tv(cr->evcon, &tv);
-        ag_timer_start(cr->timer, timeout);
-    } else {
-        /* "None": libevent would otherwise apply its own 45-50 s. */
-        struct timeval never = {100000000, 0};
-
-        evhttp_connection_set_timeout_tv(cr->evcon, &never);
+    if (!wants_own_connection(headers)) {
+        cr->pool = pool_get(loop, cr->host, cr->port);
+        if (!cr->pool || (method_idempotent(type) && client_req_save(cr) < 0)) {
+            r = -ENOMEM;
+            goto fail;
+        }
     }
     cr->hook.release = client_req_hook_release;
     ag__loop_hook_add(loop, &cr->hook);
+    if (timeout > 0)
+        ag_timer_start(cr->timer, timeout);
     cr->in_call = true;
-    r = evhttp_make_request(cr->evcon, evreq, type, path);
-    cr->in_call = false;
-    free(path);
-    if (r < 0 && !cr->finished) {
-        /* Only allocation failures get here; libevent may or may not have
-         * freed evreq, so leave it (a rare leak beats a double free). */
-        client_req_destroy(cr);
-        return -ENOMEM;
+    if (cr->pool) {
+        struct client_pool *pool = cr->pool;
+
+        queue_push(pool, cr, false);
+        pool_kick(pool);
+    } else {
+        client_req_dispatch(cr, &cr->solo);
     }
+    /* cr may only be touched if it is still ours: a failure inside the
+     * call is always deferred, so it is. */
+    cr->in_call = false;
     return 0;
 fail:
-    if (evreq)
-        evhttp_request_free(evreq);
-    free(path);
     client_req_destroy(cr);
     return r;
 }

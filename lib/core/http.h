@@ -62,6 +62,9 @@ void ag_http_server_set_timeout(struct ag_http_server *server, double seconds);
 /* How many accept() calls failed (out of descriptors or memory). After
  * each failure accepting pauses for 100 ms rather than retrying at once. */
 uint64_t ag_http_server_accept_errors(const struct ag_http_server *server);
+/* How many connections the server has accepted (keep-alive reuse shows as
+ * many requests per connection). */
+uint64_t ag_http_server_connections(const struct ag_http_server *server);
 /* Closes the listener and every connection (streams get their close
  * callback; requests a handler still holds become dead: replying to them
  * only frees them). Accepts NULL. May be called from a handler or a close
@@ -144,12 +147,27 @@ struct ag_http_header {
 
 /* Sends one request to `url` ("http://host:port/path?query"); calls done
  * exactly once, on the loop thread, never from inside this call. `method`
- * is "GET", "POST", ... timeout in seconds (0 = none). 0, or -EINVAL for a
- * bad URL or method, -ENOMEM. Each request uses its own connection. A host
- * name (rather than an address) is resolved with a blocking lookup. */
+ * is "GET", "POST", ... timeout in seconds (0 = none; it covers the wait
+ * for a free connection too). 0, or -EINVAL for a bad URL or method,
+ * -ENOMEM. A host name (rather than an address) is resolved with a
+ * blocking lookup at each connect.
+ *
+ * Connections are kept alive and reused: each loop keeps up to 8 per
+ * (host, port), one request in flight on each; further requests wait in
+ * order for a free one. Idle connections close after 15 s. A request
+ * carrying the header "Connection: close" gets a connection of its own
+ * instead (use it for calls the server may hold for long, so that they do
+ * not occupy the pool). When a reused connection turns out closed before
+ * any response came, a GET, HEAD, PUT, DELETE or OPTIONS is sent once more
+ * on a fresh connection; a POST or PATCH is not (the server may have
+ * processed it): done then gets code 0 and the caller decides. */
 int ag_http_request(struct ag_loop *loop, const char *method, const char *url,
                     const struct ag_http_header *headers, const char *body, size_t len,
                     double timeout, ag_http_done_cb done, void *arg);
+
+/* Connections each pool of this thread's loops keeps at most (1 to 64;
+ * default 8). Applies to connections opened afterwards. */
+void ag_http_client_set_pool_size(int n);
 
 struct ag_http_client_stream;
 

@@ -64,13 +64,30 @@ static void ignore_sigpipe(void)
         signal(SIGPIPE, SIG_IGN);
 }
 
+/* With epoll, libevent then applies the changes of one loop iteration
+ * together before waiting: a write event armed and disarmed in the same
+ * iteration (every answered request, every event sent on a stream) costs
+ * no epoll_ctl, and read/write changes on one descriptor share one. */
+static struct event_base *new_base(void)
+{
+    struct event_config *cfg = event_config_new();
+    struct event_base *base;
+
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 struct ag_loop *ag_loop_new(void)
 {
     struct ag_loop *loop = calloc(1, sizeof(*loop));
 
     if (!loop)
         return NULL;
-    loop->base = event_base_new();
+    loop->base = new_base();
     if (!loop->base) {
         free(loop);
         return NULL;
