@@ -621,8 +621,52 @@ json_t *ag_master_get_agents_json(const struct ag_master *m);
 json_t *ag_master_get_frameworks_json(const struct ag_master *m);
 json_t *ag_master_get_tasks_json(const struct ag_master *m);
 json_t *ag_master_get_executors_json(const struct ag_master *m);
+/* Pieces the streamed renderer (stream.c) shares. */
+json_t *ag_master_offer_legacy_json(const struct ag_master_offer *o);
+json_t *ag_master_executor_legacy_json(const struct ag_master_executor *x);
+json_t *ag_master_framework_proto_json(const struct ag_master_framework *fw);
+/* An Attribute's legacy value (text, number, "[a-b]", "{x, y}"). */
+json_t *ag_master_attribute_value(const json_t *attr);
+/* {role: resources} of the reserved part of r / the unreserved part,
+ * flattened or in full. */
+json_t *ag_master_reserved_by_role_json(const struct ag_resources *r, bool full);
+json_t *ag_master_unreserved_json(const struct ag_resources *r, bool full);
+/* The user a task runs as (TaskInfo, its executor, the framework), or NULL. */
+const char *ag_master_task_user(const struct ag_master_task *t);
+/* "slave(1)@ip:port" into buf. */
+char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len);
 /* {"nanoseconds": t * 1e9} */
 json_t *ag_master_time_info(double seconds);
+
+/* --- stream.c: the large read endpoints, streamed in slices --- */
+
+enum ag_master_render_kind {
+    AG_RENDER_STATE = 0,      /* /master/state */
+    AG_RENDER_FRAMEWORKS = 1, /* /master/frameworks (only: a framework id) */
+    AG_RENDER_SLAVES = 2,     /* /master/slaves (only: an agent id) */
+    AG_RENDER_GET_STATE = 3,  /* operator API responses, with their envelope */
+    AG_RENDER_GET_TASKS = 4,
+    AG_RENDER_GET_AGENTS = 5,
+    AG_RENDER_GET_FRAMEWORKS = 6,
+    AG_RENDER_GET_EXECUTORS = 7,
+};
+struct ag_master_render;
+/* Answers req (200, chunked) with the document, rendered a few
+ * milliseconds at a time between loop turns; honours `jsonp`. */
+void ag_master_render_serve(struct ag_master *m, struct ag_http_req *req,
+                            enum ag_master_render_kind kind, const char *only);
+/* The whole document at once (malloc'd), NULL on failure. */
+char *ag_master_render_all(struct ag_master *m, enum ag_master_render_kind kind, const char *only,
+                           size_t *ret_len);
+/* Driving a render by hand (tests): new, slices until one returns true
+ * (at most max_steps objects each, 0 = no limit; max_seconds 0 = no
+ * limit), the output so far, failed (OOM or a bug), free. */
+struct ag_master_render *ag_master_render_new(struct ag_master *m, enum ag_master_render_kind kind,
+                                              const char *only);
+bool ag_master_render_slice(struct ag_master_render *r, size_t max_steps, double max_seconds);
+const char *ag_master_render_output(const struct ag_master_render *r, size_t *ret_len);
+bool ag_master_render_failed(const struct ag_master_render *r);
+void ag_master_render_free(struct ag_master_render *r);
 
 /* --- calls after authentication (scheduler.c, agent_api.c) --- */
 
