@@ -100,7 +100,7 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         ag_debug("agent '%s': duplicate status update for task '%s'; forwarding again", a->id, tid);
     } else {
         m->metrics.valid_status_updates++;
-        ag_master_task_add_status(t, json_deep_copy(status));
+        ag_master_task_add_status(t, json_incref(status)); /* serialised at once */
         free(t->update_uuid);
         t->update_uuid = strdup(uuid);
         t->has_update_state = true;

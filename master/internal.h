@@ -200,19 +200,33 @@ struct ag_master_framework {
 
 /* --- tasks --- */
 
+/* A TaskStatus as a task keeps it: serialised, not as a tree (a tree of a
+ * dozen nodes costs kilobytes per status at 100,000 tasks). */
+struct ag_master_status {
+    char *json;    /* the TaskStatus, compact JSON */
+    char *legacy;  /* its legacy form {state, timestamp, ...}, compact JSON */
+    bool has_data; /* `data` is set (dropped when the task completes) */
+};
+
 struct ag_master_task {
     char *id;
     struct ag_master_framework *fw;
     struct ag_master_agent *agent; /* agents outlive tasks */
     char *executor_id;             /* NULL for command tasks */
     char *role;
-    json_t *info; /* TaskInfo as launched, resources normalised */
+    /* What the master shows of the TaskInfo as launched (it keeps no copy
+     * of the rest: the agent has it): */
+    char *name;    /* "" when unnamed */
+    char *user;    /* command.user, else executor.command.user; NULL if neither */
+    json_t *extra; /* the members labels, discovery, container, health_check,
+                    * kill_policy, limits that are set; NULL when none is */
     struct ag_resources resources;
     enum ag_task_state state;
     bool has_update_state;
     enum ag_task_state update_state;
-    char *update_uuid; /* Base64, as the agent sent it */
-    json_t *statuses;  /* array of TaskStatus */
+    char *update_uuid;                 /* Base64, as the agent sent it */
+    struct ag_master_status *statuses; /* oldest first */
+    size_t n_statuses;
     double launch_time;
     double unreachable_time; /* 0: never unreachable */
     bool held;               /* resources count as used (agent, framework, allocator) */
@@ -377,8 +391,11 @@ void ag_master_task_hold(struct ag_master *m, struct ag_master_task *t, bool to_
 void ag_master_task_release(struct ag_master *m, struct ag_master_task *t);
 /* Moves an active task to its framework's completed list (capped). */
 void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t);
-/* Appends a status (stolen) to the task's history. */
+/* Appends a status to the task's history (stolen: the task keeps it
+ * serialised and frees the tree). */
 void ag_master_task_add_status(struct ag_master_task *t, json_t *status);
+/* The latest status as a new tree, or NULL. */
+json_t *ag_master_task_last_status(const struct ag_master_task *t);
 
 /* Executors. */
 struct ag_master_executor *ag_master_executor_find(struct ag_master_agent *a,
@@ -633,6 +650,9 @@ json_t *ag_master_reserved_by_role_json(const struct ag_resources *r, bool full)
 json_t *ag_master_unreserved_json(const struct ag_resources *r, bool full);
 /* The user a task runs as (TaskInfo, its executor, the framework), or NULL. */
 const char *ag_master_task_user(const struct ag_master_task *t);
+/* A TaskStatus in the legacy shape {state, timestamp, labels?,
+ * container_status?, healthy?}, compact (malloc'd; NULL on OOM). */
+char *ag_master_status_legacy_text(const json_t *status);
 /* "slave(1)@ip:port" into buf. */
 char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len);
 /* {"nanoseconds": t * 1e9} */

@@ -180,26 +180,30 @@ json_t *ag_master_offer_legacy_json(const struct ag_master_offer *o)
 
 const char *ag_master_task_user(const struct ag_master_task *t)
 {
-    json_t *cmd = ag_json_get(t->info, "command");
-    const char *u = str_or(cmd, "user", NULL);
-    if (!u) {
-        json_t *ecmd = ag_json_get(ag_json_get(t->info, "executor"), "command");
-        u = str_or(ecmd, "user", NULL);
-    }
-    return u ? u : str_or(t->fw->info, "user", NULL);
+    return t->user ? t->user : str_or(t->fw->info, "user", NULL);
+}
+
+/* A status kept as text, as a tree again. */
+static json_t *status_tree(const char *text)
+{
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    return j ? j : json_null();
 }
 
 json_t *ag_master_task_proto_json(const struct ag_master_task *t)
 {
-    json_t *j =
-        json_pack("{s:s, s:o, s:o, s:o, s:s}", "name", str_or(t->info, "name", ""), "task_id",
-                  ag_json_id(t->id), "framework_id", ag_json_id(t->fw->id), "agent_id",
-                  ag_json_id(t->agent->id), "state", ag_task_state_name(t->state));
+    json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:s}", "name", t->name, "task_id",
+                          ag_json_id(t->id), "framework_id", ag_json_id(t->fw->id), "agent_id",
+                          ag_json_id(t->agent->id), "state", ag_task_state_name(t->state));
     if (t->executor_id)
         ag_json_set_id(j, "executor_id", t->executor_id);
     set_array_if_any(j, "resources", res_json(&t->resources));
-    if (json_array_size(t->statuses) > 0)
-        json_object_set(j, "statuses", t->statuses);
+    if (t->n_statuses > 0) {
+        json_t *sts = json_array();
+        for (size_t i = 0; i < t->n_statuses; i++)
+            json_array_append_new(sts, status_tree(t->statuses[i].json));
+        json_object_set_new(j, "statuses", sts);
+    }
     if (t->has_update_state) {
         json_object_set_new(j, "status_update_state",
                             json_string(ag_task_state_name(t->update_state)));
@@ -209,24 +213,11 @@ json_t *ag_master_task_proto_json(const struct ag_master_task *t)
     static const char *const copied[] = {"labels",       "discovery",   "container",
                                          "health_check", "kill_policy", "limits"};
     for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
-        copy_member(j, t->info, copied[i]);
+        copy_member(j, t->extra, copied[i]);
     const char *user = ag_master_task_user(t);
     if (user)
         json_object_set_new(j, "user", json_string(user));
     json_object_set_new(j, "role", json_string(t->role));
-    return j;
-}
-
-/* A TaskStatus in the legacy shape: {state, timestamp, ...}. */
-static json_t *status_legacy_json(const json_t *st)
-{
-    json_t *j = json_object();
-    copy_member(j, st, "state");
-    json_t *ts = ag_json_get(st, "timestamp");
-    json_object_set_new(j, "timestamp", json_real(json_is_number(ts) ? json_number_value(ts) : 0));
-    copy_member(j, st, "labels");
-    copy_member(j, st, "container_status");
-    copy_member(j, st, "healthy");
     return j;
 }
 
@@ -240,23 +231,22 @@ static void set_legacy_labels(json_t *j, const json_t *info)
 
 json_t *ag_master_task_legacy_json(const struct ag_master_task *t)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", t->id, "name",
-                          str_or(t->info, "name", ""), "framework_id", t->fw->id, "executor_id",
-                          t->executor_id ? t->executor_id : "", "slave_id", t->agent->id, "state",
-                          ag_task_state_name(t->state), "resources", flatten(&t->resources), "role",
-                          t->role);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", t->id, "name", t->name,
+                  "framework_id", t->fw->id, "executor_id", t->executor_id ? t->executor_id : "",
+                  "slave_id", t->agent->id, "state", ag_task_state_name(t->state), "resources",
+                  flatten(&t->resources), "role", t->role);
     json_t *sts = json_array();
-    size_t i;
-    json_t *st;
-    json_array_foreach(t->statuses, i, st) json_array_append_new(sts, status_legacy_json(st));
+    for (size_t i = 0; i < t->n_statuses; i++)
+        json_array_append_new(sts, status_tree(t->statuses[i].legacy));
     json_object_set_new(j, "statuses", sts);
     const char *user = ag_master_task_user(t);
     if (user)
         json_object_set_new(j, "user", json_string(user));
-    set_legacy_labels(j, t->info);
-    copy_member(j, t->info, "discovery");
-    copy_member(j, t->info, "container");
-    copy_member(j, t->info, "health_check");
+    set_legacy_labels(j, t->extra);
+    copy_member(j, t->extra, "discovery");
+    copy_member(j, t->extra, "container");
+    copy_member(j, t->extra, "health_check");
     if (t->unreachable_time > 0)
         json_object_set_new(j, "unreachable_time", json_real(t->unreachable_time));
     return j;

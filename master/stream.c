@@ -317,11 +317,23 @@ static void put_status_legacy(struct ag_jw *w, const json_t *st)
     ag_jw_obj_end(w);
 }
 
+char *ag_master_status_legacy_text(const json_t *status)
+{
+    struct ag_jw w;
+    ag_jw_init(&w);
+    put_status_legacy(&w, status);
+    if (w.oom || w.bad) {
+        ag_jw_release(&w);
+        return NULL;
+    }
+    return w.buf; /* the writer's buffer, handed over */
+}
+
 static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 {
     ag_jw_obj_begin(w);
     ag_jw_key_str(w, "id", t->id);
-    ag_jw_key_str(w, "name", str_or(t->info, "name", ""));
+    ag_jw_key_str(w, "name", t->name);
     ag_jw_key_str(w, "framework_id", t->fw->id);
     ag_jw_key_str(w, "executor_id", t->executor_id ? t->executor_id : "");
     ag_jw_key_str(w, "slave_id", t->agent->id);
@@ -330,19 +342,20 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
     ag_jw_key_str(w, "role", t->role);
     ag_jw_key(w, "statuses");
     ag_jw_arr_begin(w);
-    size_t i;
-    json_t *st;
-    json_array_foreach(t->statuses, i, st) put_status_legacy(w, st);
+    for (size_t i = 0; i < t->n_statuses; i++)
+        ag_jw_raw(w, t->statuses[i].legacy, strlen(t->statuses[i].legacy));
     ag_jw_arr_end(w);
     const char *user = ag_master_task_user(t);
     if (user)
         ag_jw_key_str(w, "user", user);
-    json_t *labels = ag_json_get(ag_json_get(t->info, "labels"), "labels");
-    if (json_is_array(labels))
-        ag_jw_key_json(w, "labels", labels);
-    key_json_if(w, t->info, "discovery");
-    key_json_if(w, t->info, "container");
-    key_json_if(w, t->info, "health_check");
+    if (t->extra) {
+        json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
+        if (json_is_array(labels))
+            ag_jw_key_json(w, "labels", labels);
+        key_json_if(w, t->extra, "discovery");
+        key_json_if(w, t->extra, "container");
+        key_json_if(w, t->extra, "health_check");
+    }
     if (t->unreachable_time > 0)
         ag_jw_key_real(w, "unreachable_time", t->unreachable_time);
     ag_jw_obj_end(w);
@@ -351,7 +364,7 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
 {
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "name", str_or(t->info, "name", ""));
+    ag_jw_key_str(w, "name", t->name);
     ag_jw_key_id(w, "task_id", t->id);
     ag_jw_key_id(w, "framework_id", t->fw->id);
     ag_jw_key_id(w, "agent_id", t->agent->id);
@@ -359,8 +372,13 @@ static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
     if (t->executor_id)
         ag_jw_key_id(w, "executor_id", t->executor_id);
     key_res_if(w, "resources", &t->resources);
-    if (json_array_size(t->statuses) > 0)
-        ag_jw_key_json(w, "statuses", t->statuses);
+    if (t->n_statuses > 0) {
+        ag_jw_key(w, "statuses");
+        ag_jw_arr_begin(w);
+        for (size_t i = 0; i < t->n_statuses; i++)
+            ag_jw_raw(w, t->statuses[i].json, strlen(t->statuses[i].json));
+        ag_jw_arr_end(w);
+    }
     if (t->has_update_state) {
         ag_jw_key_str(w, "status_update_state", ag_task_state_name(t->update_state));
         if (t->update_uuid)
@@ -368,8 +386,8 @@ static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
     }
     static const char *const copied[] = {"labels",       "discovery",   "container",
                                          "health_check", "kill_policy", "limits"};
-    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
-        key_json_if(w, t->info, copied[i]);
+    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]) && t->extra; i++)
+        key_json_if(w, t->extra, copied[i]);
     const char *user = ag_master_task_user(t);
     if (user)
         ag_jw_key_str(w, "user", user);

@@ -263,11 +263,36 @@ void ag_jw_int(struct ag_jw *w, int64_t v)
 
 /* jansson's format: "%.17g", a ".0" when neither "." nor "e" appears, and
  * the exponent without "+" or leading zeros. */
+/* Whole numbers (most resource amounts) print exactly as "%.17g" would,
+ * and without snprintf's cost. */
+static bool put_whole(struct ag_jw *w, double v)
+{
+    if (!(v > -1e15 && v < 1e15) || v != (double)(int64_t)v || (v == 0 && signbit(v)))
+        return false;
+    char buf[32];
+    char *p = buf + sizeof(buf);
+    int64_t n = (int64_t)v;
+    uint64_t u = n < 0 ? (uint64_t)(-n) : (uint64_t)n;
+    *--p = '0';
+    *--p = '.';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (n < 0)
+        *--p = '-';
+    before_value(w);
+    put(w, p, (size_t)(buf + sizeof(buf) - p));
+    return true;
+}
+
 void ag_jw_real(struct ag_jw *w, double v)
 {
     char buf[64];
     if (!isfinite(v))
         v = 0;
+    if (put_whole(w, v))
+        return;
     int n = snprintf(buf, sizeof(buf), "%.17g", v);
     if (n < 0 || (size_t)n >= sizeof(buf) - 3)
         n = snprintf(buf, sizeof(buf), "0.0");

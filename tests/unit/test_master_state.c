@@ -869,12 +869,28 @@ static void populate(struct fixture *f)
     ASSERT_NOT_NULL(fw);
     ASSERT_NOT_NULL(fw2);
     ASSERT_NOT_NULL(old);
-    struct ag_master_task *t = add_task(f, fw, a, "t1");
-    json_object_set_new(t->info, "labels", parse("{\"labels\":[{\"key\":\"a\",\"value\":\"b\"}]}"));
-    json_object_set_new(t->info, "discovery", parse("{\"visibility\":\"FRAMEWORK\"}"));
-    ag_master_task_add_status(t, parse("{\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_RUNNING\","
-                                       "\"timestamp\":1732458078.123456,\"healthy\":true,"
-                                       "\"labels\":{\"labels\":[]},\"uuid\":\"AAAA\"}"));
+    struct ag_resources res;
+    char err[256];
+    ag_resources_init(&res);
+    ag_resources_parse("cpus:1;mem:32", NULL, &res, err, sizeof(err));
+    ag_resources_set_allocation_role(&res, "web");
+    json_t *tinfo = parse("{\"name\":\"first\",\"task_id\":{\"value\":\"t1\"},"
+                          "\"command\":{\"value\":\"x\",\"user\":\"alice\"},"
+                          "\"labels\":{\"labels\":[{\"key\":\"a\",\"value\":\"b\"}]},"
+                          "\"discovery\":{\"visibility\":\"FRAMEWORK\"},"
+                          "\"kill_policy\":{\"grace_period\":{\"nanoseconds\":5}}}");
+    struct ag_master_task *t =
+        ag_master_task_new(f->m, fw, a, "t1", NULL, "web", tinfo, &res, AG_TASK_RUNNING);
+    ag_master_task_hold(f->m, t, false);
+    json_decref(tinfo);
+    ag_resources_release(&res);
+    ASSERT_STREQ(t->name, "first");
+    ASSERT_STREQ(t->user, "alice");
+    ASSERT_EQ(json_object_size(t->extra), 3);
+    ag_master_task_add_status(
+        t, parse("{\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_RUNNING\","
+                 "\"timestamp\":1732458078.123456,\"healthy\":true,"
+                 "\"labels\":{\"labels\":[]},\"uuid\":\"AAAA\",\"data\":\"ZGF0YQ==\"}"));
     t->has_update_state = true;
     t->update_state = AG_TASK_RUNNING;
     t->update_uuid = strdup("AAAA");
@@ -889,8 +905,6 @@ static void populate(struct fixture *f)
     ag_master_allocate(f->m); /* offers (before the fake allocator forgets fw2) */
     ag_master_fw_remove(f->m, old);
 
-    struct ag_resources res;
-    char err[256];
     ag_resources_init(&res);
     ag_resources_parse("cpus:0.5", NULL, &res, err, sizeof(err));
     json_t *info = parse("{\"executor_id\":{\"value\":\"ex\"},\"name\":\"my exec\","
@@ -989,6 +1003,34 @@ TEST(streamed_state_equals_tree)
                   ag_master_get_executors_json(m), "get_frameworks",
                   ag_master_get_frameworks_json(m), "get_agents", ag_master_get_agents_json(m));
     same_bytes(m, AG_RENDER_GET_STATE, NULL, operator_envelope("GET_STATE", "get_state", state));
+
+    /* what the task keeps of its TaskInfo and statuses reaches the state */
+    char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    json_t *js = parse(text);
+    free(text);
+    json_t *fj = json_array_get(json_object_get(js, "frameworks"), 0);
+    json_t *tj = json_array_get(json_object_get(fj, "tasks"), 0);
+    ASSERT_STREQ(path_str(tj, "id", NULL, NULL), "t1");
+    ASSERT_STREQ(path_str(tj, "name", NULL, NULL), "first");
+    ASSERT_STREQ(path_str(tj, "user", NULL, NULL), "alice");
+    ASSERT_STREQ(path_str(json_array_get(json_object_get(tj, "labels"), 0), "key", NULL, NULL),
+                 "a");
+    json_t *st = json_array_get(json_object_get(tj, "statuses"), 0);
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_RUNNING");
+    ASSERT_TRUE(json_is_true(json_object_get(st, "healthy")));
+    ASSERT_NEAR(json_number_value(json_object_get(st, "timestamp")), 1732458078.123456, 1e-6);
+    struct ag_master_framework *fw =
+        ag_master_map_get(&m->frameworks, json_string_value(json_object_get(fj, "id")));
+    json_decref(js);
+
+    /* a completed task drops its statuses' data */
+    ASSERT_NOT_NULL(fw);
+    struct ag_master_task *t1 = ag_master_map_get(&fw->tasks, "t1");
+    ASSERT_TRUE(strstr(t1->statuses[0].json, "\"data\"") != NULL);
+    ag_master_task_set_state(m, t1, AG_TASK_FINISHED);
+    ag_master_task_complete(m, t1);
+    ASSERT_NULL(strstr(t1->statuses[0].json, "\"data\""));
+    ASSERT_TRUE(strstr(t1->statuses[0].json, "\"uuid\":\"AAAA\"") != NULL);
     teardown(&f);
 }
 
@@ -1210,7 +1252,7 @@ TEST(launch_update_acknowledge_flow)
                          fw->id, UUID1),
               0);
     ASSERT_NOT_NULL(event(&f, "UPDATE", 1));
-    ASSERT_EQ(json_array_size(t->statuses), 1);
+    ASSERT_EQ(t->n_statuses, 1);
 
     /* the acknowledgement goes to the agent byte for byte */
     ASSERT_EQ(sched_call(&f, fw, err, sizeof(err),
