@@ -24,6 +24,7 @@
  */
 #include "master/internal.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -283,16 +284,80 @@ static bool any_reserved(const struct ag_resources *r)
     return false;
 }
 
-/* Resources as a Resource array, only when there are any. */
+static void put_u64(struct ag_jw *w, uint64_t v)
+{
+    if (v <= INT64_MAX)
+        ag_jw_int(w, (int64_t)v);
+    else
+        ag_jw_real(w, (double)v);
+}
+
+/* One unreserved Resource without DiskInfo as ag_resources_to_json()
+ * writes it (POST_REFINEMENT). */
+static void put_resource(struct ag_jw *w, const struct ag_resource *x)
+{
+    static const char *const type_names[] = {"SCALAR", "RANGES", "SET"};
+    ag_jw_obj_begin(w);
+    ag_jw_key_str(w, "name", x->name);
+    ag_jw_key_str(w, "type", type_names[x->type]);
+    ag_jw_key(w, x->type == AG_VALUE_SCALAR   ? "scalar"
+                 : x->type == AG_VALUE_RANGES ? "ranges"
+                                              : "set");
+    ag_jw_obj_begin(w);
+    if (x->type == AG_VALUE_SCALAR) {
+        ag_jw_key_real(w, "value", (double)x->scalar_milli / 1000.0);
+    } else if (x->type == AG_VALUE_RANGES) {
+        ag_jw_key(w, "range");
+        ag_jw_arr_begin(w);
+        for (size_t i = 0; i < x->n_ranges; i++) {
+            ag_jw_obj_begin(w);
+            ag_jw_key(w, "begin");
+            put_u64(w, x->ranges[i].begin);
+            ag_jw_key(w, "end");
+            put_u64(w, x->ranges[i].end);
+            ag_jw_obj_end(w);
+        }
+        ag_jw_arr_end(w);
+    } else {
+        ag_jw_key(w, "item");
+        ag_jw_arr_begin(w);
+        for (size_t i = 0; i < x->n_items; i++)
+            ag_jw_str(w, x->items[i]);
+        ag_jw_arr_end(w);
+    }
+    ag_jw_obj_end(w);
+    if (x->allocation_role) {
+        ag_jw_key(w, "allocation_info");
+        ag_jw_obj_begin(w);
+        ag_jw_key_str(w, "role", x->allocation_role);
+        ag_jw_obj_end(w);
+    }
+    if (x->revocable) {
+        ag_jw_key(w, "revocable");
+        ag_jw_obj_begin(w);
+        ag_jw_obj_end(w);
+    }
+    ag_jw_obj_end(w);
+}
+
+/* Resources as a Resource array, only when there are any: written
+ * directly, or through the tree when reservations or disks are involved. */
 static void key_res_if(struct ag_jw *w, const char *key, const struct ag_resources *r)
 {
     if (r->n == 0)
         return;
-    json_t *j = ag_resources_to_json(r, AG_RESOURCES_POST_REFINEMENT);
-    if (json_array_size(j) > 0)
-        key_tree(w, key, j);
-    else
-        json_decref(j);
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->items[i].n_reservations > 0 || r->items[i].disk ||
+            (unsigned)r->items[i].type > AG_VALUE_SET) {
+            key_tree(w, key, ag_resources_to_json(r, AG_RESOURCES_POST_REFINEMENT));
+            return;
+        }
+    }
+    ag_jw_key(w, key);
+    ag_jw_arr_begin(w);
+    for (size_t i = 0; i < r->n; i++)
+        put_resource(w, &r->items[i]);
+    ag_jw_arr_end(w);
 }
 
 static void key_time_info(struct ag_jw *w, const char *key, double seconds)

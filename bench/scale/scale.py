@@ -91,12 +91,15 @@ def timed(fn):
 def measure_state(c, fw, wanted, quick):
     url = f"http://{c.master_url}"
     runs = 3 if quick else 5
-    rest, op, stalls = [], [], []
+    rest, op, stalls, cpu = [], [], [], []
     size = 0
+    pid = c.master.pid
     for _ in range(runs):
         time.sleep(0.3)
         probe = common.Prober(f"{url}/health")
+        c0 = common.cpu_ms(pid)
         ms, size = timed(lambda: len(common.get(f"{url}/master/state", timeout=120)[1]))
+        cpu.append(common.cpu_ms(pid) - c0)
         rest.append(ms)
         stalls.append(probe.stop())
         ms, _ = timed(lambda: len(common.get(
@@ -104,9 +107,12 @@ def measure_state(c, fw, wanted, quick):
             headers={"Content-Type": "application/json", "Accept": "application/json"})[1]))
         op.append(ms)
     note(f"/master/state: {size / 1e6:.1f} MB; times {', '.join(f'{x:.0f}' for x in rest)} ms; "
-         f"slowest /health answer meanwhile {max(stalls):.0f} ms (the master's loop, which "
-         f"serves schedulers too, was blocked that long)")
+         f"master CPU {', '.join(f'{x:.0f}' for x in cpu)} ms (includes the /health polls and "
+         f"whatever else the master served meanwhile); slowest /health answer meanwhile "
+         f"{max(stalls):.0f} ms (the master's loop, which serves schedulers too, was blocked at "
+         f"most that long); load average {os.getloadavg()[0]:.1f}")
     bench(f"state.ms.{wanted}", f"{statistics.median(rest):.0f}", "ms")
+    bench(f"state.cpu_ms.{wanted}", f"{statistics.median(cpu):.0f}", "ms")
     bench(f"state.get_state_ms.{wanted}", f"{statistics.median(op):.0f}", "ms")
     bench(f"state.stall_ms.{wanted}", f"{max(stalls):.0f}", "ms")
 

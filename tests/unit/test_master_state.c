@@ -854,10 +854,28 @@ static struct ag_master_agent *add_rich_agent(struct fixture *f)
     return a;
 }
 
+/* Ranges and sets, nothing reserved: the writer's own Resource path. */
+static void add_ranges_agent(struct fixture *f)
+{
+    json_t *sub =
+        parse("{\"version\":1,\"agent_info\":{\"hostname\":\"node3\","
+              "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.5}},"
+              "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":1,"
+              "\"end\":5},{\"begin\":9,\"end\":9}]}},"
+              "{\"name\":\"disks\",\"type\":\"SET\",\"set\":{\"item\":[\"sdb\",\"sda\"]}}]}}");
+    struct ag_master_agent *a = NULL;
+    char err[256];
+    int r = ag_master_agent_subscribe(f->m, sub, "127.0.0.1", NULL, "sid-c", &a, err, sizeof(err));
+    json_decref(sub);
+    if (r != 0)
+        AG_TEST_FAIL("subscribe: %s", err);
+}
+
 /* A master with a bit of everything the state shows. */
 static void populate(struct fixture *f)
 {
     struct ag_master_agent *a = add_agent(f, NULL);
+    add_ranges_agent(f);
     struct ag_master_agent *b = add_rich_agent(f);
     struct ag_master_agent *gone = add_agent(f, NULL);
     struct ag_master_framework *old = add_fw(f, NULL);
