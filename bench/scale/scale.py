@@ -50,18 +50,30 @@ def run_launch(build, quick):
 def run_footprint_state(build, quick, do_footprint, do_state):
     sizes = [10000, 50000]
     tasks = 10000 if quick else 100000
+    runs = []
     for size in sizes:
         n = common.max_agents(size)
-        wanted = n  # figures are named by the count actually run
+        runs.append((n, 0, str(n)))  # figures are named by the count actually run
         if n < size:
             note(f"footprint/state {size}: only {n} agents fit under RLIMIT_NOFILE "
                  f"{common.fd_limit()} (each agent is a connection, i.e. a file descriptor, "
                  f"in the master); figures below are for {n} agents")
-        with common.Cluster(build, n, task_duration=-1) as c:
+            if do_state:
+                # State at `size` registered agents: the ones past the limit
+                # subscribe through the agent API like the others, then close
+                # their stream; the master keeps them (disconnected, listed in
+                # the state, rendered the same way). Named "<size>d".
+                runs.append((size, size - n, f"{size}d"))
+    for total, detached, wanted in runs:
+        if detached:
+            note(f"state {wanted}: {total} agents registered, {detached} of them detached "
+                 f"after subscribing, {total - detached} connected")
+        with common.Cluster(build, total, task_duration=-1, detached=detached) as c:
+            n = total
             time.sleep(1)
             rss_agents = common.rss_kb(c.master.pid)
             per_agent = (rss_agents - c.base_rss) / n
-            if do_footprint:
+            if do_footprint and not detached:
                 note(f"master RSS: {c.base_rss} KB empty, {rss_agents} KB with {n} agents "
                      f"(subscribed in {c.subscribe_s:.1f} s)")
                 bench(f"master.kb_per_agent.{wanted}", f"{per_agent:.1f}", "KB")
@@ -72,7 +84,7 @@ def run_footprint_state(build, quick, do_footprint, do_state):
             common.read_until(fw, "READY", 900)
             time.sleep(1)
             rss_tasks = common.rss_kb(c.master.pid)
-            if do_footprint:
+            if do_footprint and not detached:
                 note(f"master RSS: {rss_tasks} KB with {n} agents and {tasks} running tasks")
                 bench(f"master.kb_per_task.{wanted}", f"{(rss_tasks - rss_agents) / tasks:.2f}",
                       "KB")
