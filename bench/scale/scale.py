@@ -106,6 +106,12 @@ def measure_state(c, fw, wanted, quick):
     rest, op, stalls, cpu = [], [], [], []
     size = 0
     pid = c.master.pid
+    # The same probe with no state request, for as long as the runs take:
+    # what the master's other work (allocation rounds, offers to the
+    # frameworks, agent heartbeats) costs the probe anyway.
+    probe = common.Prober(f"{url}/health")
+    time.sleep(3 if quick else 5)
+    idle = probe.stop()
     for _ in range(runs):
         time.sleep(0.3)
         probe = common.Prober(f"{url}/health")
@@ -122,11 +128,13 @@ def measure_state(c, fw, wanted, quick):
          f"master CPU {', '.join(f'{x:.0f}' for x in cpu)} ms (includes the /health polls and "
          f"whatever else the master served meanwhile); slowest /health answer meanwhile "
          f"{max(stalls):.0f} ms (the master's loop, which serves schedulers too, was blocked at "
-         f"most that long); load average {os.getloadavg()[0]:.1f}")
+         f"most that long; {idle:.0f} ms with no state request); load average "
+         f"{os.getloadavg()[0]:.1f}")
     bench(f"state.ms.{wanted}", f"{statistics.median(rest):.0f}", "ms")
     bench(f"state.cpu_ms.{wanted}", f"{statistics.median(cpu):.0f}", "ms")
     bench(f"state.get_state_ms.{wanted}", f"{statistics.median(op):.0f}", "ms")
     bench(f"state.stall_ms.{wanted}", f"{max(stalls):.0f}", "ms")
+    bench(f"state.idle_stall_ms.{wanted}", f"{idle:.0f}", "ms")
 
 
 def run_offer_latency(build, quick):
