@@ -60,7 +60,7 @@ static void handle_state(struct ag_http_req *req, void *arg)
 static void handle_state_summary(struct ag_http_req *req, void *arg)
 {
     if (read_method_ok(req))
-        reply_json(arg, req, ag_master_state_summary_json(arg));
+        serve(req, arg, AG_RENDER_STATE_SUMMARY, NULL);
 }
 
 static void handle_frameworks(struct ag_http_req *req, void *arg)

@@ -669,6 +669,7 @@ enum ag_master_render_kind {
     AG_RENDER_GET_AGENTS = 5,
     AG_RENDER_GET_FRAMEWORKS = 6,
     AG_RENDER_GET_EXECUTORS = 7,
+    AG_RENDER_STATE_SUMMARY = 8, /* /master/state-summary */
 };
 struct ag_master_render;
 /* Answers req (200, chunked) with the document, rendered a few

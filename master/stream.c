@@ -50,6 +50,7 @@ enum section {
     S_EMPTY_ARRAY,        /* "key": [] */
     S_OPERATOR_HEAD,      /* {"type": T, "<t>": { */
     S_KEY_OBJ,            /* "key": { */
+    S_SUMMARY_HEAD,       /* "hostname": ... */
     S_AGENTS_LEGACY,      /* "slaves": [...] of /master/state */
     S_AGENTS_LEGACY_FULL, /* "slaves": [...] of /master/slaves */
     S_FWS_LEGACY,         /* "frameworks": [...] with their tasks */
@@ -61,6 +62,8 @@ enum section {
     S_FWS_PROTO,          /* "frameworks": [...] (operator Framework messages) */
     S_DONE_FWS_PROTO,     /* "completed_frameworks": [...] */
     S_AGENTS_PROTO,       /* "agents": [...] */
+    S_AGENTS_SUMMARY,     /* "slaves": [...] of /master/state-summary */
+    S_FWS_SUMMARY,        /* "frameworks": [...] of /master/state-summary */
 };
 
 struct step {
@@ -85,6 +88,15 @@ static const struct step script_frameworks[] = {
     {S_FWS_LEGACY, "frameworks"},
     {S_DONE_FWS_LEGACY, "completed_frameworks"},
     {S_EMPTY_ARRAY, "unregistered_frameworks"},
+    {S_OBJ_END, NULL},
+    {S_END, NULL},
+};
+
+static const struct step script_summary[] = {
+    {S_KEY_OBJ, NULL},
+    {S_SUMMARY_HEAD, NULL},
+    {S_AGENTS_SUMMARY, "slaves"},
+    {S_FWS_SUMMARY, "frameworks"},
     {S_OBJ_END, NULL},
     {S_END, NULL},
 };
@@ -169,6 +181,7 @@ static const struct step *const scripts[] = {
     [AG_RENDER_GET_AGENTS] = script_get_agents,
     [AG_RENDER_GET_FRAMEWORKS] = script_get_frameworks,
     [AG_RENDER_GET_EXECUTORS] = script_get_executors,
+    [AG_RENDER_STATE_SUMMARY] = script_summary,
 };
 
 struct ag_master_render {
@@ -467,7 +480,8 @@ static bool agent_listed(const struct ag_master_agent *a)
     return a->state != AG_MASTER_AGENT_UNREACHABLE;
 }
 
-static void put_agent_legacy(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+/* The members of an agent's legacy object, left open. */
+static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent *a, bool full)
 {
     char pid[300];
     ag_jw_obj_begin(w);
@@ -516,6 +530,11 @@ static void put_agent_legacy(struct ag_jw *w, const struct ag_master_agent *a, b
         key_tree(w, "offered_resources_full",
                  ag_resources_to_json(&a->offered, AG_RESOURCES_PRE_REFINEMENT));
     }
+}
+
+static void put_agent_legacy(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+{
+    put_agent_legacy_open(w, a, full);
     ag_jw_obj_end(w);
 }
 
@@ -769,6 +788,58 @@ static bool step_agents(struct ag_master_render *r, enum section s)
     return false;
 }
 
+static const enum ag_task_state summary_counted[] = {
+    AG_TASK_STAGING, AG_TASK_STARTING, AG_TASK_RUNNING, AG_TASK_KILLING, AG_TASK_FINISHED,
+    AG_TASK_KILLED,  AG_TASK_FAILED,   AG_TASK_LOST,    AG_TASK_ERROR,   AG_TASK_UNREACHABLE};
+
+/* An agent of /master/state-summary: its legacy object, task counts per
+ * state and the frameworks it runs tasks of. */
+static void put_agent_summary(struct ag_jw *w, const struct ag_master_agent *a)
+{
+    put_agent_legacy_open(w, a, false);
+    size_t counts[AG_TASK_STATE_COUNT] = {0};
+    const struct ag_master_framework *seen[16];
+    size_t n_seen = 0;
+    bool overflow = false;
+    for (const struct ag_master_list *n = a->tasks.next; n != &a->tasks; n = n->next) {
+        const struct ag_master_task *t =
+            ag_master_container_of(n, struct ag_master_task, agent_link);
+        counts[t->state]++;
+        size_t k = 0;
+        while (k < n_seen && seen[k] != t->fw)
+            k++;
+        if (k == n_seen) {
+            if (n_seen < 16)
+                seen[n_seen++] = t->fw;
+            else
+                overflow = true;
+        }
+    }
+    for (size_t i = 0; i < sizeof(summary_counted) / sizeof(summary_counted[0]); i++)
+        ag_jw_key_int(w, ag_task_state_name(summary_counted[i]),
+                      (int64_t)counts[summary_counted[i]]);
+    ag_jw_key(w, "framework_ids");
+    if (overflow) {
+        /* many frameworks on one agent: the tree's way (a set in order) */
+        json_t *fids = json_object(), *ids = json_array();
+        for (const struct ag_master_list *n = a->tasks.next; n != &a->tasks; n = n->next)
+            json_object_set_new(
+                fids, ag_master_container_of(n, struct ag_master_task, agent_link)->fw->id,
+                json_true());
+        const char *k;
+        json_t *v;
+        json_object_foreach(fids, k, v) json_array_append_new(ids, json_string(k));
+        json_decref(fids);
+        put_tree(w, ids);
+    } else {
+        ag_jw_arr_begin(w);
+        for (size_t k = 0; k < n_seen; k++)
+            ag_jw_str(w, seen[k]->id);
+        ag_jw_arr_end(w);
+    }
+    ag_jw_obj_end(w);
+}
+
 static bool task_in_section(const struct ag_master_task *t, enum section s)
 {
     return (t->state == AG_TASK_UNREACHABLE) == (s == S_TASKS_UNREACHABLE);
@@ -962,6 +1033,23 @@ static bool advance(struct ag_master_render *r)
             ag_jw_key(w, st->key);
         ag_jw_obj_begin(w);
         break;
+    case S_SUMMARY_HEAD:
+        ag_jw_key_str(w, "hostname", r->m->hostname);
+        break;
+    case S_AGENTS_SUMMARY: {
+        struct ag_master_map_entry *e = ag_master_map_cursor_next(&r->m->agents, &r->outer);
+        done = !e;
+        if (e && agent_listed(e->value))
+            put_agent_summary(w, e->value);
+        break;
+    }
+    case S_FWS_SUMMARY: {
+        struct ag_master_map_entry *e = ag_master_map_cursor_next(&r->m->frameworks, &r->outer);
+        done = !e;
+        if (e)
+            put_tree(w, ag_master_framework_legacy_json(e->value, true));
+        break;
+    }
     case S_AGENTS_LEGACY:
     case S_AGENTS_LEGACY_FULL:
     case S_AGENTS_PROTO:

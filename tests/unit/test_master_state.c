@@ -1000,6 +1000,7 @@ TEST(streamed_state_equals_tree)
     ASSERT_TRUE(m->offers.n > 0);
     ASSERT_EQ(m->n_completed_frameworks, 1);
     same_bytes(m, AG_RENDER_STATE, NULL, ag_master_state_json(m));
+    same_bytes(m, AG_RENDER_STATE_SUMMARY, NULL, ag_master_state_summary_json(m));
     same_bytes(m, AG_RENDER_FRAMEWORKS, NULL, legacy_frameworks(m, NULL));
     const char *fid = ((struct ag_master_framework *)m->frameworks.head->value)->id;
     same_bytes(m, AG_RENDER_FRAMEWORKS, fid, legacy_frameworks(m, fid));
