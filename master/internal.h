@@ -203,8 +203,9 @@ struct ag_master_framework {
 /* A TaskStatus as a task keeps it: serialised, not as a tree (a tree of a
  * dozen nodes costs kilobytes per status at 100,000 tasks). */
 struct ag_master_status {
-    char *json;    /* the TaskStatus, compact JSON */
-    char *legacy;  /* its legacy form {state, timestamp, ...}, compact JSON */
+    char *json;   /* the TaskStatus, compact JSON */
+    char *legacy; /* its legacy form {state, timestamp, ...}, compact JSON */
+    uint32_t json_len, legacy_len;
     bool has_data; /* `data` is set (dropped when the task completes) */
 };
 

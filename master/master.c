@@ -130,6 +130,7 @@ static void status_drop_data(struct ag_master_status *st)
         return;
     free(st->json);
     st->json = text;
+    st->json_len = (uint32_t)strlen(text);
     st->has_data = false;
 }
 
@@ -1105,6 +1106,8 @@ void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
         ag_error("out of memory keeping a status of task '%s'", t->id);
         return;
     }
+    st.json_len = (uint32_t)strlen(st.json);
+    st.legacy_len = (uint32_t)strlen(st.legacy);
     if (t->n_statuses >= MAX_TASK_STATUSES) {
         free(t->statuses[0].json);
         free(t->statuses[0].legacy);

@@ -195,6 +195,7 @@ struct ag_master_render {
     struct ag_master_map_cursor outer; /* agents or frameworks */
     struct ag_master_map_cursor inner; /* a framework's tasks */
     char *fw_id;                       /* the framework the inner cursor walks */
+    struct ag_master_framework *fw;    /* it, within one slice (NULL: look it up) */
     char *done_fw;                     /* last completed framework shown */
     /* serving */
     struct ag_http_stream *stream;
@@ -204,6 +205,23 @@ struct ag_master_render {
 };
 
 /* --- small writers --- */
+
+/* Literal member names: written without scanning them for escapes. */
+#define KEY(w, lit)      AG_JW_KEY(w, lit)
+#define KSTR(w, lit, v)  (KEY(w, lit), ag_jw_str((w), (v)))
+#define KINT(w, lit, v)  (KEY(w, lit), ag_jw_int((w), (v)))
+#define KREAL(w, lit, v) (KEY(w, lit), ag_jw_real((w), (v)))
+#define KBOOL(w, lit, v) (KEY(w, lit), ag_jw_bool((w), (v)))
+#define KJSON(w, lit, v) (KEY(w, lit), ag_jw_json((w), (v)))
+
+static void key_id(struct ag_jw *w, const char *lit, size_t len, const char *id)
+{
+    ag_jw_key_plain(w, lit, len);
+    ag_jw_obj_begin(w);
+    KSTR(w, "value", id);
+    ag_jw_obj_end(w);
+}
+#define KID(w, lit, v) key_id((w), "" lit "", sizeof(lit) - 1, (v))
 
 static void key_json_if(struct ag_jw *w, const json_t *obj, const char *key)
 {
@@ -311,28 +329,28 @@ static void put_resource(struct ag_jw *w, const struct ag_resource *x)
 {
     static const char *const type_names[] = {"SCALAR", "RANGES", "SET"};
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "name", x->name);
-    ag_jw_key_str(w, "type", type_names[x->type]);
+    KSTR(w, "name", x->name);
+    KSTR(w, "type", type_names[x->type]);
     ag_jw_key(w, x->type == AG_VALUE_SCALAR   ? "scalar"
                  : x->type == AG_VALUE_RANGES ? "ranges"
                                               : "set");
     ag_jw_obj_begin(w);
     if (x->type == AG_VALUE_SCALAR) {
-        ag_jw_key_real(w, "value", (double)x->scalar_milli / 1000.0);
+        KREAL(w, "value", (double)x->scalar_milli / 1000.0);
     } else if (x->type == AG_VALUE_RANGES) {
-        ag_jw_key(w, "range");
+        KEY(w, "range");
         ag_jw_arr_begin(w);
         for (size_t i = 0; i < x->n_ranges; i++) {
             ag_jw_obj_begin(w);
-            ag_jw_key(w, "begin");
+            KEY(w, "begin");
             put_u64(w, x->ranges[i].begin);
-            ag_jw_key(w, "end");
+            KEY(w, "end");
             put_u64(w, x->ranges[i].end);
             ag_jw_obj_end(w);
         }
         ag_jw_arr_end(w);
     } else {
-        ag_jw_key(w, "item");
+        KEY(w, "item");
         ag_jw_arr_begin(w);
         for (size_t i = 0; i < x->n_items; i++)
             ag_jw_str(w, x->items[i]);
@@ -340,13 +358,13 @@ static void put_resource(struct ag_jw *w, const struct ag_resource *x)
     }
     ag_jw_obj_end(w);
     if (x->allocation_role) {
-        ag_jw_key(w, "allocation_info");
+        KEY(w, "allocation_info");
         ag_jw_obj_begin(w);
-        ag_jw_key_str(w, "role", x->allocation_role);
+        KSTR(w, "role", x->allocation_role);
         ag_jw_obj_end(w);
     }
     if (x->revocable) {
-        ag_jw_key(w, "revocable");
+        KEY(w, "revocable");
         ag_jw_obj_begin(w);
         ag_jw_obj_end(w);
     }
@@ -377,7 +395,7 @@ static void key_time_info(struct ag_jw *w, const char *key, double seconds)
 {
     ag_jw_key(w, key);
     ag_jw_obj_begin(w);
-    ag_jw_key_int(w, "nanoseconds", (int64_t)(seconds * 1e9));
+    KINT(w, "nanoseconds", (int64_t)(seconds * 1e9));
     ag_jw_obj_end(w);
 }
 
@@ -388,7 +406,7 @@ static void put_status_legacy(struct ag_jw *w, const json_t *st)
     ag_jw_obj_begin(w);
     key_json_if(w, st, "state");
     json_t *ts = ag_json_get(st, "timestamp");
-    ag_jw_key_real(w, "timestamp", json_is_number(ts) ? json_number_value(ts) : 0);
+    KREAL(w, "timestamp", json_is_number(ts) ? json_number_value(ts) : 0);
     key_json_if(w, st, "labels");
     key_json_if(w, st, "container_status");
     key_json_if(w, st, "healthy");
@@ -410,57 +428,57 @@ char *ag_master_status_legacy_text(const json_t *status)
 static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 {
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "id", t->id);
-    ag_jw_key_str(w, "name", t->name);
-    ag_jw_key_str(w, "framework_id", t->fw->id);
-    ag_jw_key_str(w, "executor_id", t->executor_id ? t->executor_id : "");
-    ag_jw_key_str(w, "slave_id", t->agent->id);
-    ag_jw_key_str(w, "state", ag_task_state_name(t->state));
+    KSTR(w, "id", t->id);
+    KSTR(w, "name", t->name);
+    KSTR(w, "framework_id", t->fw->id);
+    KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
+    KSTR(w, "slave_id", t->agent->id);
+    KSTR(w, "state", ag_task_state_name(t->state));
     key_flat(w, "resources", &t->resources);
-    ag_jw_key_str(w, "role", t->role);
-    ag_jw_key(w, "statuses");
+    KSTR(w, "role", t->role);
+    KEY(w, "statuses");
     ag_jw_arr_begin(w);
     for (size_t i = 0; i < t->n_statuses; i++)
-        ag_jw_raw(w, t->statuses[i].legacy, strlen(t->statuses[i].legacy));
+        ag_jw_raw(w, t->statuses[i].legacy, t->statuses[i].legacy_len);
     ag_jw_arr_end(w);
     const char *user = ag_master_task_user(t);
     if (user)
-        ag_jw_key_str(w, "user", user);
+        KSTR(w, "user", user);
     if (t->extra) {
         json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
         if (json_is_array(labels))
-            ag_jw_key_json(w, "labels", labels);
+            KJSON(w, "labels", labels);
         key_json_if(w, t->extra, "discovery");
         key_json_if(w, t->extra, "container");
         key_json_if(w, t->extra, "health_check");
     }
     if (t->unreachable_time > 0)
-        ag_jw_key_real(w, "unreachable_time", t->unreachable_time);
+        KREAL(w, "unreachable_time", t->unreachable_time);
     ag_jw_obj_end(w);
 }
 
 static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
 {
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "name", t->name);
-    ag_jw_key_id(w, "task_id", t->id);
-    ag_jw_key_id(w, "framework_id", t->fw->id);
-    ag_jw_key_id(w, "agent_id", t->agent->id);
-    ag_jw_key_str(w, "state", ag_task_state_name(t->state));
+    KSTR(w, "name", t->name);
+    KID(w, "task_id", t->id);
+    KID(w, "framework_id", t->fw->id);
+    KID(w, "agent_id", t->agent->id);
+    KSTR(w, "state", ag_task_state_name(t->state));
     if (t->executor_id)
-        ag_jw_key_id(w, "executor_id", t->executor_id);
+        KID(w, "executor_id", t->executor_id);
     key_res_if(w, "resources", &t->resources);
     if (t->n_statuses > 0) {
-        ag_jw_key(w, "statuses");
+        KEY(w, "statuses");
         ag_jw_arr_begin(w);
         for (size_t i = 0; i < t->n_statuses; i++)
-            ag_jw_raw(w, t->statuses[i].json, strlen(t->statuses[i].json));
+            ag_jw_raw(w, t->statuses[i].json, t->statuses[i].json_len);
         ag_jw_arr_end(w);
     }
     if (t->has_update_state) {
-        ag_jw_key_str(w, "status_update_state", ag_task_state_name(t->update_state));
+        KSTR(w, "status_update_state", ag_task_state_name(t->update_state));
         if (t->update_uuid)
-            ag_jw_key_str(w, "status_update_uuid", t->update_uuid);
+            KSTR(w, "status_update_uuid", t->update_uuid);
     }
     static const char *const copied[] = {"labels",       "discovery",   "container",
                                          "health_check", "kill_policy", "limits"};
@@ -468,8 +486,8 @@ static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
         key_json_if(w, t->extra, copied[i]);
     const char *user = ag_master_task_user(t);
     if (user)
-        ag_jw_key_str(w, "user", user);
-    ag_jw_key_str(w, "role", t->role);
+        KSTR(w, "user", user);
+    KSTR(w, "role", t->role);
     ag_jw_obj_end(w);
 }
 
@@ -485,10 +503,10 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
 {
     char pid[300];
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "id", a->id);
-    ag_jw_key_str(w, "hostname", a->hostname ? a->hostname : "");
-    ag_jw_key_int(w, "port", a->port);
-    ag_jw_key(w, "attributes");
+    KSTR(w, "id", a->id);
+    KSTR(w, "hostname", a->hostname ? a->hostname : "");
+    KINT(w, "port", a->port);
+    KEY(w, "attributes");
     ag_jw_obj_begin(w);
     size_t i;
     json_t *attr;
@@ -499,8 +517,8 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
             key_tree(w, name, ag_master_attribute_value(attr));
     }
     ag_jw_obj_end(w);
-    ag_jw_key_str(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
-    ag_jw_key_real(w, "registered_time", a->registered_time);
+    KSTR(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
+    KREAL(w, "registered_time", a->registered_time);
     key_flat(w, "resources", &a->total);
     key_flat(w, "used_resources", &a->used);
     key_flat(w, "offered_resources", &a->offered);
@@ -508,19 +526,19 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
         key_tree(w, "reserved_resources", ag_master_reserved_by_role_json(&a->total, false));
         key_tree(w, "unreserved_resources", ag_master_unreserved_json(&a->total, false));
     } else {
-        ag_jw_key(w, "reserved_resources");
+        KEY(w, "reserved_resources");
         ag_jw_obj_begin(w);
         ag_jw_obj_end(w);
         key_flat(w, "unreserved_resources", &a->total);
     }
-    ag_jw_key_bool(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
-    ag_jw_key_bool(w, "deactivated", false);
-    ag_jw_key_str(w, "version", AG_MASTER_MESOS_VERSION);
-    ag_jw_key(w, "capabilities");
+    KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
+    KBOOL(w, "deactivated", false);
+    KSTR(w, "version", AG_MASTER_MESOS_VERSION);
+    KEY(w, "capabilities");
     static const char caps[] = "[\"MULTI_ROLE\",\"HIERARCHICAL_ROLE\",\"RESERVATION_REFINEMENT\"]";
     ag_jw_raw(w, caps, sizeof(caps) - 1);
     if (a->reregistered_time > 0)
-        ag_jw_key_real(w, "reregistered_time", a->reregistered_time);
+        KREAL(w, "reregistered_time", a->reregistered_time);
     key_json_if(w, a->info, "domain");
     if (full) {
         key_tree(w, "reserved_resources_full", ag_master_reserved_by_role_json(&a->total, true));
@@ -542,13 +560,13 @@ static void put_agent_proto(struct ag_jw *w, const struct ag_master_agent *a)
 {
     char pid[300];
     ag_jw_obj_begin(w);
-    ag_jw_key_json(w, "agent_info", a->info);
-    ag_jw_key_bool(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
-    ag_jw_key_bool(w, "deactivated", false);
-    ag_jw_key_str(w, "version", AG_MASTER_MESOS_VERSION);
-    ag_jw_key_str(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
+    KJSON(w, "agent_info", a->info);
+    KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
+    KBOOL(w, "deactivated", false);
+    KSTR(w, "version", AG_MASTER_MESOS_VERSION);
+    KSTR(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
     key_time_info(w, "registered_time", a->registered_time);
-    ag_jw_key(w, "capabilities");
+    KEY(w, "capabilities");
     static const char caps[] = "[{\"type\":\"MULTI_ROLE\"},{\"type\":\"HIERARCHICAL_ROLE\"},"
                                "{\"type\":\"RESERVATION_REFINEMENT\"}]";
     ag_jw_raw(w, caps, sizeof(caps) - 1);
@@ -567,11 +585,11 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     const json_t *info = fw->info;
     bool connected = fw->state == AG_MASTER_FW_CONNECTED;
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "id", fw->id);
-    ag_jw_key_str(w, "name", str_or(info, "name", ""));
+    KSTR(w, "id", fw->id);
+    KSTR(w, "name", str_or(info, "name", ""));
     key_flat(w, "used_resources", &fw->used);
     key_flat(w, "offered_resources", &fw->offered);
-    ag_jw_key(w, "capabilities");
+    KEY(w, "capabilities");
     ag_jw_arr_begin(w);
     size_t i;
     json_t *c;
@@ -582,23 +600,23 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
             ag_jw_json(w, t);
     }
     ag_jw_arr_end(w);
-    ag_jw_key_str(w, "hostname", str_or(info, "hostname", ""));
-    ag_jw_key_str(w, "webui_url", str_or(info, "webui_url", ""));
-    ag_jw_key_bool(w, "active", connected);
-    ag_jw_key_bool(w, "connected", connected);
-    ag_jw_key_bool(w, "recovered", fw->state == AG_MASTER_FW_RECOVERED);
-    ag_jw_key_str(w, "user", str_or(info, "user", ""));
+    KSTR(w, "hostname", str_or(info, "hostname", ""));
+    KSTR(w, "webui_url", str_or(info, "webui_url", ""));
+    KBOOL(w, "active", connected);
+    KBOOL(w, "connected", connected);
+    KBOOL(w, "recovered", fw->state == AG_MASTER_FW_RECOVERED);
+    KSTR(w, "user", str_or(info, "user", ""));
     json_t *fo = ag_json_get(info, "failover_timeout");
-    ag_jw_key_real(w, "failover_timeout", json_is_number(fo) ? json_number_value(fo) : 0);
+    KREAL(w, "failover_timeout", json_is_number(fo) ? json_number_value(fo) : 0);
     json_t *cp = ag_json_get(info, "checkpoint");
-    ag_jw_key_bool(w, "checkpoint", json_is_boolean(cp) && json_is_true(cp));
-    ag_jw_key_real(w, "registered_time", fw->registered_time);
-    ag_jw_key_real(w, "unregistered_time", fw->unregistered_time);
+    KBOOL(w, "checkpoint", json_is_boolean(cp) && json_is_true(cp));
+    KREAL(w, "registered_time", fw->registered_time);
+    KREAL(w, "unregistered_time", fw->unregistered_time);
     if (fw->reregistered_time > 0)
-        ag_jw_key_real(w, "reregistered_time", fw->reregistered_time);
+        KREAL(w, "reregistered_time", fw->reregistered_time);
     const char *principal = str_or(info, "principal", NULL);
     if (principal)
-        ag_jw_key_str(w, "principal", principal);
+        KSTR(w, "principal", principal);
     struct ag_resources all;
     ag_resources_init(&all);
     ag_resources_add(&all, &fw->used);
@@ -606,31 +624,31 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     key_flat(w, "resources", &all);
     ag_resources_release(&all);
     if (fw->caps & AG_CAP_MULTI_ROLE) {
-        ag_jw_key(w, "roles");
+        KEY(w, "roles");
         ag_jw_arr_begin(w);
         for (size_t k = 0; k < fw->n_roles; k++)
             ag_jw_str(w, fw->roles[k]);
         ag_jw_arr_end(w);
     } else {
-        ag_jw_key_str(w, "role", fw->n_roles ? fw->roles[0] : "*");
+        KSTR(w, "role", fw->n_roles ? fw->roles[0] : "*");
     }
 }
 
 /* After "tasks" and "unreachable_tasks": the bounded rest and the "}". */
 static void put_fw_legacy_tail(struct ag_jw *w, const struct ag_master_framework *fw)
 {
-    ag_jw_key(w, "completed_tasks");
+    KEY(w, "completed_tasks");
     ag_jw_arr_begin(w);
     for (const struct ag_master_list *n = fw->completed.next; n != &fw->completed; n = n->next)
         put_task_legacy(w, ag_master_container_of(n, struct ag_master_task, fw_link));
     ag_jw_arr_end(w);
-    ag_jw_key(w, "offers");
+    KEY(w, "offers");
     ag_jw_arr_begin(w);
     for (const struct ag_master_list *n = fw->offers.next; n != &fw->offers; n = n->next)
         put_tree(w, ag_master_offer_legacy_json(
                         ag_master_container_of(n, struct ag_master_offer, fw_link)));
     ag_jw_arr_end(w);
-    ag_jw_key(w, "executors");
+    KEY(w, "executors");
     ag_jw_arr_begin(w);
     for (const struct ag_master_list *n = fw->executors.next; n != &fw->executors; n = n->next)
         put_tree(w, ag_master_executor_legacy_json(
@@ -638,7 +656,7 @@ static void put_fw_legacy_tail(struct ag_jw *w, const struct ag_master_framework
     ag_jw_arr_end(w);
     json_t *labels = ag_json_get(ag_json_get(fw->info, "labels"), "labels");
     if (json_is_array(labels))
-        ag_jw_key_json(w, "labels", labels);
+        KJSON(w, "labels", labels);
     ag_jw_obj_end(w);
 }
 
@@ -656,11 +674,11 @@ static void put_fw_tasks_legacy(struct ag_jw *w, const struct ag_master_framewor
 static void put_fw_legacy(struct ag_jw *w, const struct ag_master_framework *fw)
 {
     put_fw_legacy_head(w, fw);
-    ag_jw_key(w, "tasks");
+    KEY(w, "tasks");
     ag_jw_arr_begin(w);
     put_fw_tasks_legacy(w, fw, false);
     ag_jw_arr_end(w);
-    ag_jw_key(w, "unreachable_tasks");
+    KEY(w, "unreachable_tasks");
     ag_jw_arr_begin(w);
     put_fw_tasks_legacy(w, fw, true);
     ag_jw_arr_end(w);
@@ -699,8 +717,17 @@ static struct ag_master_framework *next_done_fw(struct ag_master_render *r)
     return fw;
 }
 
+/* The framework the inner walk is in, or NULL if it is gone. */
+static struct ag_master_framework *cur_fw(struct ag_master_render *r)
+{
+    if (!r->fw)
+        r->fw = ag_master_map_get(&r->m->frameworks, r->fw_id);
+    return r->fw;
+}
+
 static void set_fw(struct ag_master_render *r, const char *id)
 {
+    r->fw = NULL;
     free(r->fw_id);
     r->fw_id = strdup(id);
     if (!r->fw_id)
@@ -721,17 +748,17 @@ static bool step_fws_legacy(struct ag_master_render *r)
             return false;
         set_fw(r, e->key);
         put_fw_legacy_head(w, e->value);
-        ag_jw_key(w, "tasks");
+        KEY(w, "tasks");
         ag_jw_arr_begin(w);
         r->sub = 1;
         return false;
     }
-    struct ag_master_framework *fw = ag_master_map_get(&r->m->frameworks, r->fw_id);
+    struct ag_master_framework *fw = cur_fw(r);
     if (!fw) {
         /* removed since the last slice: close what was opened */
         ag_jw_arr_end(w);
         if (r->sub == 1) {
-            ag_jw_key(w, "unreachable_tasks");
+            KEY(w, "unreachable_tasks");
             ag_jw_raw(w, "[]", 2);
         }
         static const char *const empty[] = {"completed_tasks", "offers", "executors"};
@@ -753,7 +780,7 @@ static bool step_fws_legacy(struct ag_master_render *r)
     ag_jw_arr_end(w);
     ag_master_map_cursor_release(&r->inner);
     if (r->sub == 1) {
-        ag_jw_key(w, "unreachable_tasks");
+        KEY(w, "unreachable_tasks");
         ag_jw_arr_begin(w);
         r->sub = 2;
         return false;
@@ -818,7 +845,7 @@ static void put_agent_summary(struct ag_jw *w, const struct ag_master_agent *a)
     for (size_t i = 0; i < sizeof(summary_counted) / sizeof(summary_counted[0]); i++)
         ag_jw_key_int(w, ag_task_state_name(summary_counted[i]),
                       (int64_t)counts[summary_counted[i]]);
-    ag_jw_key(w, "framework_ids");
+    KEY(w, "framework_ids");
     if (overflow) {
         /* many frameworks on one agent: the tree's way (a set in order) */
         json_t *fids = json_object(), *ids = json_array();
@@ -868,7 +895,7 @@ static bool step_tasks(struct ag_master_render *r, enum section s)
         return false;
     }
     if (r->sub == 1) {
-        struct ag_master_framework *fw = ag_master_map_get(&r->m->frameworks, r->fw_id);
+        struct ag_master_framework *fw = cur_fw(r);
         struct ag_master_map_entry *e =
             fw ? ag_master_map_cursor_next(&fw->tasks, &r->inner) : NULL;
         if (!e) {
@@ -903,8 +930,8 @@ static bool step_executors(struct ag_master_render *r)
         const struct ag_master_executor *x =
             ag_master_container_of(n, struct ag_master_executor, agent_link);
         ag_jw_obj_begin(&r->w);
-        ag_jw_key_json(&r->w, "executor_info", x->info);
-        ag_jw_key_id(&r->w, "agent_id", a->id);
+        KJSON(&r->w, "executor_info", x->info);
+        KID(&r->w, "agent_id", a->id);
         ag_jw_obj_end(&r->w);
     }
     return false;
@@ -950,23 +977,23 @@ static void put_state_head(struct ag_master_render *r)
     json_t *x;
     json_object_foreach(v, k, x) ag_jw_key_json(w, k, x);
     json_decref(v);
-    ag_jw_key_real(w, "start_time", m->start_time);
-    ag_jw_key_real(w, "elected_time", m->start_time);
-    ag_jw_key_str(w, "id", m->id);
-    ag_jw_key_str(w, "pid", m->pid);
-    ag_jw_key_str(w, "hostname", m->hostname);
-    ag_jw_key(w, "capabilities");
+    KREAL(w, "start_time", m->start_time);
+    KREAL(w, "elected_time", m->start_time);
+    KSTR(w, "id", m->id);
+    KSTR(w, "pid", m->pid);
+    KSTR(w, "hostname", m->hostname);
+    KEY(w, "capabilities");
     ag_jw_raw(w, "[]", 2);
-    ag_jw_key_int(w, "activated_slaves", (int64_t)activated);
-    ag_jw_key_int(w, "deactivated_slaves", (int64_t)deactivated);
-    ag_jw_key_int(w, "unreachable_slaves", (int64_t)unreachable);
-    ag_jw_key_str(w, "leader", m->pid);
-    ag_jw_key(w, "leader_info");
+    KINT(w, "activated_slaves", (int64_t)activated);
+    KINT(w, "deactivated_slaves", (int64_t)deactivated);
+    KINT(w, "unreachable_slaves", (int64_t)unreachable);
+    KSTR(w, "leader", m->pid);
+    KEY(w, "leader_info");
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "id", m->id);
-    ag_jw_key_str(w, "pid", m->pid);
-    ag_jw_key_int(w, "port", m->port);
-    ag_jw_key_str(w, "hostname", m->hostname);
+    KSTR(w, "id", m->id);
+    KSTR(w, "pid", m->pid);
+    KINT(w, "port", m->port);
+    KSTR(w, "hostname", m->hostname);
     ag_jw_obj_end(w);
     key_tree(w, "flags", ag_master_flags_json(m));
 }
@@ -979,7 +1006,7 @@ static void put_operator_head(struct ag_jw *w, const char *type)
         key[i] = (char)(type[i] >= 'A' && type[i] <= 'Z' ? type[i] - 'A' + 'a' : type[i]);
     key[i] = '\0';
     ag_jw_obj_begin(w);
-    ag_jw_key_str(w, "type", type);
+    KSTR(w, "type", type);
     ag_jw_key(w, key);
     ag_jw_obj_begin(w);
 }
@@ -996,6 +1023,7 @@ static void next_section(struct ag_master_render *r)
     free(r->fw_id);
     free(r->done_fw);
     r->fw_id = r->done_fw = NULL;
+    r->fw = NULL;
 }
 
 /* One bounded piece of the current section; false when the document is
@@ -1034,7 +1062,7 @@ static bool advance(struct ag_master_render *r)
         ag_jw_obj_begin(w);
         break;
     case S_SUMMARY_HEAD:
-        ag_jw_key_str(w, "hostname", r->m->hostname);
+        KSTR(w, "hostname", r->m->hostname);
         break;
     case S_AGENTS_SUMMARY: {
         struct ag_master_map_entry *e = ag_master_map_cursor_next(&r->m->agents, &r->outer);
@@ -1125,16 +1153,18 @@ static double monotonic(void)
 bool ag_master_render_slice(struct ag_master_render *r, size_t max_steps, double max_seconds)
 {
     double deadline = max_seconds > 0 ? monotonic() + max_seconds : 0;
+    size_t start = r->w.len;
     bool more = true;
     for (size_t i = 0; more && (max_steps == 0 || i < max_steps); i++) {
         more = advance(r);
-        if (r->w.oom || r->w.len >= SLICE_BYTES)
+        if (r->w.oom || (max_seconds > 0 && r->w.len - start >= SLICE_BYTES))
             break;
         if (deadline > 0 && (i & 31) == 31 && monotonic() > deadline)
             break;
     }
     ag_master_map_cursor_park(&r->outer);
     ag_master_map_cursor_park(&r->inner);
+    r->fw = NULL; /* the master may change before the next slice */
     return !more || r->w.oom;
 }
 

@@ -103,6 +103,29 @@ void ag_jw_key(struct ag_jw *w, const char *key)
     w->after_key = true;
 }
 
+void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+{
+    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
+    if (!(w->is_object & bit) || w->after_key) {
+        w->bad = true;
+        return;
+    }
+    if (!reserve(w, len + 4))
+        return;
+    char *p = w->buf + w->len;
+    if (w->has_items & bit)
+        *p++ = ',';
+    w->has_items |= bit;
+    *p++ = '"';
+    memcpy(p, key, len);
+    p += len;
+    *p++ = '"';
+    *p++ = ':';
+    *p = '\0';
+    w->len = (size_t)(p - w->buf);
+    w->after_key = true;
+}
+
 static void open_container(struct ag_jw *w, char c, bool object)
 {
     before_value(w);

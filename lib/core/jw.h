@@ -77,6 +77,12 @@ void ag_jw_raw(struct ag_jw *w, const char *json, size_t len);
 /* Text outside any value (a JSONP prefix, say): no comma logic. */
 void ag_jw_text(struct ag_jw *w, const char *text, size_t len);
 
+/* A key known not to need escaping (a literal member name), written as
+ * it is: the common case, without scanning it. */
+void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len);
+/* For string literals only: AG_JW_KEY(w, "name"). */
+#define AG_JW_KEY(w, lit) ag_jw_key_plain((w), "" lit "", sizeof(lit) - 1)
+
 /* key + value shorthands */
 void ag_jw_key_str(struct ag_jw *w, const char *key, const char *s);
 void ag_jw_key_int(struct ag_jw *w, const char *key, int64_t v);
