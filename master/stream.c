@@ -1159,7 +1159,7 @@ bool ag_master_render_slice(struct ag_master_render *r, size_t max_steps, double
         more = advance(r);
         if (r->w.oom || (max_seconds > 0 && r->w.len - start >= SLICE_BYTES))
             break;
-        if (deadline > 0 && (i & 31) == 31 && monotonic() > deadline)
+        if (deadline > 0 && (i & 7) == 7 && monotonic() > deadline)
             break;
     }
     ag_master_map_cursor_park(&r->outer);
