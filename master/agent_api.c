@@ -101,12 +101,10 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         ag_debug("agent '%s': duplicate status update for task '%s'; forwarding again", a->id, tid);
     } else {
         m->metrics.valid_status_updates++;
-        /* One copy serves the task's history and the forwarded event
-         * (ag_master_send_update copies before changing a shared status).
-         * Not with `data`: a completed task's history drops it. */
-        if (!json_object_get(status, "data"))
-            forward = json_deep_copy(status);
-        ag_master_task_add_status(t, forward ? json_incref(forward) : json_deep_copy(status));
+        ag_master_task_add_status(t, json_incref(status)); /* serialised at once */
+        /* The forwarded event shares the request's tree (ag_master_send_update
+         * copies before changing a shared status). */
+        forward = json_incref(status);
         free(t->update_uuid);
         t->update_uuid = strdup(uuid);
         t->has_update_state = true;

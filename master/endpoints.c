@@ -38,57 +38,41 @@ static void reply_json(struct ag_master *m, struct ag_http_req *req, json_t *bod
 
 /* --- legacy GET endpoints --- */
 
+/* The big documents stream in slices (stream.c); HEAD gets the headers
+ * alone (rendering a body to throw away would only stall the loop). */
+static void serve(struct ag_http_req *req, struct ag_master *m, enum ag_master_render_kind kind,
+                  const char *only)
+{
+    m->metrics.http_requests++;
+    if (ag_http_req_method(req) == AG_HTTP_HEAD) {
+        ag_http_reply(req, 200, "application/json", NULL, 0);
+        return;
+    }
+    ag_master_render_serve(m, req, kind, only);
+}
+
 static void handle_state(struct ag_http_req *req, void *arg)
 {
     if (read_method_ok(req))
-        reply_json(arg, req, ag_master_state_json(arg));
+        serve(req, arg, AG_RENDER_STATE, NULL);
 }
 
 static void handle_state_summary(struct ag_http_req *req, void *arg)
 {
     if (read_method_ok(req))
-        reply_json(arg, req, ag_master_state_summary_json(arg));
+        serve(req, arg, AG_RENDER_STATE_SUMMARY, NULL);
 }
 
 static void handle_frameworks(struct ag_http_req *req, void *arg)
 {
-    struct ag_master *m = arg;
-    if (!read_method_ok(req))
-        return;
-    const char *only = ag_http_req_query(req, "framework_id");
-    json_t *fws = json_array(), *done = json_array();
-    for (struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next) {
-        struct ag_master_framework *fw = e->value;
-        if (!only || strcmp(only, fw->id) == 0)
-            json_array_append_new(fws, ag_master_framework_legacy_json(fw, false));
-    }
-    for (struct ag_master_list *n = m->completed_frameworks.next; n != &m->completed_frameworks;
-         n = n->next) {
-        struct ag_master_framework *fw =
-            ag_master_container_of(n, struct ag_master_framework, completed_link);
-        if (!only || strcmp(only, fw->id) == 0)
-            json_array_append_new(done, ag_master_framework_legacy_json(fw, false));
-    }
-    reply_json(m, req,
-               json_pack("{s:o, s:o, s:[]}", "frameworks", fws, "completed_frameworks", done,
-                         "unregistered_frameworks"));
+    if (read_method_ok(req))
+        serve(req, arg, AG_RENDER_FRAMEWORKS, ag_http_req_query(req, "framework_id"));
 }
 
 static void handle_slaves(struct ag_http_req *req, void *arg)
 {
-    struct ag_master *m = arg;
-    if (!read_method_ok(req))
-        return;
-    const char *only = ag_http_req_query(req, "slave_id");
-    json_t *slaves = json_array();
-    for (struct ag_master_map_entry *e = m->agents.head; e; e = e->next) {
-        struct ag_master_agent *a = e->value;
-        if (a->state == AG_MASTER_AGENT_UNREACHABLE)
-            continue;
-        if (!only || strcmp(only, a->id) == 0)
-            json_array_append_new(slaves, ag_master_agent_legacy_json(a, true));
-    }
-    reply_json(m, req, json_pack("{s:o, s:[]}", "slaves", slaves, "recovered_slaves"));
+    if (read_method_ok(req))
+        serve(req, arg, AG_RENDER_SLAVES, ag_http_req_query(req, "slave_id"));
 }
 
 /* Parses a non-negative integer query parameter; false (after a 400) if bad. */
@@ -518,6 +502,20 @@ static void handle_operator(struct ag_http_req *req, void *arg)
     if (status > 0) {
         ag_http_reply_error(req, status, "%s", err);
         goto out;
+    }
+    static const struct {
+        const char *type;
+        enum ag_master_render_kind kind;
+    } streamed[] = {
+        {"GET_STATE", AG_RENDER_GET_STATE},         {"GET_TASKS", AG_RENDER_GET_TASKS},
+        {"GET_AGENTS", AG_RENDER_GET_AGENTS},       {"GET_FRAMEWORKS", AG_RENDER_GET_FRAMEWORKS},
+        {"GET_EXECUTORS", AG_RENDER_GET_EXECUTORS},
+    };
+    for (size_t i = 0; i < sizeof(streamed) / sizeof(streamed[0]); i++) {
+        if (strcmp(t, streamed[i].type) == 0) {
+            ag_master_render_serve(m, req, streamed[i].kind, NULL);
+            goto out;
+        }
     }
     json_t *payload = operator_query(m, t);
     if (!payload) {

@@ -200,19 +200,34 @@ struct ag_master_framework {
 
 /* --- tasks --- */
 
+/* A TaskStatus as a task keeps it: serialised, not as a tree (a tree of a
+ * dozen nodes costs kilobytes per status at 100,000 tasks). */
+struct ag_master_status {
+    char *json;   /* the TaskStatus, compact JSON */
+    char *legacy; /* its legacy form {state, timestamp, ...}, compact JSON */
+    uint32_t json_len, legacy_len;
+    bool has_data; /* `data` is set (dropped when the task completes) */
+};
+
 struct ag_master_task {
     char *id;
     struct ag_master_framework *fw;
     struct ag_master_agent *agent; /* agents outlive tasks */
     char *executor_id;             /* NULL for command tasks */
     char *role;
-    json_t *info; /* TaskInfo as launched, resources normalised */
+    /* What the master shows of the TaskInfo as launched (it keeps no copy
+     * of the rest: the agent has it): */
+    char *name;    /* "" when unnamed */
+    char *user;    /* command.user, else executor.command.user; NULL if neither */
+    json_t *extra; /* the members labels, discovery, container, health_check,
+                    * kill_policy, limits that are set; NULL when none is */
     struct ag_resources resources;
     enum ag_task_state state;
     bool has_update_state;
     enum ag_task_state update_state;
-    char *update_uuid; /* Base64, as the agent sent it */
-    json_t *statuses;  /* array of TaskStatus */
+    char *update_uuid;                 /* Base64, as the agent sent it */
+    struct ag_master_status *statuses; /* oldest first */
+    size_t n_statuses;
     double launch_time;
     double unreachable_time; /* 0: never unreachable */
     bool held;               /* resources count as used (agent, framework, allocator) */
@@ -377,8 +392,11 @@ void ag_master_task_hold(struct ag_master *m, struct ag_master_task *t, bool to_
 void ag_master_task_release(struct ag_master *m, struct ag_master_task *t);
 /* Moves an active task to its framework's completed list (capped). */
 void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t);
-/* Appends a status (stolen) to the task's history. */
+/* Appends a status to the task's history (stolen: the task keeps it
+ * serialised and frees the tree). */
 void ag_master_task_add_status(struct ag_master_task *t, json_t *status);
+/* The latest status as a new tree, or NULL. */
+json_t *ag_master_task_last_status(const struct ag_master_task *t);
 
 /* Executors. */
 struct ag_master_executor *ag_master_executor_find(struct ag_master_agent *a,
@@ -637,8 +655,56 @@ json_t *ag_master_get_agents_json(const struct ag_master *m);
 json_t *ag_master_get_frameworks_json(const struct ag_master *m);
 json_t *ag_master_get_tasks_json(const struct ag_master *m);
 json_t *ag_master_get_executors_json(const struct ag_master *m);
+/* Pieces the streamed renderer (stream.c) shares. */
+json_t *ag_master_offer_legacy_json(const struct ag_master_offer *o);
+json_t *ag_master_executor_legacy_json(const struct ag_master_executor *x);
+json_t *ag_master_framework_proto_json(const struct ag_master_framework *fw);
+/* An Attribute's legacy value (text, number, "[a-b]", "{x, y}"). */
+json_t *ag_master_attribute_value(const json_t *attr);
+/* {role: resources} of the reserved part of r / the unreserved part,
+ * flattened or in full. */
+json_t *ag_master_reserved_by_role_json(const struct ag_resources *r, bool full);
+json_t *ag_master_unreserved_json(const struct ag_resources *r, bool full);
+/* The user a task runs as (TaskInfo, its executor, the framework), or NULL. */
+const char *ag_master_task_user(const struct ag_master_task *t);
+/* A TaskStatus in the legacy shape {state, timestamp, labels?,
+ * container_status?, healthy?}, compact (malloc'd; NULL on OOM). */
+char *ag_master_status_legacy_text(const json_t *status);
+/* "slave(1)@ip:port" into buf. */
+char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len);
 /* {"nanoseconds": t * 1e9} */
 json_t *ag_master_time_info(double seconds);
+
+/* --- stream.c: the large read endpoints, streamed in slices --- */
+
+enum ag_master_render_kind {
+    AG_RENDER_STATE = 0,      /* /master/state */
+    AG_RENDER_FRAMEWORKS = 1, /* /master/frameworks (only: a framework id) */
+    AG_RENDER_SLAVES = 2,     /* /master/slaves (only: an agent id) */
+    AG_RENDER_GET_STATE = 3,  /* operator API responses, with their envelope */
+    AG_RENDER_GET_TASKS = 4,
+    AG_RENDER_GET_AGENTS = 5,
+    AG_RENDER_GET_FRAMEWORKS = 6,
+    AG_RENDER_GET_EXECUTORS = 7,
+    AG_RENDER_STATE_SUMMARY = 8, /* /master/state-summary */
+};
+struct ag_master_render;
+/* Answers req (200, chunked) with the document, rendered a few
+ * milliseconds at a time between loop turns; honours `jsonp`. */
+void ag_master_render_serve(struct ag_master *m, struct ag_http_req *req,
+                            enum ag_master_render_kind kind, const char *only);
+/* The whole document at once (malloc'd), NULL on failure. */
+char *ag_master_render_all(struct ag_master *m, enum ag_master_render_kind kind, const char *only,
+                           size_t *ret_len);
+/* Driving a render by hand (tests): new, slices until one returns true
+ * (at most max_steps objects each, 0 = no limit; max_seconds 0 = no
+ * limit), the output so far, failed (OOM or a bug), free. */
+struct ag_master_render *ag_master_render_new(struct ag_master *m, enum ag_master_render_kind kind,
+                                              const char *only);
+bool ag_master_render_slice(struct ag_master_render *r, size_t max_steps, double max_seconds);
+const char *ag_master_render_output(const struct ag_master_render *r, size_t *ret_len);
+bool ag_master_render_failed(const struct ag_master_render *r);
+void ag_master_render_free(struct ag_master_render *r);
 
 /* --- calls after authentication (scheduler.c, agent_api.c) --- */
 

@@ -94,6 +94,7 @@ int ag_master_map_put(struct ag_master_map *map, const char *key, void *value)
     }
     e->value = value;
     e->hash = h;
+    e->order = ++map->next_order;
     size_t i = h & (map->n_buckets - 1);
     e->chain = map->buckets[i];
     map->buckets[i] = e;
@@ -133,4 +134,44 @@ void *ag_master_map_remove(struct ag_master_map *map, const char *key)
         return value;
     }
     return NULL;
+}
+
+struct ag_master_map_entry *ag_master_map_cursor_next(const struct ag_master_map *map,
+                                                      struct ag_master_map_cursor *c)
+{
+    struct ag_master_map_entry *e;
+    if (c->live) {
+        e = c->live->next;
+    } else if (!c->begun) {
+        e = map->head;
+    } else {
+        struct ag_master_map_entry *at = c->key ? find(map, c->key, hash_key(c->key)) : NULL;
+        if (at && at->order == c->order) {
+            e = at->next;
+        } else {
+            /* removed meanwhile: the first entry inserted after it */
+            for (e = map->head; e && e->order <= c->order; e = e->next)
+                ;
+        }
+    }
+    c->begun = 1;
+    c->live = e;
+    if (e)
+        c->order = e->order;
+    return e;
+}
+
+void ag_master_map_cursor_park(struct ag_master_map_cursor *c)
+{
+    if (!c->live)
+        return;
+    free(c->key);
+    c->key = strdup(c->live->key); /* NULL: the walk from the head finds the place */
+    c->live = NULL;
+}
+
+void ag_master_map_cursor_release(struct ag_master_map_cursor *c)
+{
+    free(c->key);
+    memset(c, 0, sizeof(*c));
 }

@@ -21,6 +21,7 @@ struct ag_master_map_entry {
     void *value;
     /* private */
     uint64_t hash;
+    uint64_t order;                          /* increases along the insertion order */
     struct ag_master_map_entry *chain;       /* next in the bucket */
     struct ag_master_map_entry *prev, *next; /* insertion order */
 };
@@ -32,6 +33,7 @@ struct ag_master_map {
     /* private */
     struct ag_master_map_entry **buckets;
     size_t n_buckets;
+    uint64_t next_order;
 };
 
 void ag_master_map_init(struct ag_master_map *map);
@@ -46,5 +48,27 @@ int ag_master_map_has(const struct ag_master_map *map, const char *key);
 int ag_master_map_put(struct ag_master_map *map, const char *key, void *value);
 /* Removes key; returns its value (NULL if absent). */
 void *ag_master_map_remove(struct ag_master_map *map, const char *key);
+
+/* A position in a map's order that survives changes to the map between
+ * uses: a walk over a large map in slices (the state endpoints) parks the
+ * cursor, lets the loop run, and goes on after the entry it stopped at,
+ * or, when that entry was removed meanwhile, after where it was. Entries
+ * added meanwhile are seen (they come last). Zero-initialise; release. */
+struct ag_master_map_cursor {
+    /* private */
+    const struct ag_master_map_entry *live; /* valid until parked */
+    char *key;
+    uint64_t order;
+    int begun;
+};
+/* The next entry (the first on a fresh cursor), or NULL at the end; the
+ * cursor moves onto it. */
+struct ag_master_map_entry *ag_master_map_cursor_next(const struct ag_master_map *map,
+                                                      struct ag_master_map_cursor *c);
+/* Forgets the entry pointer (keeps the position) before the map may
+ * change. */
+void ag_master_map_cursor_park(struct ag_master_map_cursor *c);
+/* Frees the cursor's memory; it is fresh again. */
+void ag_master_map_cursor_release(struct ag_master_map_cursor *c);
 
 #endif

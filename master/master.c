@@ -108,6 +108,37 @@ static char *xstrdup(const char *s)
     return p;
 }
 
+static void *xrealloc(void *old, size_t size)
+{
+    void *p = realloc(old, size);
+    if (!p) {
+        ag_error("out of memory");
+        abort();
+    }
+    return p;
+}
+
+/* The wire's number format (what ag_http_reply_json() prints). */
+#define STATUS_DUMP_FLAGS (JSON_COMPACT | JSON_ENCODE_ANY)
+
+static void status_drop_data(struct ag_master_status *st)
+{
+    if (!st->has_data)
+        return;
+    json_t *j = json_loads(st->json, 0, NULL);
+    if (!j)
+        return;
+    json_object_del(j, "data");
+    char *text = json_dumps(j, STATUS_DUMP_FLAGS);
+    json_decref(j);
+    if (!text)
+        return;
+    free(st->json);
+    st->json = text;
+    st->json_len = (uint32_t)strlen(text);
+    st->has_data = false;
+}
+
 /* --- events --- */
 
 static json_t *event_new(const char *type)
@@ -879,13 +910,46 @@ static void task_free(struct ag_master_task *t)
 {
     ag_master_list_unlink(&t->agent_link);
     ag_resources_release(&t->resources);
-    json_decref(t->info);
-    json_decref(t->statuses);
+    json_decref(t->extra);
+    for (size_t i = 0; i < t->n_statuses; i++) {
+        free(t->statuses[i].json);
+        free(t->statuses[i].legacy);
+    }
+    free(t->statuses);
+    free(t->name);
+    free(t->user);
     free(t->update_uuid);
     free(t->executor_id);
     free(t->role);
     free(t->id);
     free(t);
+}
+
+static const char *info_str(const json_t *obj, const char *key)
+{
+    json_t *v = ag_json_get(obj, key);
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Keeps the parts of the TaskInfo the endpoints show (see the struct). */
+static void task_keep_info(struct ag_master_task *t, const json_t *info)
+{
+    const char *name = info_str(info, "name");
+    t->name = xstrdup(name ? name : "");
+    const char *user = info_str(ag_json_get(info, "command"), "user");
+    if (!user)
+        user = info_str(ag_json_get(ag_json_get(info, "executor"), "command"), "user");
+    t->user = user ? xstrdup(user) : NULL;
+    static const char *const shown[] = {"labels",       "discovery",   "container",
+                                        "health_check", "kill_policy", "limits"};
+    for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+        json_t *v = ag_json_get(info, shown[i]);
+        if (!v)
+            continue;
+        if (!t->extra)
+            t->extra = json_object();
+        json_object_set(t->extra, shown[i], v);
+    }
 }
 
 struct ag_master_task *ag_master_task_new(struct ag_master *m, struct ag_master_framework *fw,
@@ -899,12 +963,11 @@ struct ag_master_task *ag_master_task_new(struct ag_master *m, struct ag_master_
     t->agent = a;
     t->executor_id = executor_id ? xstrdup(executor_id) : NULL;
     t->role = xstrdup(role);
-    t->info = json_incref(info);
+    task_keep_info(t, info);
     ag_resources_init(&t->resources);
     if (res)
         ag_resources_copy(&t->resources, res);
     t->state = state;
-    t->statuses = json_array();
     t->launch_time = ag_now();
     ag_master_list_init(&t->agent_link);
     ag_master_list_init(&t->fw_link);
@@ -1021,9 +1084,8 @@ void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t)
         m->metrics.tasks_gauge[t->state]--;
     t->completed = true;
     /* Completed tasks keep no status data (memory, §4.3). */
-    size_t i;
-    json_t *st;
-    json_array_foreach(t->statuses, i, st) json_object_del(st, "data");
+    for (size_t i = 0; i < t->n_statuses; i++)
+        status_drop_data(&t->statuses[i]);
 
     struct ag_master_framework *fw = t->fw;
     ag_master_list_append(&fw->completed, &t->fw_link);
@@ -1044,9 +1106,37 @@ void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
 {
     if (!status)
         return;
-    while (json_array_size(t->statuses) >= MAX_TASK_STATUSES)
-        json_array_remove(t->statuses, 0);
-    json_array_append_new(t->statuses, status);
+    struct ag_master_status st = {
+        .json = json_dumps(status, STATUS_DUMP_FLAGS),
+        .legacy = ag_master_status_legacy_text(status),
+        .has_data = ag_json_get(status, "data") != NULL,
+    };
+    json_decref(status);
+    if (!st.json || !st.legacy) {
+        free(st.json);
+        free(st.legacy);
+        ag_error("out of memory keeping a status of task '%s'", t->id);
+        return;
+    }
+    st.json_len = (uint32_t)strlen(st.json);
+    st.legacy_len = (uint32_t)strlen(st.legacy);
+    if (t->n_statuses >= MAX_TASK_STATUSES) {
+        free(t->statuses[0].json);
+        free(t->statuses[0].legacy);
+        memmove(t->statuses, t->statuses + 1, (t->n_statuses - 1) * sizeof(*t->statuses));
+        t->n_statuses--;
+    }
+    /* exact size: most tasks keep two or three statuses */
+    struct ag_master_status *a = xrealloc(t->statuses, (t->n_statuses + 1) * sizeof(*a));
+    a[t->n_statuses++] = st;
+    t->statuses = a;
+}
+
+json_t *ag_master_task_last_status(const struct ag_master_task *t)
+{
+    if (t->n_statuses == 0)
+        return NULL;
+    return json_loads(t->statuses[t->n_statuses - 1].json, 0, NULL);
 }
 
 /* --- executors --- */

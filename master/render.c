@@ -111,7 +111,7 @@ static bool keep_unreserved(const struct ag_resource *res, void *arg)
 }
 
 /* {role: resources} of the reserved part of r, flattened or in full. */
-static json_t *reserved_by_role(const struct ag_resources *r, bool full)
+json_t *ag_master_reserved_by_role_json(const struct ag_resources *r, bool full)
 {
     json_t *out = json_object();
     for (size_t i = 0; i < r->n; i++) {
@@ -131,7 +131,7 @@ static json_t *reserved_by_role(const struct ag_resources *r, bool full)
     return out;
 }
 
-static json_t *unreserved(const struct ag_resources *r, bool full)
+json_t *ag_master_unreserved_json(const struct ag_resources *r, bool full)
 {
     struct ag_resources part;
     ag_resources_init(&part);
@@ -169,7 +169,7 @@ json_t *ag_master_offer_json(const struct ag_master_offer *o)
     return j;
 }
 
-static json_t *offer_legacy_json(const struct ag_master_offer *o)
+json_t *ag_master_offer_legacy_json(const struct ag_master_offer *o)
 {
     return json_pack("{s:s, s:s, s:{s:s}, s:s, s:o}", "id", o->id, "framework_id", o->fw->id,
                      "allocation_info", "role", o->role, "slave_id", o->agent->id, "resources",
@@ -178,28 +178,32 @@ static json_t *offer_legacy_json(const struct ag_master_offer *o)
 
 /* --- tasks --- */
 
-static const char *task_user(const struct ag_master_task *t)
+const char *ag_master_task_user(const struct ag_master_task *t)
 {
-    json_t *cmd = ag_json_get(t->info, "command");
-    const char *u = str_or(cmd, "user", NULL);
-    if (!u) {
-        json_t *ecmd = ag_json_get(ag_json_get(t->info, "executor"), "command");
-        u = str_or(ecmd, "user", NULL);
-    }
-    return u ? u : str_or(t->fw->info, "user", NULL);
+    return t->user ? t->user : str_or(t->fw->info, "user", NULL);
+}
+
+/* A status kept as text, as a tree again. */
+static json_t *status_tree(const char *text)
+{
+    json_t *j = json_loads(text, JSON_DECODE_ANY, NULL);
+    return j ? j : json_null();
 }
 
 json_t *ag_master_task_proto_json(const struct ag_master_task *t)
 {
-    json_t *j =
-        json_pack("{s:s, s:o, s:o, s:o, s:s}", "name", str_or(t->info, "name", ""), "task_id",
-                  ag_json_id(t->id), "framework_id", ag_json_id(t->fw->id), "agent_id",
-                  ag_json_id(t->agent->id), "state", ag_task_state_name(t->state));
+    json_t *j = json_pack("{s:s, s:o, s:o, s:o, s:s}", "name", t->name, "task_id",
+                          ag_json_id(t->id), "framework_id", ag_json_id(t->fw->id), "agent_id",
+                          ag_json_id(t->agent->id), "state", ag_task_state_name(t->state));
     if (t->executor_id)
         ag_json_set_id(j, "executor_id", t->executor_id);
     set_array_if_any(j, "resources", res_json(&t->resources));
-    if (json_array_size(t->statuses) > 0)
-        json_object_set(j, "statuses", t->statuses);
+    if (t->n_statuses > 0) {
+        json_t *sts = json_array();
+        for (size_t i = 0; i < t->n_statuses; i++)
+            json_array_append_new(sts, status_tree(t->statuses[i].json));
+        json_object_set_new(j, "statuses", sts);
+    }
     if (t->has_update_state) {
         json_object_set_new(j, "status_update_state",
                             json_string(ag_task_state_name(t->update_state)));
@@ -209,24 +213,11 @@ json_t *ag_master_task_proto_json(const struct ag_master_task *t)
     static const char *const copied[] = {"labels",       "discovery",   "container",
                                          "health_check", "kill_policy", "limits"};
     for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]); i++)
-        copy_member(j, t->info, copied[i]);
-    const char *user = task_user(t);
+        copy_member(j, t->extra, copied[i]);
+    const char *user = ag_master_task_user(t);
     if (user)
         json_object_set_new(j, "user", json_string(user));
     json_object_set_new(j, "role", json_string(t->role));
-    return j;
-}
-
-/* A TaskStatus in the legacy shape: {state, timestamp, ...}. */
-static json_t *status_legacy_json(const json_t *st)
-{
-    json_t *j = json_object();
-    copy_member(j, st, "state");
-    json_t *ts = ag_json_get(st, "timestamp");
-    json_object_set_new(j, "timestamp", json_real(json_is_number(ts) ? json_number_value(ts) : 0));
-    copy_member(j, st, "labels");
-    copy_member(j, st, "container_status");
-    copy_member(j, st, "healthy");
     return j;
 }
 
@@ -240,23 +231,22 @@ static void set_legacy_labels(json_t *j, const json_t *info)
 
 json_t *ag_master_task_legacy_json(const struct ag_master_task *t)
 {
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", t->id, "name",
-                          str_or(t->info, "name", ""), "framework_id", t->fw->id, "executor_id",
-                          t->executor_id ? t->executor_id : "", "slave_id", t->agent->id, "state",
-                          ag_task_state_name(t->state), "resources", flatten(&t->resources), "role",
-                          t->role);
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s}", "id", t->id, "name", t->name,
+                  "framework_id", t->fw->id, "executor_id", t->executor_id ? t->executor_id : "",
+                  "slave_id", t->agent->id, "state", ag_task_state_name(t->state), "resources",
+                  flatten(&t->resources), "role", t->role);
     json_t *sts = json_array();
-    size_t i;
-    json_t *st;
-    json_array_foreach(t->statuses, i, st) json_array_append_new(sts, status_legacy_json(st));
+    for (size_t i = 0; i < t->n_statuses; i++)
+        json_array_append_new(sts, status_tree(t->statuses[i].legacy));
     json_object_set_new(j, "statuses", sts);
-    const char *user = task_user(t);
+    const char *user = ag_master_task_user(t);
     if (user)
         json_object_set_new(j, "user", json_string(user));
-    set_legacy_labels(j, t->info);
-    copy_member(j, t->info, "discovery");
-    copy_member(j, t->info, "container");
-    copy_member(j, t->info, "health_check");
+    set_legacy_labels(j, t->extra);
+    copy_member(j, t->extra, "discovery");
+    copy_member(j, t->extra, "container");
+    copy_member(j, t->extra, "health_check");
     if (t->unreachable_time > 0)
         json_object_set_new(j, "unreachable_time", json_real(t->unreachable_time));
     return j;
@@ -264,7 +254,7 @@ json_t *ag_master_task_legacy_json(const struct ag_master_task *t)
 
 /* --- executors --- */
 
-static json_t *executor_legacy_json(const struct ag_master_executor *x)
+json_t *ag_master_executor_legacy_json(const struct ag_master_executor *x)
 {
     json_t *info = x->info;
     json_t *j = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s}", "executor_id", x->id, "name",
@@ -393,12 +383,12 @@ json_t *ag_master_framework_legacy_json(const struct ag_master_framework *fw, bo
 
     json_t *offers = json_array();
     for (const struct ag_master_list *n = fw->offers.next; n != &fw->offers; n = n->next)
-        json_array_append_new(
-            offers, offer_legacy_json(ag_master_container_of(n, struct ag_master_offer, fw_link)));
+        json_array_append_new(offers, ag_master_offer_legacy_json(ag_master_container_of(
+                                          n, struct ag_master_offer, fw_link)));
     json_object_set_new(j, "offers", offers);
     json_t *execs = json_array();
     for (const struct ag_master_list *n = fw->executors.next; n != &fw->executors; n = n->next)
-        json_array_append_new(execs, executor_legacy_json(ag_master_container_of(
+        json_array_append_new(execs, ag_master_executor_legacy_json(ag_master_container_of(
                                          n, struct ag_master_executor, fw_link)));
     json_object_set_new(j, "executors", execs);
     set_legacy_labels(j, info);
@@ -408,7 +398,7 @@ json_t *ag_master_framework_legacy_json(const struct ag_master_framework *fw, bo
 /* --- agents --- */
 
 /* Attribute -> its legacy value (text, number, "[a-b]", "{x, y}"). */
-static json_t *attribute_value(const json_t *attr)
+json_t *ag_master_attribute_value(const json_t *attr)
 {
     const char *type = str_or(attr, "type", "TEXT");
     if (strcmp(type, "SCALAR") == 0)
@@ -451,7 +441,7 @@ static json_t *agent_capabilities(void)
     return json_pack("[s, s, s]", "MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT");
 }
 
-static char *agent_pid(const struct ag_master_agent *a, char *buf, size_t len)
+char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len)
 {
     snprintf(buf, len, "slave(1)@%s:%d", a->ip ? a->ip : "", a->port);
     return buf;
@@ -468,23 +458,26 @@ json_t *ag_master_agent_legacy_json(const struct ag_master_agent *a, bool full)
     {
         const char *name = str_or(attr, "name", NULL);
         if (name)
-            json_object_set_new(attrs, name, attribute_value(attr));
+            json_object_set_new(attrs, name, ag_master_attribute_value(attr));
     }
     bool active = a->state == AG_MASTER_AGENT_CONNECTED;
     json_t *j = json_pack(
         "{s:s, s:s, s:i, s:o, s:s, s:f, s:o, s:o, s:o, s:o, s:o, s:b, s:b, s:s, s:o}", "id", a->id,
         "hostname", a->hostname ? a->hostname : "", "port", a->port, "attributes", attrs, "pid",
-        agent_pid(a, pid, sizeof(pid)), "registered_time", a->registered_time, "resources",
-        flatten(&a->total), "used_resources", flatten(&a->used), "offered_resources",
-        flatten(&a->offered), "reserved_resources", reserved_by_role(&a->total, false),
-        "unreserved_resources", unreserved(&a->total, false), "active", active, "deactivated",
-        false, "version", AG_MASTER_MESOS_VERSION, "capabilities", agent_capabilities());
+        ag_master_agent_pid(a, pid, sizeof(pid)), "registered_time", a->registered_time,
+        "resources", flatten(&a->total), "used_resources", flatten(&a->used), "offered_resources",
+        flatten(&a->offered), "reserved_resources",
+        ag_master_reserved_by_role_json(&a->total, false), "unreserved_resources",
+        ag_master_unreserved_json(&a->total, false), "active", active, "deactivated", false,
+        "version", AG_MASTER_MESOS_VERSION, "capabilities", agent_capabilities());
     if (a->reregistered_time > 0)
         json_object_set_new(j, "reregistered_time", json_real(a->reregistered_time));
     copy_member(j, a->info, "domain");
     if (full) {
-        json_object_set_new(j, "reserved_resources_full", reserved_by_role(&a->total, true));
-        json_object_set_new(j, "unreserved_resources_full", unreserved(&a->total, true));
+        json_object_set_new(j, "reserved_resources_full",
+                            ag_master_reserved_by_role_json(&a->total, true));
+        json_object_set_new(j, "unreserved_resources_full",
+                            ag_master_unreserved_json(&a->total, true));
         json_object_set_new(j, "used_resources_full",
                             ag_resources_to_json(&a->used, AG_RESOURCES_PRE_REFINEMENT));
         json_object_set_new(j, "offered_resources_full",
@@ -760,8 +753,8 @@ static json_t *agent_proto_json(const struct ag_master_agent *a)
     json_t *j =
         json_pack("{s:O, s:b, s:b, s:s, s:s, s:o, s:o}", "agent_info", a->info, "active",
                   a->state == AG_MASTER_AGENT_CONNECTED, "deactivated", false, "version",
-                  AG_MASTER_MESOS_VERSION, "pid", agent_pid(a, pid, sizeof(pid)), "registered_time",
-                  ag_master_time_info(a->registered_time), "capabilities", caps);
+                  AG_MASTER_MESOS_VERSION, "pid", ag_master_agent_pid(a, pid, sizeof(pid)),
+                  "registered_time", ag_master_time_info(a->registered_time), "capabilities", caps);
     if (a->reregistered_time > 0)
         json_object_set_new(j, "reregistered_time", ag_master_time_info(a->reregistered_time));
     set_array_if_any(j, "total_resources", res_json(&a->total));
@@ -779,7 +772,7 @@ json_t *ag_master_get_agents_json(const struct ag_master *m)
     return json_pack("{s:o, s:[]}", "agents", agents, "recovered_agents");
 }
 
-static json_t *framework_proto_json(const struct ag_master_framework *fw)
+json_t *ag_master_framework_proto_json(const struct ag_master_framework *fw)
 {
     bool connected = fw->state == AG_MASTER_FW_CONNECTED;
     json_t *j =
@@ -804,10 +797,10 @@ json_t *ag_master_get_frameworks_json(const struct ag_master *m)
 {
     json_t *fws = json_array(), *done = json_array();
     for (const struct ag_master_map_entry *e = m->frameworks.head; e; e = e->next)
-        json_array_append_new(fws, framework_proto_json(e->value));
+        json_array_append_new(fws, ag_master_framework_proto_json(e->value));
     for (const struct ag_master_list *n = m->completed_frameworks.next;
          n != &m->completed_frameworks; n = n->next)
-        json_array_append_new(done, framework_proto_json(ag_master_container_of(
+        json_array_append_new(done, ag_master_framework_proto_json(ag_master_container_of(
                                         n, struct ag_master_framework, completed_link)));
     return json_pack("{s:o, s:o}", "frameworks", fws, "completed_frameworks", done);
 }

@@ -446,11 +446,12 @@ static void reconcile_known(struct ag_master *m, struct ag_master_framework *fw,
     json_t *st =
         ag_task_status_new(t->id, state, "SOURCE_MASTER", "REASON_RECONCILIATION",
                            "Reconciliation: Latest task state", t->agent->id, t->executor_id);
-    json_t *last = json_array_get(t->statuses, json_array_size(t->statuses) - 1);
+    json_t *last = ag_master_task_last_status(t);
     if (last) {
         copy_member(st, last, "healthy");
         copy_member(st, last, "check_status");
         copy_member(st, last, "container_status");
+        json_decref(last);
     }
     if (t->unreachable_time > 0)
         json_object_set_new(st, "unreachable_time", ag_master_time_info(t->unreachable_time));

@@ -62,6 +62,14 @@ def max_agents(wanted, frameworks=10):
     return min(wanted, cap)
 
 
+def cpu_ms(pid):
+    """CPU time (user + system) the process has used, in ms: unlike wall
+    time, not inflated by other work on a shared machine."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
 def bench(name, value, unit):
     print(f"BENCH {name} {value} {unit}", flush=True)
 
@@ -97,7 +105,7 @@ class Cluster:
     """A master plus bench-simagent with `agents` agents, torn down on exit."""
 
     def __init__(self, build, agents, task_duration=1.0, agent_args=(), master_args=(),
-                 log_dir=None):
+                 log_dir=None, detached=0):
         self.build = build
         self.port = free_port()
         self.master_url = f"127.0.0.1:{self.port}"
@@ -105,6 +113,10 @@ class Cluster:
         self.procs = []
         self.agents = agents
         fd_limit()
+        if detached:
+            # Detached agents stay registered (disconnected) this long.
+            master_args = [*master_args, "--agent_reregister_timeout=1hrs"]
+            agent_args = [*agent_args, f"--detached={detached}"]
         self.master = self._spawn(
             [binary(build, "agora-master"), f"--port={self.port}", "--log_level=warning",
              *master_args], "master.log")
@@ -125,7 +137,7 @@ class Cluster:
                     raise SystemExit("agents did not subscribe within 120 s")
                 time.sleep(0.05)
             self.subscribe_s = time.monotonic() - t0
-            self._wait_agents(agents)
+            self._wait_agents(agents - detached)
 
     def _spawn(self, argv, log):
         f = open(os.path.join(self.log_dir, log), "wb")

@@ -50,18 +50,32 @@ def run_launch(build, quick):
 def run_footprint_state(build, quick, do_footprint, do_state):
     sizes = [10000, 50000]
     tasks = 10000 if quick else 100000
+    runs = []
     for size in sizes:
         n = common.max_agents(size)
-        wanted = n  # figures are named by the count actually run
+        runs.append((n, 0, str(n)))  # figures are named by the count actually run
         if n < size:
             note(f"footprint/state {size}: only {n} agents fit under RLIMIT_NOFILE "
                  f"{common.fd_limit()} (each agent is a connection, i.e. a file descriptor, "
                  f"in the master); figures below are for {n} agents")
-        with common.Cluster(build, n, task_duration=-1) as c:
+            if do_state:
+                # State at `size` registered agents: the ones past the limit
+                # subscribe through the agent API like the others, then close
+                # their stream; the master keeps them (disconnected, listed in
+                # the state, rendered the same way). Named "<size>d". 1,000
+                # fewer stay connected than above: the detached ones' churn
+                # and the load frameworks' calls need descriptors too.
+                runs.append((size, size - (n - 1000), f"{size}d"))
+    for total, detached, wanted in runs:
+        if detached:
+            note(f"state {wanted}: {total} agents registered, {detached} of them detached "
+                 f"after subscribing, {total - detached} connected")
+        with common.Cluster(build, total, task_duration=-1, detached=detached) as c:
+            n = total
             time.sleep(1)
             rss_agents = common.rss_kb(c.master.pid)
             per_agent = (rss_agents - c.base_rss) / n
-            if do_footprint:
+            if do_footprint and not detached:
                 note(f"master RSS: {c.base_rss} KB empty, {rss_agents} KB with {n} agents "
                      f"(subscribed in {c.subscribe_s:.1f} s)")
                 bench(f"master.kb_per_agent.{wanted}", f"{per_agent:.1f}", "KB")
@@ -72,7 +86,7 @@ def run_footprint_state(build, quick, do_footprint, do_state):
             common.read_until(fw, "READY", 900)
             time.sleep(1)
             rss_tasks = common.rss_kb(c.master.pid)
-            if do_footprint:
+            if do_footprint and not detached:
                 note(f"master RSS: {rss_tasks} KB with {n} agents and {tasks} running tasks")
                 bench(f"master.kb_per_task.{wanted}", f"{(rss_tasks - rss_agents) / tasks:.2f}",
                       "KB")
@@ -91,12 +105,21 @@ def timed(fn):
 def measure_state(c, fw, wanted, quick):
     url = f"http://{c.master_url}"
     runs = 3 if quick else 5
-    rest, op, stalls = [], [], []
+    rest, op, stalls, cpu = [], [], [], []
     size = 0
+    pid = c.master.pid
+    # The same probe with no state request, for as long as the runs take:
+    # what the master's other work (allocation rounds, offers to the
+    # frameworks, agent heartbeats) costs the probe anyway.
+    probe = common.Prober(f"{url}/health")
+    time.sleep(3 if quick else 5)
+    idle = probe.stop()
     for _ in range(runs):
         time.sleep(0.3)
         probe = common.Prober(f"{url}/health")
+        c0 = common.cpu_ms(pid)
         ms, size = timed(lambda: len(common.get(f"{url}/master/state", timeout=120)[1]))
+        cpu.append(common.cpu_ms(pid) - c0)
         rest.append(ms)
         stalls.append(probe.stop())
         ms, _ = timed(lambda: len(common.get(
@@ -104,11 +127,16 @@ def measure_state(c, fw, wanted, quick):
             headers={"Content-Type": "application/json", "Accept": "application/json"})[1]))
         op.append(ms)
     note(f"/master/state: {size / 1e6:.1f} MB; times {', '.join(f'{x:.0f}' for x in rest)} ms; "
-         f"slowest /health answer meanwhile {max(stalls):.0f} ms (the master's loop, which "
-         f"serves schedulers too, was blocked that long)")
+         f"master CPU {', '.join(f'{x:.0f}' for x in cpu)} ms (includes the /health polls and "
+         f"whatever else the master served meanwhile); slowest /health answer meanwhile "
+         f"{max(stalls):.0f} ms (the master's loop, which serves schedulers too, was blocked at "
+         f"most that long; {idle:.0f} ms with no state request); load average "
+         f"{os.getloadavg()[0]:.1f}")
     bench(f"state.ms.{wanted}", f"{statistics.median(rest):.0f}", "ms")
+    bench(f"state.cpu_ms.{wanted}", f"{statistics.median(cpu):.0f}", "ms")
     bench(f"state.get_state_ms.{wanted}", f"{statistics.median(op):.0f}", "ms")
     bench(f"state.stall_ms.{wanted}", f"{max(stalls):.0f}", "ms")
+    bench(f"state.idle_stall_ms.{wanted}", f"{idle:.0f}", "ms")
 
 
 def run_offer_latency(build, quick):

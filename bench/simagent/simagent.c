@@ -70,6 +70,7 @@ struct options {
     double duration;      /* run this long then exit (0 = until SIGTERM/SIGINT) */
     const char *ready_file;
     bool quiet;
+    int detached; /* the first N agents leave once subscribed */
 };
 
 static struct options opt = {
@@ -256,7 +257,8 @@ struct task {
     double finish_at;
 };
 
-enum agent_state { AG_IDLE, AG_CONNECTING, AG_SUBSCRIBED, AG_BACKOFF };
+/* AG_DETACHED: subscribed, then left on purpose (--detached); never comes back. */
+enum agent_state { AG_IDLE, AG_CONNECTING, AG_SUBSCRIBED, AG_BACKOFF, AG_DETACHED };
 
 struct conn;
 
@@ -269,6 +271,7 @@ struct agent {
     double retry_at;
     bool counted;            /* counted in subscribed_total */
     const char *lost_reason; /* set by an event that ends the stream */
+    bool detach;             /* leave once subscribed (--detached) */
 };
 
 enum conn_kind { CONN_STREAM, CONN_CALL };
@@ -754,6 +757,13 @@ static void agent_lost(struct agent *a, const char *why)
     }
     if (a->state == AG_CONNECTING)
         connecting--;
+    if (a->detach) {
+        /* It stays registered at the master, as a disconnected agent. */
+        if (a->state == AG_SUBSCRIBED)
+            st.subscribed_now--;
+        a->state = AG_DETACHED;
+        return;
+    }
     if (a->state == AG_SUBSCRIBED) {
         st.subscribed_now--;
         st.disconnects++;
@@ -898,6 +908,11 @@ static int on_event(const char *data, size_t len, void *arg)
                     st.first_subscribed = now_mono();
                 if (st.subscribed_total == opt.agents)
                     st.all_subscribed = now_mono();
+            }
+            if (a->idx < opt.detached) {
+                a->detach = true;
+                a->lost_reason = "detached";
+                rc = 1; /* ends the stream once this event is done */
             }
         }
     } else if (strcmp(type, "LAUNCH") == 0) {
@@ -1189,7 +1204,9 @@ static void on_signal(int signo)
 
 static void raise_nofile(void)
 {
-    rlim_t want = (rlim_t)opt.agents + (rlim_t)opt.call_conns + 256;
+    /* Detached agents give their descriptor back once subscribed. */
+    rlim_t want = (rlim_t)(opt.agents - opt.detached) + (rlim_t)opt.max_connecting +
+                  (rlim_t)opt.call_conns + 256;
     struct rlimit rl;
     getrlimit(RLIMIT_NOFILE, &rl);
     if (rl.rlim_cur >= want)
@@ -1283,7 +1300,11 @@ static void usage(FILE *f)
                "  --resend=SECS          resend unacknowledged updates after (default 10)\n"
                "  --duration=SECS        exit after this long (default: until SIGTERM)\n"
                "  --ready_file=PATH      written once every agent has subscribed\n"
-               "  --quiet                no per-agent messages\n");
+               "  --quiet                no per-agent messages\n"
+               "  --detached=N           the first N agents close their stream once subscribed\n"
+               "                         and stay away: the master keeps them registered (as\n"
+               "                         disconnected agents, for its --agent_reregister_timeout)\n"
+               "                         without one descriptor each, here or there\n");
 }
 
 static int parse_args(int argc, char **argv)
@@ -1304,6 +1325,7 @@ static int parse_args(int argc, char **argv)
                                              {"duration", required_argument, NULL, 'd'},
                                              {"ready_file", required_argument, NULL, 'R'},
                                              {"quiet", no_argument, NULL, 'q'},
+                                             {"detached", required_argument, NULL, 'X'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -1390,6 +1412,15 @@ static int parse_args(int argc, char **argv)
         case 'q':
             opt.quiet = true;
             break;
+        case 'X': {
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 0 || v > 10000000) {
+                fprintf(stderr, "bench-simagent: bad --detached count '%s'\n", optarg);
+                return -1;
+            }
+            opt.detached = (int)v;
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -1400,6 +1431,11 @@ static int parse_args(int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "bench-simagent: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (opt.detached > opt.agents) {
+        fprintf(stderr, "bench-simagent: --detached=%d is more than --agents=%d\n", opt.detached,
+                opt.agents);
         return -1;
     }
     return 0;

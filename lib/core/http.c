@@ -724,7 +724,7 @@ static int dump_to_evbuffer(const char *buffer, size_t size, void *data)
 
 /* A JSONP callback is echoed into a script: allow only a dotted
  * JavaScript identifier. */
-static bool valid_jsonp(const char *name)
+bool ag_http_jsonp_valid(const char *name)
 {
     size_t len = strlen(name);
 
@@ -743,7 +743,7 @@ void ag_http_reply_json(struct ag_http_req *req, int code, json_t *body)
     struct evbuffer *out;
     int r;
 
-    if (jsonp && !valid_jsonp(jsonp)) {
+    if (jsonp && !ag_http_jsonp_valid(jsonp)) {
         json_decref(body);
         ag_http_reply_error(req, 400, "invalid 'jsonp' parameter: not a JavaScript identifier");
         return;

@@ -95,6 +95,9 @@ void ag_http_reply(struct ag_http_req *req, int code, const char *content_type, 
  * Steals the reference to `body`. With a `jsonp` query parameter, wraps the
  * JSON in a call to it (text/javascript), as the Mesos endpoints do. */
 void ag_http_reply_json(struct ag_http_req *req, int code, json_t *body);
+/* Whether `name` is acceptable as a `jsonp` callback (a dotted
+ * JavaScript identifier); for handlers that stream JSON themselves. */
+bool ag_http_jsonp_valid(const char *name);
 /* Answers with a text/plain message (printf-style) and frees the request. */
 void ag_http_reply_error(struct ag_http_req *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

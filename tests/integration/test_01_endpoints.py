@@ -394,6 +394,30 @@ def test_op_no_accept_means_json(mc):
     assert r.status == 200, "charset parameter must be accepted (§1.2): %r" % r
 
 
+def test_state_is_chunked_and_survives_clients_leaving(mc, fw):
+    """The state answers stream (chunked, no Content-Length); a client
+    that leaves mid-answer, or asks for HEAD, costs the master nothing."""
+    import socket
+    host, port = mc.url.split("//")[1].split(":")
+    for path in ("/master/state", "/master/state-summary", "/master/slaves"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+            head = s.recv(200).decode("latin-1")
+        assert head.startswith("HTTP/1.1 200"), head
+        assert "chunked" in head.lower(), head
+    r = harness.request("HEAD", mc.url, "/master/state")
+    assert r.status == 200 and r.body == b"", r
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        body = b'{"type":"GET_STATE"}'
+        s.sendall(b"POST /api/v1 HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        assert s.recv(20).startswith(b"HTTP/1.1 200")
+    st = get_json(mc.url, "/master/state")
+    assert st["activated_slaves"] == 1 and len(st["frameworks"]) >= 1
+    assert get(mc.url, "/master/frameworks?framework_id=%s" % fw.framework_id).json()[
+        "frameworks"][0]["id"] == fw.framework_id
+
+
 def test_daemons_still_alive(mc):
     assert mc.master.alive() and mc.agents[0].alive()
     wait_until(lambda: get(mc.url, "/health").status == 200, 5, what="master health")

@@ -79,3 +79,30 @@ def test_simagent_and_loadfw(tmp_path):
     m = re.search(r"acks=(\d+)", log.strip().splitlines()[-1])
     assert m and int(m.group(1)) == 3 * TASKS, log[-2000:]
     assert "ERROR" not in log and "AddressSanitizer" not in log, log[-2000:]
+
+
+def test_simagent_detached_agents_stay_registered(tmp_path):
+    """--detached=N: the first N agents subscribe through the agent API,
+    then close their stream; the master keeps them as disconnected agents,
+    listed (inactive) in /master/state, and serves the state of all."""
+    c = harness.Cluster(tmp_path / "cluster", name="simd")
+    c.start_master()
+    sim_log = open(tmp_path / "simagent.log", "wb")
+    ready = tmp_path / "sim.ready"
+    sim = subprocess.Popen(
+        [binary("bench-simagent"), "--master=%s:%d" % (c.master.ip, c.master.port),
+         "--agents=6", "--detached=4", "--ready_file=%s" % ready],
+        stdout=subprocess.PIPE, stderr=sim_log, env=sanitizer_env(FAST), text=True)
+    try:
+        wait_until(lambda: os.path.exists(ready), 20, what="bench-simagent to subscribe")
+        state = wait_until(
+            lambda: (lambda s: s if s["deactivated_slaves"] == 4 else None)(
+                get_json(c.url, "/master/state")), 10, what="4 disconnected agents")
+        assert state["activated_slaves"] == 2
+        assert len(state["slaves"]) == 6
+        assert sorted(s["active"] for s in state["slaves"]) == [False] * 4 + [True] * 2
+    finally:
+        sim.terminate()
+        sim.communicate(timeout=20)
+        sim_log.close()
+        c.stop()
