@@ -105,57 +105,22 @@ static int ckpt_path(const struct ag_agent *agent, char *out, size_t outlen, boo
     return 0;
 }
 
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int ag_agent_resources_checkpoint(const struct ag_agent *agent, const struct ag_resources *total)
 {
-    char dir[4096], path[4200], tmp[4300];
+    char dir[4096], path[4200];
     int rc = ckpt_path(agent, dir, sizeof(dir), true);
     if (rc < 0 || (rc = ckpt_path(agent, path, sizeof(path), false)) < 0)
         return rc;
     if ((rc = ag_agent_mkdirs(dir, 0755)) < 0)
         return rc;
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
     json_t *arr = ag_resources_to_json(total, AG_RESOURCES_POST_REFINEMENT);
     char *text = arr ? json_dumps(arr, JSON_COMPACT) : NULL;
     json_decref(arr);
     if (!text)
         return -ENOMEM;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        free(text);
-        return -errno;
-    }
-    rc = write_all(fd, text, strlen(text));
+    rc = ag_ckpt_write_atomic(path, text, strlen(text));
     free(text);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = -errno;
-    if (close(fd) < 0 && rc == 0)
-        rc = -errno;
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = -errno;
-    if (rc < 0) {
-        unlink(tmp);
-        return rc;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    return 0;
+    return rc;
 }
 
 /* Creates the directory of every volume in r (they may be missing after a

@@ -717,10 +717,12 @@ static void argv_release(struct argv_buf *a)
     free(a->v);
 }
 
-static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
-                        struct argv_buf *a)
+/* The start every agora-container-init command line shares: its name, a
+ * --cgroup per distinct cgroup directory of `c`, and in `ns` the list of
+ * namespaces in use ("pid,mount,..."; empty when none). */
+static void init_argv_head(struct ag_cz *cz, struct ag_cz_container *c, struct argv_buf *a,
+                           char ns[128])
 {
-    char ns[128] = "";
     static const struct {
         int flag;
         const char *name;
@@ -730,6 +732,7 @@ static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
                  {CLONE_NEWIPC, "ipc"},
                  {CLONE_NEWNET, "net"}};
 
+    ns[0] = '\0';
     argv_add(a, "%s", "agora-container-init");
     for (int i = 0; i < AG_CG_N; i++) {
         bool seen = false;
@@ -743,9 +746,16 @@ static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (cz->ns_flags & names[i].flag) {
             size_t len = strlen(ns);
-            snprintf(ns + len, sizeof(ns) - len, "%s%s", len ? "," : "", names[i].name);
+            snprintf(ns + len, 128 - len, "%s%s", len ? "," : "", names[i].name);
         }
     }
+}
+
+static void helper_argv(struct ag_cz *cz, struct ag_cz_container *c, const struct ag_cz_launch *l,
+                        struct argv_buf *a)
+{
+    char ns[128] = "";
+    init_argv_head(cz, c, a, ns);
     if (ns[0])
         argv_add(a, "--ns=%s", ns);
     if ((cz->ns_flags & CLONE_NEWUTS) && l->hostname && *l->hostname)
@@ -904,31 +914,7 @@ static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
                         pid_t holder, struct argv_buf *a)
 {
     char ns[128] = "", pid[32];
-    static const struct {
-        int flag;
-        const char *name;
-    } names[] = {{CLONE_NEWPID, "pid"},
-                 {CLONE_NEWNS, "mount"},
-                 {CLONE_NEWUTS, "uts"},
-                 {CLONE_NEWIPC, "ipc"},
-                 {CLONE_NEWNET, "net"}};
-
-    argv_add(a, "%s", "agora-container-init");
-    for (int i = 0; i < AG_CG_N; i++) {
-        bool seen = false;
-        if (!c->cg[i])
-            continue;
-        for (int j = 0; j < i; j++)
-            seen = seen || (c->cg[j] && strcmp(c->cg[j], c->cg[i]) == 0);
-        if (!seen)
-            argv_add(a, "--cgroup=%s", c->cg[i]);
-    }
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        if (cz->ns_flags & names[i].flag) {
-            size_t len = strlen(ns);
-            snprintf(ns + len, sizeof(ns) - len, "%s%s", len ? "," : "", names[i].name);
-        }
-    }
+    init_argv_head(cz, c, a, ns);
     snprintf(pid, sizeof(pid), "%d", (int)holder);
     if (ns[0]) {
         argv_add(a, "--join=%s", pid);
