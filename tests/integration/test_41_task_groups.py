@@ -91,6 +91,7 @@ def nested_containers(agent_url):
 
 def test_group_of_two_tasks_both_finish_in_their_own_sandboxes_and_cgroups(cluster_factory,
                                                                             fwf):
+    needs_mount_namespace()
     c = make(cluster_factory, isolation="cgroups/cpu,cgroups/mem,namespaces/pid,namespaces/mount,namespaces/net,namespaces/ipc")
     fw = fwf(c)
     offer = take(fw)

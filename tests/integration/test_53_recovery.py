@@ -15,6 +15,7 @@ import pytest
 import harness
 from harness import get_json, pid_alive, pids_with_cwd_under, wait_until
 from mesos_v1 import offer_scalar, task_info
+from test_40_isolation import needs_mount_namespace
 
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ERROR",
             "TASK_DROPPED", "TASK_GONE"}
@@ -351,6 +352,7 @@ def executor_envs(agent):
 def test_exit_status_of_executor_dying_while_agent_is_down(cluster_factory, scheduler_factory):
     """With a PID namespace the container's init outlives the executor
     and checkpoints its exit status; the restarted agent reports it."""
+    needs_mount_namespace()
     rc = cluster_factory(agent_flags={
         "isolation": "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/pid"})
     agent = rc.agents[0]
@@ -531,6 +533,7 @@ def test_unacknowledged_updates_are_resent_in_order_after_restart(rc, scheduler_
 def test_recovery_through_the_network_namespace_relay(cluster_factory, scheduler_factory):
     """In a network namespace the executor reaches the agent through the
     container init's relay; it re-subscribes through it after a restart."""
+    needs_mount_namespace()
     rc = cluster_factory(agent_flags={
         "isolation": "cgroups/cpu,cgroups/mem,namespaces/mount,namespaces/pid,namespaces/net"})
     agent = rc.agents[0]
