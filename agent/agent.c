@@ -164,9 +164,13 @@ static void executor_free(struct ag_agent_executor *ex)
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
-    ag_agent_nested_executor_gone(ex->framework->agent, ex);
-    if (ex->container)
-        ag_cz_destroy(ex->framework->agent->cz, ex->container);
+    if (ex->left) { /* a SIGTERM stop: the next agent recovers it */
+        ag_cz_release(ex->framework->agent->cz, ex->container);
+    } else {
+        ag_agent_nested_executor_gone(ex->framework->agent, ex);
+        if (ex->container)
+            ag_cz_destroy(ex->framework->agent->cz, ex->container);
+    }
     free(ex->id);
     free(ex->directory);
     json_decref(ex->info);
@@ -1703,6 +1707,7 @@ static void master_disconnected(void *arg, const char *reason)
 /* ------------------------------------------------------------------ */
 /* startup and shutdown                                                */
 
+/* Alive and to be stopped (not left running by a SIGTERM stop). */
 static bool any_executor_alive(struct ag_agent *agent)
 {
     struct ag_agent_list *fpos, *ftmp, *epos, *etmp;
@@ -1711,7 +1716,9 @@ static bool any_executor_alive(struct ag_agent *agent)
         struct ag_agent_framework *fw = ag_agent_list_entry(fpos, struct ag_agent_framework, node);
         ag_agent_list_for_each(epos, etmp, &fw->executors)
         {
-            if (ag_agent_list_entry(epos, struct ag_agent_executor, node)->pid > 0)
+            struct ag_agent_executor *ex =
+                ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (ex->pid > 0 && !ex->left)
                 return true;
         }
     }
@@ -1732,7 +1739,10 @@ static void kill_all(struct ag_agent *agent, int signo)
         struct ag_agent_framework *fw = ag_agent_list_entry(fpos, struct ag_agent_framework, node);
         ag_agent_list_for_each(epos, etmp, &fw->executors)
         {
-            executor_kill(ag_agent_list_entry(epos, struct ag_agent_executor, node), signo);
+            struct ag_agent_executor *ex =
+                ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (!ex->left)
+                executor_kill(ex, signo);
         }
     }
 }
@@ -1751,10 +1761,25 @@ static void stop_timer_fired(void *arg)
     ag_loop_stop(agent->loop);
 }
 
+/* Whether a restarted agent can re-adopt the executor: its framework
+ * checkpoints and the executor is in the checkpoint. The default executor
+ * of task groups is not checkpointed yet (nor its nested containers), so
+ * it is stopped like the executors of non-checkpointing frameworks. */
+static bool executor_recoverable(const struct ag_agent_executor *ex)
+{
+    return ag_agent_framework_checkpoints(ex->framework) && !ex->default_exec;
+}
+
+/* SIGTERM (leave = true): the agent exits, the recoverable executors stay
+ * running and the checkpoint stays, as a service manager's restart or an
+ * upgrade expects. SIGUSR1 and SIGINT: every executor is shut down and
+ * the checkpoint is forgotten, so the next start is a new agent. */
 static void on_stop_signal(int signo, void *arg)
 {
     struct ag_agent *agent = arg;
     struct ag_agent_list *fpos, *ftmp, *epos, *etmp;
+    bool leave = signo == SIGTERM;
+    size_t left = 0;
     json_t *ev;
 
     if (agent->stopping) {
@@ -1762,9 +1787,10 @@ static void on_stop_signal(int signo, void *arg)
         stop_timer_fired(agent);
         return;
     }
-    ag_info("received %s; shutting down", strsignal(signo));
     agent->stopping = true;
-    ag_agent_ckpt_forget(agent);
+    agent->leaving = leave;
+    if (!leave)
+        ag_agent_ckpt_forget(agent);
     ev = json_pack("{s:s}", "type", "SHUTDOWN");
     ag_agent_list_for_each(fpos, ftmp, &agent->frameworks)
     {
@@ -1773,10 +1799,21 @@ static void on_stop_signal(int signo, void *arg)
         {
             struct ag_agent_executor *ex =
                 ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (leave && ex->pid > 0 && executor_recoverable(ex)) {
+                ex->left = true;
+                left++;
+                continue;
+            }
             ag_agent_executor_send(ex, ev);
             executor_kill(ex, SIGTERM);
         }
     }
+    if (leave)
+        ag_info("received %s; exiting, leaving %zu executors of checkpointing frameworks "
+                "running for the next start to recover",
+                strsignal(signo), left);
+    else
+        ag_info("received %s; shutting down (killing every executor)", strsignal(signo));
     json_decref(ev);
     {
         double grace = agent->cfg.executor_shutdown_grace_period;
@@ -1791,8 +1828,8 @@ static void agent_release(struct ag_agent *agent)
 
     ag_agent_master_free(agent->master);
     agent->master = NULL;
-    if (agent->stopping)
-        ag_agent_ckpt_clear(agent); /* a clean stop: nothing to recover */
+    if (agent->stopping && !agent->leaving)
+        ag_agent_ckpt_clear(agent); /* a full shutdown: nothing to recover */
     /* Frameworks first: their streams belong to the HTTP server. */
     ag_agent_list_for_each(pos, tmp, &agent->frameworks)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));
@@ -1805,6 +1842,7 @@ static void agent_release(struct ag_agent *agent)
     ag_signal_free(agent->sigchld);
     ag_signal_free(agent->sigint);
     ag_signal_free(agent->sigterm);
+    ag_signal_free(agent->sigusr1);
     ag_timer_free(agent->reap_timer);
     ag_timer_free(agent->exec_heartbeat_timer);
     ag_timer_free(agent->stop_timer);
@@ -2038,10 +2076,11 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
     agent->sigchld = ag_signal_new(agent->loop, SIGCHLD, sigchld, agent);
     agent->sigint = ag_signal_new(agent->loop, SIGINT, on_stop_signal, agent);
     agent->sigterm = ag_signal_new(agent->loop, SIGTERM, on_stop_signal, agent);
+    agent->sigusr1 = ag_signal_new(agent->loop, SIGUSR1, on_stop_signal, agent);
     agent->reap_timer = ag_timer_new(agent->loop, reap_timer_fired, agent);
     agent->exec_heartbeat_timer = ag_timer_new(agent->loop, exec_heartbeats, agent);
     agent->stop_timer = ag_timer_new(agent->loop, stop_timer_fired, agent);
-    if (!agent->master || !agent->sigchld || !agent->sigint || !agent->sigterm ||
+    if (!agent->master || !agent->sigchld || !agent->sigint || !agent->sigterm || !agent->sigusr1 ||
         !agent->reap_timer || !agent->exec_heartbeat_timer || !agent->stop_timer) {
         snprintf(err, errlen, "cannot set up timers and signals");
         return -ENOMEM;

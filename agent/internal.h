@@ -144,6 +144,7 @@ struct ag_agent_executor {
     bool recovered;                /* re-adopted from the checkpoint */
     json_t *pending_kills;         /* KILL events for it before it re-subscribed */
     unsigned long long start_time; /* /proc/<pid>/stat field 22 */
+    bool left;                     /* left running by a SIGTERM stop: freed, not killed */
 };
 
 struct ag_agent_framework {
@@ -189,11 +190,15 @@ struct ag_agent {
     struct ag_agent_master *master;
     struct ag_agent_sum *sum;
     struct ag_agent_metrics metrics;
-    struct ag_signal *sigchld, *sigint, *sigterm;
+    struct ag_signal *sigchld, *sigint, *sigterm, *sigusr1;
     struct ag_timer *reap_timer;
     struct ag_timer *exec_heartbeat_timer;
     struct ag_timer *stop_timer;
     bool stopping;
+    /* SIGTERM: stopping, but the executors that a restart can recover
+     * stay running and the checkpoint stays (SIGUSR1/SIGINT: everything
+     * is killed and forgotten). */
+    bool leaving;
     struct ag_cz_config iso; /* isolation flags */
     struct ag_cz *cz;        /* the containerizer */
     bool recovering;         /* reading the checkpoint: executor calls get 503 */

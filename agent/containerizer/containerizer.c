@@ -559,6 +559,18 @@ void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c)
     container_free(c);
 }
 
+void ag_cz_release(struct ag_cz *cz, struct ag_cz_container *c)
+{
+    (void)cz;
+    if (!c)
+        return;
+    if (c->next) {
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+    }
+    container_free(c);
+}
+
 int ag_cz_update(struct ag_cz *cz, struct ag_cz_container *c, double cpus, double mem_mb)
 {
     int rc = 0;

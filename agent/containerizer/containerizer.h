@@ -162,6 +162,9 @@ void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c);
 /* Kills what is left, removes the cgroups (retried in the background
  * while processes exit) and frees the container. NULL is fine. */
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c);
+/* Forgets the container without touching it: its processes and cgroups
+ * stay for the next agent to recover (ag_cz_recover). */
+void ag_cz_release(struct ag_cz *cz, struct ag_cz_container *c);
 
 /* {"<controller>": "<cgroup dir>"} of a container, for the checkpoint. */
 json_t *ag_cz_container_cgroups(const struct ag_cz_container *c);

@@ -572,3 +572,76 @@ def test_kill_before_the_executor_resubscribed_is_delivered(cluster_factory, sch
             os.kill(p, signal.SIGCONT)
     st = s.wait_terminal("late-kill", timeout=30)
     assert st["state"] == "TASK_KILLED", st
+
+
+def sandboxes_by_executor(agent):
+    state = get_json(agent.url, "/state")
+    return {e["id"]: e["directory"] for f in state["frameworks"] for e in f["executors"]}
+
+
+def live_in(sandbox):
+    """Pids (not the short `sleep`s of task loops) running in a sandbox."""
+    return {p for p in pids_with_cwd_under(sandbox) if comm(p) != "sleep"}
+
+
+def stop_with(agent, sig):
+    """Sends `sig` to the agent and waits for it to exit; returns the code."""
+    agent.proc.send_signal(sig)
+    code = agent.proc.wait(30)
+    if agent in harness.LIVE_DAEMONS:
+        harness.LIVE_DAEMONS.remove(agent)
+    return code
+
+
+def test_sigterm_leaves_checkpointing_executors_running(rc, scheduler_factory):
+    """SIGTERM = exit, not shut down: the checkpointing framework's task
+    keeps running, the checkpoint stays, the next start recovers it; the
+    non-checkpointing framework's task (which no restart could recover) is
+    killed."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    ck = scheduler_factory(rc.url, name="term-ckpt", checkpoint=True).subscribe()
+    nock = scheduler_factory(rc.url, name="term-nockpt", checkpoint=False).subscribe()
+    launch_waiting(ck, releases, ["kept"])
+    launch_waiting(nock, releases, ["gone"])
+    boxes = sandboxes_by_executor(agent)
+    kept, gone = live_in(boxes["kept"]), live_in(boxes["gone"])
+    assert kept and gone, (kept, gone)
+
+    assert stop_with(agent, signal.SIGTERM) == 0, agent.tail()
+    assert "leaving 1 executors" in agent.read_stderr(), agent.tail()
+    assert all(pid_alive(p) for p in kept), "SIGTERM killed a checkpointing framework's task"
+    wait_until(lambda: not any(pid_alive(p) for p in gone), 10,
+               what="the non-checkpointing framework's task to be killed")
+    meta = os.path.join(agent.work_dir, "meta", "slaves")
+    assert os.readlink(os.path.join(meta, "latest")) == old_id
+
+    restart(rc, agent)
+    assert rc.wait_registered(agent)["id"] == old_id
+    assert all(pid_alive(p) for p in kept), "the task died across the restart"
+    (releases / "release-kept").write_text("go")
+    ck.wait_update("kept", "TASK_FINISHED", timeout=30)
+    assert dedup(ck.states("kept")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
+        ck.states("kept")
+    assert not ck.ack_failures, ck.ack_failures
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGINT])
+def test_sigusr1_and_sigint_shut_everything_down(rc, scheduler_factory, sig):
+    """SIGUSR1 (and an interactive Ctrl-C) is the full shutdown: even a
+    checkpointing framework's task is killed and the checkpoint forgotten."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    ck = scheduler_factory(rc.url, name="usr1-ckpt", checkpoint=True).subscribe()
+    launch_waiting(ck, releases, ["doomed"])
+    doomed = live_in(sandboxes_by_executor(agent)["doomed"])
+    assert doomed
+
+    assert stop_with(agent, sig) == 0, agent.tail()
+    wait_until(lambda: not any(pid_alive(p) for p in doomed), 10,
+               what="the checkpointing framework's task to be killed")
+    meta = os.path.join(agent.work_dir, "meta", "slaves")
+    assert not os.path.lexists(os.path.join(meta, "latest"))
+    assert not os.path.exists(os.path.join(meta, old_id))
