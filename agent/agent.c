@@ -165,6 +165,7 @@ static void executor_free(struct ag_agent_executor *ex)
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
     if (ex->left) { /* a SIGTERM stop: the next agent recovers it */
+        ag_agent_nested_release(ex->framework->agent, ex);
         ag_cz_release(ex->framework->agent->cz, ex->container);
     } else {
         ag_agent_nested_executor_gone(ex->framework->agent, ex);
@@ -1343,6 +1344,7 @@ static int group_tasks_new(struct ag_agent_executor *ex, json_t *group)
         if (!task)
             return -ENOMEM;
         task->group = json_incref(group);
+        ag_agent_ckpt_task(ex->framework->agent, task);
     }
     return 0;
 }
@@ -1386,6 +1388,7 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
     fw = framework_get(agent, fw_id, fw_info);
     if (!fw)
         return;
+    ag_agent_ckpt_framework(agent, fw);
     ex = ag_agent_executor_find(fw, exec_id);
     if (ex &&
         (ex->state == AG_AGENT_EXECUTOR_TERMINATING || ex->state == AG_AGENT_EXECUTOR_TERMINATED)) {
@@ -1399,6 +1402,10 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
         if (info && !ag_json_get(info, "framework_id"))
             ag_json_set_id(info, "framework_id", fw_id);
         ex = info ? executor_new(fw, exec_id, info, false) : NULL;
+        if (ex) {
+            ex->default_exec = true;
+            ag_agent_ckpt_executor(agent, ex); /* before its tasks (group_tasks_new) */
+        }
         if (!ex || !group || group_tasks_new(ex, group) < 0) {
             ag_error("out of memory creating executor '%s'", exec_id);
             json_decref(group);
@@ -1410,7 +1417,6 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
             }
             return;
         }
-        ex->default_exec = true;
         json_decref(group);
         if (executor_fetch_and_launch(agent, ex, NULL, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
@@ -1440,6 +1446,7 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
         container_limits(ex, &cpus, &mem, &disk);
         if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
             ag_warn("cannot raise the limits of executor '%s' for a task group", ex->id);
+        ag_agent_ckpt_executor(agent, ex);
     }
     if (ex->state == AG_AGENT_EXECUTOR_RUNNING && ex->stream) {
         t = json_array_get(tasks, 0);
@@ -1762,12 +1769,10 @@ static void stop_timer_fired(void *arg)
 }
 
 /* Whether a restarted agent can re-adopt the executor: its framework
- * checkpoints and the executor is in the checkpoint. The default executor
- * of task groups is not checkpointed yet (nor its nested containers), so
- * it is stopped like the executors of non-checkpointing frameworks. */
+ * checkpoints (the default executor and its nested containers too). */
 static bool executor_recoverable(const struct ag_agent_executor *ex)
 {
-    return ag_agent_framework_checkpoints(ex->framework) && !ex->default_exec;
+    return ag_agent_framework_checkpoints(ex->framework);
 }
 
 /* SIGTERM (leave = true): the agent exits, the recoverable executors stay

@@ -310,6 +310,11 @@ void ag_agent_nested_call(struct ag_agent *agent, struct ag_http_req *req, const
 /* The executor ended: its nested containers are killed and destroyed,
  * waiting WAIT_CONTAINER calls answered, the records freed. */
 void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* Recovery: the nested containers of a recovered executor from its
+ * checkpoint; live ones re-adopted, ended ones kept for WAIT_CONTAINER. */
+void ag_agent_nested_recover(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* A SIGTERM stop: forgets the nested containers without touching them. */
+void ag_agent_nested_release(struct ag_agent *agent, struct ag_agent_executor *ex);
 /* A nested container hit a limit (from the containerizer's callback). */
 void ag_agent_nested_limited(struct ag_agent *agent, struct ag_cz_container *c, const char *reason,
                              const char *message, const json_t *limitation);

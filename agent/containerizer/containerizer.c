@@ -498,6 +498,12 @@ static const char *kill_dir(const struct ag_cz_container *c)
     return NULL;
 }
 
+void ag_cz_set_parent(struct ag_cz_container *c, struct ag_cz_container *parent)
+{
+    if (c)
+        c->parent = parent;
+}
+
 struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c)
 {
     return c->parent;
@@ -949,6 +955,8 @@ static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
     }
     if (l->user && *l->user)
         argv_add(a, "--user=%s", l->user);
+    if ((cz->ns_flags & CLONE_NEWPID) && l->status_file)
+        argv_add(a, "--status_file=%s", l->status_file);
     argv_add(a, "%s", "--");
     argv_add(a, "%s", l->path);
     for (size_t i = 0; l->argv && l->argv[i]; i++)

@@ -648,3 +648,61 @@ def test_sigusr1_and_sigint_shut_everything_down(rc, scheduler_factory, sig):
     meta = os.path.join(agent.work_dir, "meta", "slaves")
     assert not os.path.lexists(os.path.join(meta, "latest"))
     assert not os.path.exists(os.path.join(meta, old_id))
+
+
+def nested_status_files(agent):
+    """The exit_status files agora-container-init wrote for the nested
+    containers of checkpointing frameworks."""
+    out = []
+    for root, _dirs, files in os.walk(os.path.join(agent.work_dir, "meta")):
+        if "exit_status" in files and os.sep + "nested" + os.sep in root:
+            out.append(os.path.join(root, "exit_status"))
+    return out
+
+
+def test_task_group_survives_agent_sigkill(rc, scheduler_factory):
+    """A default executor and its nested containers are recovered: the
+    tasks keep running across a SIGKILL + restart of the agent, the one
+    that ended while the agent was down is reported with its exit, and
+    every update of the others reaches the scheduler once released."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    s = scheduler_factory(rc.url, name="group-ckpt", checkpoint=True).subscribe()
+    offer = take(s, cpus=0.5, mem=160)
+    ids = ["g1", "g2", "g3"]
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / ("release-" + tid)),
+                                      cpus=0.1, mem=32) for tid in ids])
+    for tid in ids:
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before, "no process found in the sandboxes"
+
+    sigkill(agent)
+    assert all(pid_alive(p) for p in before), "a task died with its agent"
+    (releases / "release-g3").write_text("go")  # ends while the agent is down
+    wait_until(lambda: len(nested_status_files(agent)) == 1, 20,
+               what="g3's container to end and leave its exit status")
+    restart(rc, agent)
+    assert rc.wait_registered(agent)["id"] == old_id
+
+    fin = s.wait_update("g3", "TASK_FINISHED", timeout=60)
+    assert fin["source"] == "SOURCE_EXECUTOR", fin
+    for tid in ("g1", "g2"):
+        assert s.states(tid)[-1] == "TASK_RUNNING", (tid, s.states(tid))
+    state = get_json(agent.url, "/state")
+    assert state["id"] == old_id
+    running = sorted(t["id"] for f in state["frameworks"] for e in f["executors"]
+                     for t in e["tasks"])
+    assert running == ["g1", "g2"], state
+
+    for tid in ("g1", "g2"):
+        (releases / ("release-" + tid)).write_text("go")
+    for tid in ("g1", "g2"):
+        s.wait_update(tid, "TASK_FINISHED", timeout=30)
+    for tid in ids:
+        assert dedup(s.states(tid))[-2:] == ["TASK_RUNNING", "TASK_FINISHED"], \
+            (tid, s.states(tid))
+        assert dedup(s.states(tid)).count("TASK_RUNNING") == 1, (tid, s.states(tid))
+    assert not s.ack_failures, s.ack_failures
