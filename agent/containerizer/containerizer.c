@@ -1,6 +1,7 @@
 /*
  * containerizer: containers made of isolators (see containerizer.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -466,6 +467,32 @@ static void rm_retry(struct ag_cz *cz)
     cz->n_rm = j;
 }
 
+/* Calls fn for each child cgroup (subdirectory) of `dir`: the cgroups of
+ * nested containers that this agent may not know (an executor swept after
+ * a restart, its nested containers never checkpointed). */
+static void each_child_cgroup(struct ag_cz *cz, const char *dir,
+                              void (*fn)(struct ag_cz *cz, const char *path))
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[AG_CGROUP_PATH_MAX * 2];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+            fn(cz, path);
+    }
+    closedir(d);
+}
+
+static void kill_child(struct ag_cz *cz, const char *path)
+{
+    (void)cz;
+    ag_cgroup_kill_all(path, NULL);
+}
+
 static void container_cgroups_remove(struct ag_cz *cz, struct ag_cz_container *c)
 {
     for (int i = 0; i < AG_CG_N; i++) {
@@ -474,8 +501,10 @@ static void container_cgroups_remove(struct ag_cz *cz, struct ag_cz_container *c
             continue;
         for (int j = 0; j < i; j++)
             seen = seen || (c->cg[j] && strcmp(c->cg[j], c->cg[i]) == 0);
-        if (!seen)
-            rm_queue(cz, c->cg[i]);
+        if (seen)
+            continue;
+        each_child_cgroup(cz, c->cg[i], rm_queue); /* a parent goes after its children */
+        rm_queue(cz, c->cg[i]);
     }
 }
 
@@ -532,6 +561,7 @@ void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c)
     }
     freezer = cz->layout.version == AG_CGROUP_V1 ? c->cg[AG_CG_FREEZER] : NULL;
     dir = freezer ? freezer : kill_dir(c);
+    each_child_cgroup(cz, dir, kill_child); /* nested ones it does not list */
     ag_cgroup_kill_all(dir, freezer);
 }
 

@@ -706,3 +706,32 @@ def test_task_group_survives_agent_sigkill(rc, scheduler_factory):
             (tid, s.states(tid))
         assert dedup(s.states(tid)).count("TASK_RUNNING") == 1, (tid, s.states(tid))
     assert not s.ack_failures, s.ack_failures
+
+
+def test_task_group_of_non_checkpointing_framework_killed_on_restart(rc, scheduler_factory):
+    """Nobody could report a non-checkpointing framework's group after a
+    restart: its default executor and nested containers are killed, none
+    left behind."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="group-nockpt", checkpoint=False).subscribe()
+    offer = take(s, cpus=0.4, mem=128)
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / tid),
+                                      cpus=0.1, mem=32) for tid in ("n1", "n2")])
+    for tid in ("n1", "n2"):
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before
+    cid = os.path.basename(sandboxes_by_executor(agent)["group-ex"].rstrip("/"))
+    import glob
+
+    def cgroups():
+        return glob.glob("/sys/fs/cgroup/*/%s" % cid) + glob.glob("/sys/fs/cgroup/*/*/%s" % cid)
+    assert cgroups(), "no cgroup of the executor's container"
+    sigkill(agent)
+    restart(rc, agent)
+    wait_until(lambda: not any(pid_alive(p) for p in before), 20,
+               what="the group's processes to be killed")
+    # The executor's cgroups and its nested containers' go too.
+    wait_until(lambda: not cgroups(), 20, what="the group's cgroups to be removed: %s" % cgroups())
