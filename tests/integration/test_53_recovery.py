@@ -735,3 +735,31 @@ def test_task_group_of_non_checkpointing_framework_killed_on_restart(rc, schedul
                what="the group's processes to be killed")
     # The executor's cgroups and its nested containers' go too.
     wait_until(lambda: not cgroups(), 20, what="the group's cgroups to be removed: %s" % cgroups())
+
+
+def test_sigterm_leaves_task_group_running(rc, scheduler_factory):
+    """SIGTERM leaves a checkpointing framework's default executor and its
+    nested containers running; the next start recovers them."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="group-term", checkpoint=True).subscribe()
+    offer = take(s, cpus=0.4, mem=128)
+    ids = ["t1", "t2"]
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / tid),
+                                      cpus=0.1, mem=32) for tid in ids])
+    for tid in ids:
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before
+    assert stop_with(agent, signal.SIGTERM) == 0, agent.tail()
+    assert all(pid_alive(p) for p in before), "SIGTERM killed a task of the group"
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    assert all(pid_alive(p) for p in before), "a task died across the restart"
+    for tid in ids:
+        (releases / tid).write_text("go")
+    for tid in ids:
+        s.wait_update(tid, "TASK_FINISHED", timeout=30)
+        assert dedup(s.states(tid)).count("TASK_RUNNING") == 1, (tid, s.states(tid))
+    assert not s.ack_failures, s.ack_failures
