@@ -303,9 +303,14 @@ void ag_agent_nested_release(struct ag_agent *agent, struct ag_agent_executor *e
             ag_http_reply_error(n->launch_req, 503, "the agent is restarting");
             n->launch_req = NULL;
         }
+        /* Not an answer: the executor asks again the next agent. */
+        for (size_t i = 0; i < n->n_waiters; i++)
+            ag_http_reply_error(n->waiters[i], 503,
+                                "the agent is restarting; wait for container '%s' again", n->id);
+        n->n_waiters = 0;
         ag_cz_release(agent->cz, n->container);
         n->container = NULL;
-        nested_free(n); /* its waiters see the connection close, and retry */
+        nested_free(n);
     }
 }
 

@@ -330,10 +330,11 @@ static void wait_done(const struct ag_http_response *resp, void *arg)
 
     if (t->phase == PHASE_DONE)
         return;
-    if (code == 0 && ++t->wait_retries <= wait_retries_max(t->d)) {
-        /* The agent is restarting or the connection broke: ask again (a
-         * restarted agent recovers the container of a checkpointing
-         * framework, within MESOS_RECOVERY_TIMEOUT). */
+    if ((code == 0 || code == 503) && ++t->wait_retries <= wait_retries_max(t->d)) {
+        /* The agent is restarting (503 from one leaving on SIGTERM) or the
+         * connection broke: ask again (a restarted agent recovers the
+         * container of a checkpointing framework, within
+         * MESOS_RECOVERY_TIMEOUT). */
         ag_timer_start(t->wait_retry, WAIT_RETRY);
         return;
     }

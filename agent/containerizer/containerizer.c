@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "agent/containerizer/containerizer.h"
 #include "agent/isolators/isolator.h"
 #include "core/flags.h"
@@ -600,6 +602,12 @@ void ag_cz_release(struct ag_cz *cz, struct ag_cz_container *c)
     (void)cz;
     if (!c)
         return;
+    /* The agent's own handles only (the OOM watch), not the isolators'
+     * cleanup: that would undo what the container still uses. */
+    if (c->oom_ev)
+        event_free(c->oom_ev);
+    if (c->oom_efd >= 0)
+        close(c->oom_efd);
     if (c->next) {
         c->prev->next = c->next;
         c->next->prev = c->prev;

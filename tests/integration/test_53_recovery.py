@@ -694,7 +694,7 @@ def test_task_group_survives_agent_sigkill(rc, scheduler_factory):
     state = get_json(agent.url, "/state")
     assert state["id"] == old_id
     running = sorted(t["id"] for f in state["frameworks"] for e in f["executors"]
-                     for t in e["tasks"])
+                     for t in e["tasks"] if t["state"] == "TASK_RUNNING")
     assert running == ["g1", "g2"], state
 
     for tid in ("g1", "g2"):
