@@ -164,9 +164,14 @@ static void executor_free(struct ag_agent_executor *ex)
     free_tasks(&ex->queued);
     free_tasks(&ex->launched);
     free_tasks(&ex->completed);
-    ag_agent_nested_executor_gone(ex->framework->agent, ex);
-    if (ex->container)
-        ag_cz_destroy(ex->framework->agent->cz, ex->container);
+    if (ex->left) { /* a SIGTERM stop: the next agent recovers it */
+        ag_agent_nested_release(ex->framework->agent, ex);
+        ag_cz_release(ex->framework->agent->cz, ex->container);
+    } else {
+        ag_agent_nested_executor_gone(ex->framework->agent, ex);
+        if (ex->container)
+            ag_cz_destroy(ex->framework->agent->cz, ex->container);
+    }
     free(ex->id);
     free(ex->directory);
     json_decref(ex->info);
@@ -1339,6 +1344,7 @@ static int group_tasks_new(struct ag_agent_executor *ex, json_t *group)
         if (!task)
             return -ENOMEM;
         task->group = json_incref(group);
+        ag_agent_ckpt_task(ex->framework->agent, task);
     }
     return 0;
 }
@@ -1382,6 +1388,7 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
     fw = framework_get(agent, fw_id, fw_info);
     if (!fw)
         return;
+    ag_agent_ckpt_framework(agent, fw);
     ex = ag_agent_executor_find(fw, exec_id);
     if (ex &&
         (ex->state == AG_AGENT_EXECUTOR_TERMINATING || ex->state == AG_AGENT_EXECUTOR_TERMINATED)) {
@@ -1395,6 +1402,10 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
         if (info && !ag_json_get(info, "framework_id"))
             ag_json_set_id(info, "framework_id", fw_id);
         ex = info ? executor_new(fw, exec_id, info, false) : NULL;
+        if (ex) {
+            ex->default_exec = true;
+            ag_agent_ckpt_executor(agent, ex); /* before its tasks (group_tasks_new) */
+        }
         if (!ex || !group || group_tasks_new(ex, group) < 0) {
             ag_error("out of memory creating executor '%s'", exec_id);
             json_decref(group);
@@ -1406,7 +1417,6 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
             }
             return;
         }
-        ex->default_exec = true;
         json_decref(group);
         if (executor_fetch_and_launch(agent, ex, NULL, err, sizeof(err)) < 0) {
             ag_error("cannot launch executor '%s' of framework '%s': %s", exec_id, fw_id, err);
@@ -1436,6 +1446,7 @@ static void on_launch_group(struct ag_agent *agent, const json_t *event)
         container_limits(ex, &cpus, &mem, &disk);
         if (ag_cz_update(agent->cz, ex->container, cpus, mem) < 0)
             ag_warn("cannot raise the limits of executor '%s' for a task group", ex->id);
+        ag_agent_ckpt_executor(agent, ex);
     }
     if (ex->state == AG_AGENT_EXECUTOR_RUNNING && ex->stream) {
         t = json_array_get(tasks, 0);
@@ -1703,6 +1714,7 @@ static void master_disconnected(void *arg, const char *reason)
 /* ------------------------------------------------------------------ */
 /* startup and shutdown                                                */
 
+/* Alive and to be stopped (not left running by a SIGTERM stop). */
 static bool any_executor_alive(struct ag_agent *agent)
 {
     struct ag_agent_list *fpos, *ftmp, *epos, *etmp;
@@ -1711,7 +1723,9 @@ static bool any_executor_alive(struct ag_agent *agent)
         struct ag_agent_framework *fw = ag_agent_list_entry(fpos, struct ag_agent_framework, node);
         ag_agent_list_for_each(epos, etmp, &fw->executors)
         {
-            if (ag_agent_list_entry(epos, struct ag_agent_executor, node)->pid > 0)
+            struct ag_agent_executor *ex =
+                ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (ex->pid > 0 && !ex->left)
                 return true;
         }
     }
@@ -1732,7 +1746,10 @@ static void kill_all(struct ag_agent *agent, int signo)
         struct ag_agent_framework *fw = ag_agent_list_entry(fpos, struct ag_agent_framework, node);
         ag_agent_list_for_each(epos, etmp, &fw->executors)
         {
-            executor_kill(ag_agent_list_entry(epos, struct ag_agent_executor, node), signo);
+            struct ag_agent_executor *ex =
+                ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (!ex->left)
+                executor_kill(ex, signo);
         }
     }
 }
@@ -1751,10 +1768,23 @@ static void stop_timer_fired(void *arg)
     ag_loop_stop(agent->loop);
 }
 
+/* Whether a restarted agent can re-adopt the executor: its framework
+ * checkpoints (the default executor and its nested containers too). */
+static bool executor_recoverable(const struct ag_agent_executor *ex)
+{
+    return ag_agent_framework_checkpoints(ex->framework);
+}
+
+/* SIGTERM (leave = true): the agent exits, the recoverable executors stay
+ * running and the checkpoint stays, as a service manager's restart or an
+ * upgrade expects. SIGUSR1 and SIGINT: every executor is shut down and
+ * the checkpoint is forgotten, so the next start is a new agent. */
 static void on_stop_signal(int signo, void *arg)
 {
     struct ag_agent *agent = arg;
     struct ag_agent_list *fpos, *ftmp, *epos, *etmp;
+    bool leave = signo == SIGTERM;
+    size_t left = 0;
     json_t *ev;
 
     if (agent->stopping) {
@@ -1762,9 +1792,10 @@ static void on_stop_signal(int signo, void *arg)
         stop_timer_fired(agent);
         return;
     }
-    ag_info("received %s; shutting down", strsignal(signo));
     agent->stopping = true;
-    ag_agent_ckpt_forget(agent);
+    agent->leaving = leave;
+    if (!leave)
+        ag_agent_ckpt_forget(agent);
     ev = json_pack("{s:s}", "type", "SHUTDOWN");
     ag_agent_list_for_each(fpos, ftmp, &agent->frameworks)
     {
@@ -1773,10 +1804,21 @@ static void on_stop_signal(int signo, void *arg)
         {
             struct ag_agent_executor *ex =
                 ag_agent_list_entry(epos, struct ag_agent_executor, node);
+            if (leave && ex->pid > 0 && executor_recoverable(ex)) {
+                ex->left = true;
+                left++;
+                continue;
+            }
             ag_agent_executor_send(ex, ev);
             executor_kill(ex, SIGTERM);
         }
     }
+    if (leave)
+        ag_info("received %s; exiting, leaving %zu executors of checkpointing frameworks "
+                "running for the next start to recover",
+                strsignal(signo), left);
+    else
+        ag_info("received %s; shutting down (killing every executor)", strsignal(signo));
     json_decref(ev);
     {
         double grace = agent->cfg.executor_shutdown_grace_period;
@@ -1791,8 +1833,8 @@ static void agent_release(struct ag_agent *agent)
 
     ag_agent_master_free(agent->master);
     agent->master = NULL;
-    if (agent->stopping)
-        ag_agent_ckpt_clear(agent); /* a clean stop: nothing to recover */
+    if (agent->stopping && !agent->leaving)
+        ag_agent_ckpt_clear(agent); /* a full shutdown: nothing to recover */
     /* Frameworks first: their streams belong to the HTTP server. */
     ag_agent_list_for_each(pos, tmp, &agent->frameworks)
         framework_free(ag_agent_list_entry(pos, struct ag_agent_framework, node));
@@ -1805,6 +1847,7 @@ static void agent_release(struct ag_agent *agent)
     ag_signal_free(agent->sigchld);
     ag_signal_free(agent->sigint);
     ag_signal_free(agent->sigterm);
+    ag_signal_free(agent->sigusr1);
     ag_timer_free(agent->reap_timer);
     ag_timer_free(agent->exec_heartbeat_timer);
     ag_timer_free(agent->stop_timer);
@@ -2038,10 +2081,11 @@ static int agent_start(struct ag_agent *agent, char *err, size_t errlen)
     agent->sigchld = ag_signal_new(agent->loop, SIGCHLD, sigchld, agent);
     agent->sigint = ag_signal_new(agent->loop, SIGINT, on_stop_signal, agent);
     agent->sigterm = ag_signal_new(agent->loop, SIGTERM, on_stop_signal, agent);
+    agent->sigusr1 = ag_signal_new(agent->loop, SIGUSR1, on_stop_signal, agent);
     agent->reap_timer = ag_timer_new(agent->loop, reap_timer_fired, agent);
     agent->exec_heartbeat_timer = ag_timer_new(agent->loop, exec_heartbeats, agent);
     agent->stop_timer = ag_timer_new(agent->loop, stop_timer_fired, agent);
-    if (!agent->master || !agent->sigchld || !agent->sigint || !agent->sigterm ||
+    if (!agent->master || !agent->sigchld || !agent->sigint || !agent->sigterm || !agent->sigusr1 ||
         !agent->reap_timer || !agent->exec_heartbeat_timer || !agent->stop_timer) {
         snprintf(err, errlen, "cannot set up timers and signals");
         return -ENOMEM;

@@ -453,6 +453,12 @@ void ag_agent_ckpt_executor(struct ag_agent *agent, struct ag_agent_executor *ex
     if (access(path, F_OK) < 0) {
         obj = json_pack("{s:O,s:b,s:s}", "info", ex->info, "command", ex->command, "container_id",
                         ex->container_id);
+        /* The default executor keeps its token across a restart: it is in
+         * its environment, and it is how it reaches its nested containers. */
+        if (obj && ex->default_exec) {
+            json_object_set_new(obj, "default_exec", json_true());
+            json_object_set_new(obj, "token", json_string(ex->token));
+        }
         write_logged(path, obj, true);
         json_decref(obj);
     }

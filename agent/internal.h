@@ -144,6 +144,7 @@ struct ag_agent_executor {
     bool recovered;                /* re-adopted from the checkpoint */
     json_t *pending_kills;         /* KILL events for it before it re-subscribed */
     unsigned long long start_time; /* /proc/<pid>/stat field 22 */
+    bool left;                     /* left running by a SIGTERM stop: freed, not killed */
 };
 
 struct ag_agent_framework {
@@ -189,11 +190,15 @@ struct ag_agent {
     struct ag_agent_master *master;
     struct ag_agent_sum *sum;
     struct ag_agent_metrics metrics;
-    struct ag_signal *sigchld, *sigint, *sigterm;
+    struct ag_signal *sigchld, *sigint, *sigterm, *sigusr1;
     struct ag_timer *reap_timer;
     struct ag_timer *exec_heartbeat_timer;
     struct ag_timer *stop_timer;
     bool stopping;
+    /* SIGTERM: stopping, but the executors that a restart can recover
+     * stay running and the checkpoint stays (SIGUSR1/SIGINT: everything
+     * is killed and forgotten). */
+    bool leaving;
     struct ag_cz_config iso; /* isolation flags */
     struct ag_cz *cz;        /* the containerizer */
     bool recovering;         /* reading the checkpoint: executor calls get 503 */
@@ -305,6 +310,11 @@ void ag_agent_nested_call(struct ag_agent *agent, struct ag_http_req *req, const
 /* The executor ended: its nested containers are killed and destroyed,
  * waiting WAIT_CONTAINER calls answered, the records freed. */
 void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* Recovery: the nested containers of a recovered executor from its
+ * checkpoint; live ones re-adopted, ended ones kept for WAIT_CONTAINER. */
+void ag_agent_nested_recover(struct ag_agent *agent, struct ag_agent_executor *ex);
+/* A SIGTERM stop: forgets the nested containers without touching them. */
+void ag_agent_nested_release(struct ag_agent *agent, struct ag_agent_executor *ex);
 /* A nested container hit a limit (from the containerizer's callback). */
 void ag_agent_nested_limited(struct ag_agent *agent, struct ag_cz_container *c, const char *reason,
                              const char *message, const json_t *limitation);

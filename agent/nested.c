@@ -17,6 +17,7 @@
  * without one is an operator's, as for every other call of the agent's
  * operator API, which has no authentication yet.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -25,13 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "agent/internal.h"
 #include "agent/sandboxes.h"
 #include "core/json.h"
 #include "core/log.h"
+#include "core/loop.h"
 
 extern char **environ;
 
@@ -57,6 +62,11 @@ struct ag_agent_nested {
     json_t *command;
     char *user;
     bool killed_early; /* KILL_CONTAINER during the fetch */
+    /* Recovery: the process start time (pid reuse), and for a container
+     * re-adopted by a restarted agent (not its child) a pidfd watch. */
+    unsigned long long start_time;
+    int pidfd;
+    struct event *pidfd_ev;
 };
 
 bool ag_agent_nested_handles(const char *type)
@@ -125,6 +135,61 @@ static bool has_container(struct ag_agent_nested *n, const void *key)
     return n->container && n->container == key;
 }
 
+/* --- checkpoint (checkpointing frameworks only) --- */
+
+/* <executor run dir>/nested/<id>/<file>; -ENOENT when not checkpointed. */
+static int ckpt_path(const struct ag_agent_nested *n, const char *file, char *out, size_t outlen)
+{
+    char rel[MAX_ID + 64];
+    snprintf(rel, sizeof(rel), "nested/%s%s%s", n->id, file ? "/" : "", file ? file : "");
+    return ag_agent_ckpt_run_path(n->parent, rel, out, outlen);
+}
+
+/* {pid, start_time, directory, cpus, mem, cgroups} and, once it ended,
+ * {exited, status, reason, message}: what a restarted agent needs to
+ * re-adopt it or to answer WAIT_CONTAINER for it. */
+static void ckpt_nested(const struct ag_agent_nested *n)
+{
+    char path[PATH_MAX];
+    json_t *obj;
+    if (ckpt_path(n, "container.info", path, sizeof(path)) < 0)
+        return;
+    obj = json_pack("{s:i,s:I,s:s,s:f,s:f,s:b,s:i}", "pid", (int)n->pid, "start_time",
+                    (json_int_t)n->start_time, "directory", n->directory ? n->directory : "",
+                    "cpus", n->cpus, "mem", n->mem, "exited", n->exited, "status", n->status);
+    if (!obj)
+        return;
+    if (n->container)
+        json_object_set_new(obj, "cgroups", ag_cz_container_cgroups(n->container));
+    if (n->reason)
+        json_object_set_new(obj, "reason", json_string(n->reason));
+    if (n->message)
+        json_object_set_new(obj, "message", json_string(n->message));
+    if (ag_ckpt_write_json(path, obj) < 0)
+        ag_error("cannot checkpoint nested container '%s'", n->id);
+    json_decref(obj);
+}
+
+static void ckpt_nested_remove(const struct ag_agent_nested *n)
+{
+    char path[PATH_MAX];
+    if (ckpt_path(n, NULL, path, sizeof(path)) == 0 && ag_ckpt_remove_tree(path) < 0 &&
+        errno != ENOENT)
+        ag_warn("cannot remove the checkpoint '%s': %s", path, strerror(errno));
+}
+
+static void unwatch(struct ag_agent_nested *n)
+{
+    if (n->pidfd_ev) {
+        event_free(n->pidfd_ev);
+        n->pidfd_ev = NULL;
+    }
+    if (n->pidfd > 0) {
+        close(n->pidfd);
+        n->pidfd = 0;
+    }
+}
+
 /* --- lifetime --- */
 
 static json_t *wait_answer(const struct ag_agent_nested *n)
@@ -156,6 +221,7 @@ static void answer_waiters(struct ag_agent_nested *n)
 static void nested_ended(struct ag_agent *agent, struct ag_agent_nested *n, int status)
 {
     char how[96];
+    unwatch(n);
     n->exited = true;
     n->status = status;
     n->pid = 0;
@@ -171,11 +237,13 @@ static void nested_ended(struct ag_agent *agent, struct ag_agent_nested *n, int 
     else
         snprintf(how, sizeof(how), "ended with wait status %d", status);
     ag_info("nested container '%s' of executor '%s' %s", n->id, n->parent->id, how);
+    ckpt_nested(n); /* before the answer: a restart still knows it */
     answer_waiters(n);
 }
 
 static void nested_free(struct ag_agent_nested *n)
 {
+    unwatch(n);
     ag_agent_list_del(&n->node);
     free(n->directory);
     free(n->reason);
@@ -219,6 +287,29 @@ void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_execu
                 n->message = ag_agent_strdup("The parent container ended");
             nested_ended(agent, n, SIGKILL);
         }
+        nested_free(n);
+    }
+}
+
+void ag_agent_nested_release(struct ag_agent *agent, struct ag_agent_executor *ex)
+{
+    struct ag_agent_list *pos, *tmp;
+    if (!ex->nested.next)
+        return;
+    ag_agent_list_for_each(pos, tmp, &ex->nested)
+    {
+        struct ag_agent_nested *n = ag_agent_list_entry(pos, struct ag_agent_nested, node);
+        if (n->launch_req) {
+            ag_http_reply_error(n->launch_req, 503, "the agent is restarting");
+            n->launch_req = NULL;
+        }
+        /* Not an answer: the executor asks again the next agent. */
+        for (size_t i = 0; i < n->n_waiters; i++)
+            ag_http_reply_error(n->waiters[i], 503,
+                                "the agent is restarting; wait for container '%s' again", n->id);
+        n->n_waiters = 0;
+        ag_cz_release(agent->cz, n->container);
+        n->container = NULL;
         nested_free(n);
     }
 }
@@ -363,7 +454,7 @@ static int nested_start(struct ag_agent *agent, struct ag_agent_nested *n, const
     struct ag_agent_executor *ex = n->parent;
     struct ag_agent_env env;
     struct ag_cz_launch l;
-    char *path = NULL, **argv;
+    char *path = NULL, **argv, status_file[PATH_MAX], dir[PATH_MAX];
     int rc, out_fd = -1, err_fd = -1;
 
     argv = ag_agent_command_argv(command, &path, err, errlen);
@@ -400,6 +491,9 @@ static int nested_start(struct ag_agent *agent, struct ag_agent_nested *n, const
     l.out_fd = out_fd;
     l.err_fd = err_fd;
     l.owner = n;
+    if (ckpt_path(n, "exit_status", status_file, sizeof(status_file)) == 0 &&
+        ckpt_path(n, NULL, dir, sizeof(dir)) == 0 && ag_agent_mkdirs(dir, 0755) == 0)
+        l.status_file = status_file;
     rc = ag_cz_launch_nested(agent->cz, ex->container, &l, &n->container, &n->pid, err, errlen);
     close(out_fd);
     close(err_fd);
@@ -429,6 +523,8 @@ static void launched(struct ag_agent_nested *n)
 {
     if (ag_agent_child_watch(n->pid, child_exited, NULL) < 0)
         ag_warn("cannot watch nested container '%s' (pid %d)", n->id, (int)n->pid);
+    n->start_time = ag_ckpt_proc_start_time(n->pid);
+    ckpt_nested(n);
     ag_info("launched nested container '%s' in executor '%s' (pid %d, cpus %g, mem %g MB) in '%s'",
             n->id, n->parent->id, (int)n->pid, n->cpus, n->mem, n->directory);
 }
@@ -624,6 +720,7 @@ static int call_remove(struct ag_agent *agent, struct ag_http_req *req, const js
         snprintf(err, errlen, "container '%s' is still running (kill it first)", n->id);
         return 400;
     }
+    ckpt_nested_remove(n);
     nested_free(n);
     ag_http_reply(req, 200, NULL, NULL, 0);
     return 0;
@@ -644,4 +741,129 @@ void ag_agent_nested_call(struct ag_agent *agent, struct ag_http_req *req, const
         code = call_remove(agent, req, ag_json_get(call, "remove_container"), err, sizeof(err));
     if (code)
         ag_http_reply_error(req, code, "%s", err);
+}
+
+/* --- recovery --- */
+
+/* The wait status agora-container-init left, or -1. */
+static int read_status(const struct ag_agent_nested *n)
+{
+    char path[PATH_MAX];
+    int status = -1;
+    FILE *f;
+    if (ckpt_path(n, "exit_status", path, sizeof(path)) < 0 || !(f = fopen(path, "re")))
+        return -1;
+    if (fscanf(f, "%d", &status) != 1)
+        status = -1;
+    fclose(f);
+    return status;
+}
+
+/* A re-adopted container ended: its status is in its status file (it is
+ * not our child). */
+static void ended_unknown(struct ag_agent *agent, struct ag_agent_nested *n, const char *when)
+{
+    int status = read_status(n);
+    if (status < 0) {
+        free(n->message);
+        n->message = ag_agent_strdup(when);
+        status = SIGKILL; /* unknown: reported as killed, with why */
+    }
+    nested_ended(agent, n, status);
+}
+
+static void on_pidfd(evutil_socket_t fd, short what, void *arg)
+{
+    struct ag_agent_nested *n = arg;
+    (void)fd;
+    (void)what;
+    ended_unknown(n->parent->framework->agent, n,
+                  "The container ended after an agent restart; its exit status is unknown");
+}
+
+static void watch_recovered(struct ag_agent *agent, struct ag_agent_nested *n)
+{
+#ifdef SYS_pidfd_open
+    n->pidfd = (int)syscall(SYS_pidfd_open, n->pid, 0);
+#else
+    n->pidfd = -1;
+#endif
+    if (n->pidfd <= 0) {
+        n->pidfd = 0;
+        ag_warn("cannot watch recovered nested container '%s' (pid %d): %s", n->id, (int)n->pid,
+                strerror(errno));
+        return;
+    }
+    n->pidfd_ev = event_new(ag_loop_base(agent->loop), n->pidfd, EV_READ, on_pidfd, n);
+    if (!n->pidfd_ev || event_add(n->pidfd_ev, NULL) < 0)
+        ag_warn("cannot watch recovered nested container '%s'", n->id);
+}
+
+static void recover_one(struct ag_agent *agent, struct ag_agent_executor *ex, const char *dir,
+                        const char *id)
+{
+    char path[2 * PATH_MAX + 64], err[PATH_MAX + 256];
+    struct ag_agent_nested *n;
+    json_t *info;
+    json_int_t pid;
+
+    snprintf(path, sizeof(path), "%s/container.info", dir);
+    info = ag_ckpt_read_json(path, err, sizeof(err));
+    if (!info || strlen(id) >= MAX_ID) {
+        ag_error("recovery: skipping nested container '%s': %s", id, info ? "bad id" : err);
+        json_decref(info);
+        return;
+    }
+    n = calloc(1, sizeof(*n));
+    if (!n) {
+        json_decref(info);
+        return;
+    }
+    snprintf(n->id, sizeof(n->id), "%s", id);
+    n->parent = ex;
+    n->directory = ag_agent_strdup(json_string_value(json_object_get(info, "directory")));
+    n->cpus = json_real_value(json_object_get(info, "cpus"));
+    n->mem = json_real_value(json_object_get(info, "mem"));
+    ag_agent_list_add_tail(&ex->nested, &n->node);
+    if (json_is_true(json_object_get(info, "exited"))) {
+        const char *r = json_string_value(json_object_get(info, "reason"));
+        const char *m = json_string_value(json_object_get(info, "message"));
+        n->exited = true;
+        n->status = (int)json_integer_value(json_object_get(info, "status"));
+        n->reason = r ? ag_agent_strdup(r) : NULL;
+        n->message = m ? ag_agent_strdup(m) : NULL;
+        json_decref(info);
+        return;
+    }
+    pid = json_integer_value(json_object_get(info, "pid"));
+    n->start_time = (unsigned long long)json_integer_value(json_object_get(info, "start_time"));
+    if (ex->container && json_object_get(info, "cgroups") &&
+        ag_cz_recover(agent->cz, n->id, n->directory, (pid_t)pid, n->cpus, n->mem, 0,
+                      json_object_get(info, "cgroups"), n, &n->container, err, sizeof(err)) == 0)
+        ag_cz_set_parent(n->container, ex->container);
+    json_decref(info);
+    if (pid > 0 && n->start_time && ag_ckpt_proc_start_time((pid_t)pid) == n->start_time) {
+        n->pid = (pid_t)pid;
+        watch_recovered(agent, n);
+        ag_info("recovery: nested container '%s' of executor '%s' (pid %d) is alive", n->id, ex->id,
+                (int)n->pid);
+        return;
+    }
+    ended_unknown(agent, n, "The container ended while the agent was down");
+}
+
+void ag_agent_nested_recover(struct ag_agent *agent, struct ag_agent_executor *ex)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 300];
+    DIR *d;
+    struct dirent *e;
+    if (ag_agent_ckpt_run_path(ex, "nested", dir, sizeof(dir)) < 0 || !(d = opendir(dir)))
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || strstr(e->d_name, ".tmp"))
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        recover_one(agent, ex, path, e->d_name);
+    }
+    closedir(d);
 }

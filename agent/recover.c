@@ -248,6 +248,7 @@ static void bury_dead(struct ctx *c, struct ag_agent_executor *ex, const char *r
     char msg[256];
     describe_exit(status_file(run_dir), msg, sizeof(msg));
     ag_info("recovery: executor '%s' of framework '%s': %s", ex->id, ex->framework->id, msg);
+    ag_agent_nested_executor_gone(agent, ex); /* before the parent's cgroups go */
     ex->state = AG_AGENT_EXECUTOR_TERMINATED;
     fail_tasks(agent, ex, "REASON_EXECUTOR_TERMINATED", msg);
     if (ex->container) {
@@ -285,6 +286,12 @@ static void recover_executor(void *arg, const char *dir, const char *executor_id
         return;
     }
     snprintf(ex->container_id, sizeof(ex->container_id), "%s", cid);
+    if (json_is_true(json_object_get(ckpt, "default_exec"))) {
+        const char *token = json_string_value(json_object_get(ckpt, "token"));
+        ex->default_exec = true;
+        if (token && strlen(token) < sizeof(ex->token))
+            snprintf(ex->token, sizeof(ex->token), "%s", token);
+    }
     json_decref(ckpt);
     snprintf(run_dir, sizeof(run_dir), "%s/runs/%s", dir, ex->container_id);
     snprintf(path, sizeof(path), "%s/run.info", run_dir);
@@ -302,10 +309,12 @@ static void recover_executor(void *arg, const char *dir, const char *executor_id
         ex->pid = pid;
         ex->start_time = start;
         recover_container(agent, ex, run);
+        ag_agent_nested_recover(agent, ex);
         adopt_live(c, ex, strcmp(agent->cfg.recover, "cleanup") == 0);
         c->live++;
     } else {
         recover_container(agent, ex, run); /* to remove its cgroups */
+        ag_agent_nested_recover(agent, ex);
         bury_dead(c, ex, run_dir);
         c->dead++;
     }

@@ -7,9 +7,9 @@
  * with PR_SET_PDEATHSIG (so they do not outlive us if we are killed). Their
  * logs go to files in the work directory. Once the master answers /health
  * and lists the agents, an example workload runs in-process through the
- * SDK, then we serve until SIGINT/SIGTERM: SIGTERM to every child, SIGKILL
- * after a grace period, exit 0. A child that dies unexpectedly is reported
- * with the end of its log; if it is the master, everything stops.
+ * SDK, then we serve until SIGINT/SIGTERM: SIGUSR1 (full shutdown) to every
+ * agent, then SIGTERM to the master, SIGKILL after a grace period, exit 0. A child that dies
+ * unexpectedly is reported with the end of its log; if it is the master, everything stops.
  *
  * Everything runs on one loop: startup polls, the example, signals
  * (including SIGCHLD) and the shutdown timer.
@@ -52,6 +52,10 @@ enum phase {
 
 struct child {
     char name[32]; /* "master", "agent-0" */
+    /* How it is stopped: SIGUSR1 for agents (their full shutdown; their
+     * SIGTERM leaves executors running for a restart), SIGTERM for the
+     * master. Also its PR_SET_PDEATHSIG. */
+    int stop_signal;
     pid_t pid;
     bool alive;
     int port;
@@ -154,7 +158,7 @@ static int spawn(struct local *l, struct child *c, char **argv)
     if (pid == 0) {
         /* Own process group: the terminal's Ctrl-C is for us, not them. */
         setpgid(0, 0);
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        prctl(PR_SET_PDEATHSIG, c->stop_signal);
         if (getppid() != parent)
             _exit(1);
         sigset_t none;
@@ -180,6 +184,7 @@ static int start_master(struct local *l)
 {
     struct child *c = &l->children[0];
     snprintf(c->name, sizeof(c->name), "master");
+    c->stop_signal = SIGTERM;
     c->port = l->port;
     snprintf(c->log, sizeof(c->log), "%s/master.log", l->work_dir);
     char port[32], dir[PATH_MAX + 64];
@@ -198,6 +203,7 @@ static int start_agents(struct local *l)
     for (int i = 0; i < l->nagents; i++) {
         struct child *c = &l->children[1 + i];
         snprintf(c->name, sizeof(c->name), "agent-%d", i);
+        c->stop_signal = SIGUSR1; /* nothing of the cluster may stay */
         c->port = pick_agent_port(l, &next_try);
         snprintf(c->log, sizeof(c->log), "%s/agent-%d.log", l->work_dir, i);
         char master[64], port[32], dir[PATH_MAX + 64];
@@ -303,7 +309,7 @@ static void stop_all(struct local *l, int exit_code)
     /* Agents first, then the master, so agents do not log a lost master. */
     for (size_t i = l->nchildren; i-- > 0;)
         if (l->children[i].alive)
-            kill(l->children[i].pid, SIGTERM);
+            kill(l->children[i].pid, l->children[i].stop_signal);
     ag_timer_start(l->kill_timer, STOP_GRACE_SECS);
     if (!any_alive(l))
         ag_loop_stop(l->loop);

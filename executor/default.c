@@ -311,6 +311,14 @@ static void remove_container(struct dtask *t)
 
 static void start_wait(struct dtask *t);
 
+/* How many failed connections a WAIT_CONTAINER survives: for as long as
+ * the agent may take to come back when it recovers its executors. */
+static int wait_retries_max(const struct dex *d)
+{
+    double limit = d->cfg.checkpoint ? d->cfg.recovery_timeout / WAIT_RETRY : 0;
+    return limit > WAIT_RETRIES_MAX ? (int)limit : WAIT_RETRIES_MAX;
+}
+
 static void wait_done(const struct ag_http_response *resp, void *arg)
 {
     struct dtask *t = arg;
@@ -322,8 +330,11 @@ static void wait_done(const struct ag_http_response *resp, void *arg)
 
     if (t->phase == PHASE_DONE)
         return;
-    if (code == 0 && ++t->wait_retries <= WAIT_RETRIES_MAX) {
-        /* The agent is restarting or the connection broke: ask again. */
+    if ((code == 0 || code == 503) && ++t->wait_retries <= wait_retries_max(t->d)) {
+        /* The agent is restarting (503 from one leaving on SIGTERM) or the
+         * connection broke: ask again (a restarted agent recovers the
+         * container of a checkpointing framework, within
+         * MESOS_RECOVERY_TIMEOUT). */
         ag_timer_start(t->wait_retry, WAIT_RETRY);
         return;
     }

@@ -1,6 +1,7 @@
 /*
  * containerizer: containers made of isolators (see containerizer.h).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -11,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <event2/event.h>
 
 #include "agent/containerizer/containerizer.h"
 #include "agent/isolators/isolator.h"
@@ -466,6 +469,32 @@ static void rm_retry(struct ag_cz *cz)
     cz->n_rm = j;
 }
 
+/* Calls fn for each child cgroup (subdirectory) of `dir`: the cgroups of
+ * nested containers that this agent may not know (an executor swept after
+ * a restart, its nested containers never checkpointed). */
+static void each_child_cgroup(struct ag_cz *cz, const char *dir,
+                              void (*fn)(struct ag_cz *cz, const char *path))
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[AG_CGROUP_PATH_MAX * 2];
+    if (!d)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.' || e->d_type != DT_DIR)
+            continue;
+        if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) < sizeof(path))
+            fn(cz, path);
+    }
+    closedir(d);
+}
+
+static void kill_child(struct ag_cz *cz, const char *path)
+{
+    (void)cz;
+    ag_cgroup_kill_all(path, NULL);
+}
+
 static void container_cgroups_remove(struct ag_cz *cz, struct ag_cz_container *c)
 {
     for (int i = 0; i < AG_CG_N; i++) {
@@ -474,8 +503,10 @@ static void container_cgroups_remove(struct ag_cz *cz, struct ag_cz_container *c
             continue;
         for (int j = 0; j < i; j++)
             seen = seen || (c->cg[j] && strcmp(c->cg[j], c->cg[i]) == 0);
-        if (!seen)
-            rm_queue(cz, c->cg[i]);
+        if (seen)
+            continue;
+        each_child_cgroup(cz, c->cg[i], rm_queue); /* a parent goes after its children */
+        rm_queue(cz, c->cg[i]);
     }
 }
 
@@ -496,6 +527,12 @@ static const char *kill_dir(const struct ag_cz_container *c)
         if (c->cg[i])
             return c->cg[i];
     return NULL;
+}
+
+void ag_cz_set_parent(struct ag_cz_container *c, struct ag_cz_container *parent)
+{
+    if (c)
+        c->parent = parent;
 }
 
 struct ag_cz_container *ag_cz_container_parent(const struct ag_cz_container *c)
@@ -526,6 +563,7 @@ void ag_cz_kill(struct ag_cz *cz, struct ag_cz_container *c)
     }
     freezer = cz->layout.version == AG_CGROUP_V1 ? c->cg[AG_CG_FREEZER] : NULL;
     dir = freezer ? freezer : kill_dir(c);
+    each_child_cgroup(cz, dir, kill_child); /* nested ones it does not list */
     ag_cgroup_kill_all(dir, freezer);
 }
 
@@ -552,6 +590,24 @@ void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c)
         if (cz->iso[i]->cleanup)
             cz->iso[i]->cleanup(cz, c);
     container_cgroups_remove(cz, c);
+    if (c->next) {
+        c->prev->next = c->next;
+        c->next->prev = c->prev;
+    }
+    container_free(c);
+}
+
+void ag_cz_release(struct ag_cz *cz, struct ag_cz_container *c)
+{
+    (void)cz;
+    if (!c)
+        return;
+    /* The agent's own handles only (the OOM watch), not the isolators'
+     * cleanup: that would undo what the container still uses. */
+    if (c->oom_ev)
+        event_free(c->oom_ev);
+    if (c->oom_efd >= 0)
+        close(c->oom_efd);
     if (c->next) {
         c->prev->next = c->next;
         c->next->prev = c->prev;
@@ -923,6 +979,8 @@ static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
     }
     if (l->user && *l->user)
         argv_add(a, "--user=%s", l->user);
+    if ((cz->ns_flags & CLONE_NEWPID) && l->status_file)
+        argv_add(a, "--status_file=%s", l->status_file);
     argv_add(a, "%s", "--");
     argv_add(a, "%s", l->path);
     for (size_t i = 0; l->argv && l->argv[i]; i++)

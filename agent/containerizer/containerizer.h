@@ -162,6 +162,9 @@ void ag_cz_check(struct ag_cz *cz, struct ag_cz_container *c);
 /* Kills what is left, removes the cgroups (retried in the background
  * while processes exit) and frees the container. NULL is fine. */
 void ag_cz_destroy(struct ag_cz *cz, struct ag_cz_container *c);
+/* Forgets the container without touching it: its processes and cgroups
+ * stay for the next agent to recover (ag_cz_recover). */
+void ag_cz_release(struct ag_cz *cz, struct ag_cz_container *c);
 
 /* {"<controller>": "<cgroup dir>"} of a container, for the checkpoint. */
 json_t *ag_cz_container_cgroups(const struct ag_cz_container *c);
@@ -174,6 +177,8 @@ json_t *ag_cz_container_cgroups(const struct ag_cz_container *c);
 int ag_cz_recover(struct ag_cz *cz, const char *container_id, const char *sandbox, pid_t pid,
                   double cpus, double mem_mb, double disk_mb, const json_t *cgroups, void *owner,
                   struct ag_cz_container **ret, char *err, size_t errlen);
+/* A recovered nested container's parent (kill and destroy go through it). */
+void ag_cz_set_parent(struct ag_cz_container *c, struct ag_cz_container *parent);
 
 /* Cgroups that could not be removed (processes that would not die) within
  * a minute: containerizer/mesos/container_destroy_errors. */

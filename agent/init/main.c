@@ -510,6 +510,8 @@ static void join_namespaces(const struct opts *o)
         die("cannot enter the sandbox", errno);
 }
 
+static void save_status(const char *path, int status);
+
 /* A nested container's task: joins the parent's namespaces and runs. */
 static void run_joined(const struct opts *o)
 {
@@ -530,6 +532,8 @@ static void run_joined(const struct opts *o)
     signal(SIGHUP, SIG_IGN);
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
+    /* For an agent that restarted meanwhile (recovery of task groups). */
+    save_status(o->status_file, status);
     exit_like(status);
 }
 

@@ -355,6 +355,10 @@ def kill_recorded(pids):
 class Daemon:
     """One daemon process whose stderr/stdout go to files in log_dir."""
 
+    # How stop() asks the daemon to stop (an agent's SIGTERM leaves the
+    # executors of checkpointing frameworks running: see Agent).
+    stop_signal = signal.SIGTERM
+
     def __init__(self, name, argv, log_dir, env=None, track_dir=None):
         self.name = name
         self.argv = list(argv)
@@ -429,10 +433,11 @@ class Daemon:
     def signal(self, sig):
         os.kill(self.proc.pid, sig)
 
-    def stop(self, timeout=10.0, kill_children=True):
-        """SIGCONT + SIGTERM, then SIGKILL after timeout; afterwards kills
-        whatever the daemon started (executors, tasks). Returns the exit code
-        (negative = signal)."""
+    def stop(self, timeout=10.0, kill_children=True, sig=None):
+        """SIGCONT + `sig` (default: stop_signal), then SIGKILL after
+        timeout; afterwards kills whatever the daemon started (executors,
+        tasks). Returns the exit code (negative = signal)."""
+        sig = self.stop_signal if sig is None else sig
         if self.proc is None:
             return self.exit_code
         started = descendants(self.proc.pid) if kill_children else {}
@@ -441,14 +446,15 @@ class Daemon:
         if self.proc.poll() is None:
             try:
                 os.kill(self.proc.pid, signal.SIGCONT)
-                os.kill(self.proc.pid, signal.SIGTERM)
+                os.kill(self.proc.pid, sig)
             except OSError:
                 pass
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 with open(self.stderr_path, "ab") as f:
-                    f.write(b"\n[harness] no exit %.1fs after SIGTERM: SIGKILL\n" % timeout)
+                    f.write(b"\n[harness] no exit %.1fs after %s: SIGKILL\n" %
+                            (timeout, signal.Signals(sig).name.encode()))
                 self.proc.kill()
                 self.proc.wait(10)
         if kill_children:
@@ -502,7 +508,11 @@ def flag_args(flags):
 
 
 class Agent(Daemon):
-    """An agent daemon; agent_id is known once it registered."""
+    """An agent daemon; agent_id is known once it registered. Stopped with
+    SIGUSR1, its full shutdown (every executor killed, checkpoint
+    forgotten): its SIGTERM would leave executors running."""
+
+    stop_signal = signal.SIGUSR1
 
     def __init__(self, *a, **kw):
         super().__init__(*a, **kw)

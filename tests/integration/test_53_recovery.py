@@ -190,7 +190,10 @@ def test_task_ending_while_agent_is_down_is_reported(rc, scheduler_factory, tmp_
     victims = {p for p in pids_with_cwd_under(sandboxes["exec-dies"]) if comm(p) != "sleep"}
     assert victims
     for p in victims:
-        os.kill(p, signal.SIGKILL)
+        try:
+            os.kill(p, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # went with one killed before (its container init)
     wait_until(lambda: not any(pid_alive(p) for p in victims), 10, what="the victims to die")
     restart(rc, agent)
     rc.wait_registered(agent)
@@ -575,3 +578,191 @@ def test_kill_before_the_executor_resubscribed_is_delivered(cluster_factory, sch
             os.kill(p, signal.SIGCONT)
     st = s.wait_terminal("late-kill", timeout=30)
     assert st["state"] == "TASK_KILLED", st
+
+
+def sandboxes_by_executor(agent):
+    state = get_json(agent.url, "/state")
+    return {e["id"]: e["directory"] for f in state["frameworks"] for e in f["executors"]}
+
+
+def live_in(sandbox):
+    """Pids (not the short `sleep`s of task loops) running in a sandbox."""
+    return {p for p in pids_with_cwd_under(sandbox) if comm(p) != "sleep"}
+
+
+def stop_with(agent, sig):
+    """Sends `sig` to the agent and waits for it to exit; returns the code."""
+    agent.proc.send_signal(sig)
+    code = agent.proc.wait(30)
+    if agent in harness.LIVE_DAEMONS:
+        harness.LIVE_DAEMONS.remove(agent)
+    return code
+
+
+def test_sigterm_leaves_checkpointing_executors_running(rc, scheduler_factory):
+    """SIGTERM = exit, not shut down: the checkpointing framework's task
+    keeps running, the checkpoint stays, the next start recovers it; the
+    non-checkpointing framework's task (which no restart could recover) is
+    killed."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    ck = scheduler_factory(rc.url, name="term-ckpt", checkpoint=True).subscribe()
+    nock = scheduler_factory(rc.url, name="term-nockpt", checkpoint=False).subscribe()
+    launch_waiting(ck, releases, ["kept"])
+    launch_waiting(nock, releases, ["gone"])
+    boxes = sandboxes_by_executor(agent)
+    kept, gone = live_in(boxes["kept"]), live_in(boxes["gone"])
+    assert kept and gone, (kept, gone)
+
+    assert stop_with(agent, signal.SIGTERM) == 0, agent.tail()
+    assert "leaving 1 executors" in agent.read_stderr(), agent.tail()
+    assert all(pid_alive(p) for p in kept), "SIGTERM killed a checkpointing framework's task"
+    wait_until(lambda: not any(pid_alive(p) for p in gone), 10,
+               what="the non-checkpointing framework's task to be killed")
+    meta = os.path.join(agent.work_dir, "meta", "slaves")
+    assert os.readlink(os.path.join(meta, "latest")) == old_id
+
+    restart(rc, agent)
+    assert rc.wait_registered(agent)["id"] == old_id
+    assert all(pid_alive(p) for p in kept), "the task died across the restart"
+    (releases / "release-kept").write_text("go")
+    ck.wait_update("kept", "TASK_FINISHED", timeout=30)
+    assert dedup(ck.states("kept")) == ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], \
+        ck.states("kept")
+    assert not ck.ack_failures, ck.ack_failures
+
+
+@pytest.mark.parametrize("sig", [signal.SIGUSR1, signal.SIGINT])
+def test_sigusr1_and_sigint_shut_everything_down(rc, scheduler_factory, sig):
+    """SIGUSR1 (and an interactive Ctrl-C) is the full shutdown: even a
+    checkpointing framework's task is killed and the checkpoint forgotten."""
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    ck = scheduler_factory(rc.url, name="usr1-ckpt", checkpoint=True).subscribe()
+    launch_waiting(ck, releases, ["doomed"])
+    doomed = live_in(sandboxes_by_executor(agent)["doomed"])
+    assert doomed
+
+    assert stop_with(agent, sig) == 0, agent.tail()
+    wait_until(lambda: not any(pid_alive(p) for p in doomed), 10,
+               what="the checkpointing framework's task to be killed")
+    meta = os.path.join(agent.work_dir, "meta", "slaves")
+    assert not os.path.lexists(os.path.join(meta, "latest"))
+    assert not os.path.exists(os.path.join(meta, old_id))
+
+
+def nested_status_files(agent):
+    """The exit_status files agora-container-init wrote for the nested
+    containers of checkpointing frameworks."""
+    out = []
+    for root, _dirs, files in os.walk(os.path.join(agent.work_dir, "meta")):
+        if "exit_status" in files and os.sep + "nested" + os.sep in root:
+            out.append(os.path.join(root, "exit_status"))
+    return out
+
+
+def test_task_group_survives_agent_sigkill(rc, scheduler_factory):
+    """A default executor and its nested containers are recovered: the
+    tasks keep running across a SIGKILL + restart of the agent, the one
+    that ended while the agent was down is reported with its exit, and
+    every update of the others reaches the scheduler once released."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    old_id = agent.agent_id
+    s = scheduler_factory(rc.url, name="group-ckpt", checkpoint=True).subscribe()
+    offer = take(s, cpus=0.5, mem=160)
+    ids = ["g1", "g2", "g3"]
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / ("release-" + tid)),
+                                      cpus=0.1, mem=32) for tid in ids])
+    for tid in ids:
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before, "no process found in the sandboxes"
+
+    sigkill(agent)
+    assert all(pid_alive(p) for p in before), "a task died with its agent"
+    (releases / "release-g3").write_text("go")  # ends while the agent is down
+    wait_until(lambda: len(nested_status_files(agent)) == 1, 20,
+               what="g3's container to end and leave its exit status")
+    restart(rc, agent)
+    assert rc.wait_registered(agent)["id"] == old_id
+
+    fin = s.wait_update("g3", "TASK_FINISHED", timeout=60)
+    assert fin["source"] == "SOURCE_EXECUTOR", fin
+    for tid in ("g1", "g2"):
+        assert s.states(tid)[-1] == "TASK_RUNNING", (tid, s.states(tid))
+    state = get_json(agent.url, "/state")
+    assert state["id"] == old_id
+    running = sorted(t["id"] for f in state["frameworks"] for e in f["executors"]
+                     for t in e["tasks"] if t["state"] == "TASK_RUNNING")
+    assert running == ["g1", "g2"], state
+
+    for tid in ("g1", "g2"):
+        (releases / ("release-" + tid)).write_text("go")
+    for tid in ("g1", "g2"):
+        s.wait_update(tid, "TASK_FINISHED", timeout=30)
+    for tid in ids:
+        assert dedup(s.states(tid))[-2:] == ["TASK_RUNNING", "TASK_FINISHED"], \
+            (tid, s.states(tid))
+        assert dedup(s.states(tid)).count("TASK_RUNNING") == 1, (tid, s.states(tid))
+    assert not s.ack_failures, s.ack_failures
+
+
+def test_task_group_of_non_checkpointing_framework_killed_on_restart(rc, scheduler_factory):
+    """Nobody could report a non-checkpointing framework's group after a
+    restart: its default executor and nested containers are killed, none
+    left behind."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="group-nockpt", checkpoint=False).subscribe()
+    offer = take(s, cpus=0.4, mem=128)
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / tid),
+                                      cpus=0.1, mem=32) for tid in ("n1", "n2")])
+    for tid in ("n1", "n2"):
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before
+    cid = os.path.basename(sandboxes_by_executor(agent)["group-ex"].rstrip("/"))
+    import glob
+
+    def cgroups():
+        return glob.glob("/sys/fs/cgroup/*/%s" % cid) + glob.glob("/sys/fs/cgroup/*/*/%s" % cid)
+    assert cgroups(), "no cgroup of the executor's container"
+    sigkill(agent)
+    restart(rc, agent)
+    wait_until(lambda: not any(pid_alive(p) for p in before), 20,
+               what="the group's processes to be killed")
+    # The executor's cgroups and its nested containers' go too.
+    wait_until(lambda: not cgroups(), 20, what="the group's cgroups to be removed: %s" % cgroups())
+
+
+def test_sigterm_leaves_task_group_running(rc, scheduler_factory):
+    """SIGTERM leaves a checkpointing framework's default executor and its
+    nested containers running; the next start recovers them."""
+    from test_41_task_groups import launch_group, take
+    agent = rc.agents[0]
+    releases = Releases(agent)
+    s = scheduler_factory(rc.url, name="group-term", checkpoint=True).subscribe()
+    offer = take(s, cpus=0.4, mem=128)
+    ids = ["t1", "t2"]
+    launch_group(s, offer, [task_info(offer, tid, shell=wait_file_cmd(releases / tid),
+                                      cpus=0.1, mem=32) for tid in ids])
+    for tid in ids:
+        s.wait_update(tid, "TASK_RUNNING", timeout=30)
+    before = task_pids(agent)
+    assert before
+    assert stop_with(agent, signal.SIGTERM) == 0, agent.tail()
+    assert all(pid_alive(p) for p in before), "SIGTERM killed a task of the group"
+    restart(rc, agent)
+    rc.wait_registered(agent)
+    assert all(pid_alive(p) for p in before), "a task died across the restart"
+    for tid in ids:
+        (releases / tid).write_text("go")
+    for tid in ids:
+        s.wait_update(tid, "TASK_FINISHED", timeout=30)
+        assert dedup(s.states(tid)).count("TASK_RUNNING") == 1, (tid, s.states(tid))
+    assert not s.ack_failures, s.ack_failures
