@@ -979,7 +979,9 @@ static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
     }
     if (l->user && *l->user)
         argv_add(a, "--user=%s", l->user);
-    if ((cz->ns_flags & CLONE_NEWPID) && l->status_file)
+    /* Even without a PID namespace: the init then stays as the task's
+     * parent to write it (a task's exit status is its result). */
+    if (l->status_file)
         argv_add(a, "--status_file=%s", l->status_file);
     argv_add(a, "%s", "--");
     argv_add(a, "%s", l->path);

@@ -471,6 +471,7 @@ static void pid1(const struct opts *o, int status_fd, int relay_sock)
 }
 
 static void exit_like(int status);
+static void save_status(const char *path, int status);
 
 /* --join: enters the namespaces of process o->join listed in --ns. Every
  * namespace file is opened before the first setns, since joining the
@@ -512,6 +513,32 @@ static void join_namespaces(const struct opts *o)
 
 static void save_status(const char *path, int status);
 
+/* Without a PID namespace the executor is normally exec'd in place. With
+ * --status_file (nested containers) this process stays as its parent
+ * instead, so that its wait status reaches the file for an agent that
+ * restarted meanwhile and can no longer wait for it. */
+static void exec_or_wait(const struct opts *o)
+{
+    pid_t child;
+    int status = 0;
+    if (!o->status_file)
+        exec_executor(o);
+    fflush(NULL);
+    child = fork();
+    if (child < 0)
+        die("fork", errno);
+    if (child == 0)
+        exec_executor(o);
+    /* The agent signals the whole session; this process only waits. */
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    save_status(o->status_file, status);
+    exit_like(status);
+}
+
 /* A nested container's task: joins the parent's namespaces and runs. */
 static void run_joined(const struct opts *o)
 {
@@ -519,7 +546,7 @@ static void run_joined(const struct opts *o)
     int status = 0;
     join_namespaces(o);
     if (!o->ns_pid)
-        exec_executor(o);
+        exec_or_wait(o);
     fflush(NULL);
     child = fork();
     if (child < 0)
@@ -588,7 +615,7 @@ int main(int argc, char **argv)
         run_joined(&o);
     if (!o.ns_pid) {
         enter_namespaces(&o, false);
-        exec_executor(&o);
+        exec_or_wait(&o);
     }
     if (o.ns_net && o.relay) {
         char ip[64];
