@@ -205,20 +205,26 @@ static struct dtask *task_find(struct dex *d, const char *id)
     return NULL;
 }
 
-/* One POST to the agent's operator API with the executor's token. */
+/* One POST to the agent's operator API with the executor's token. A call
+ * without a timeout (WAIT_CONTAINER, held open until the task ends) gets a
+ * connection of its own (`Connection: close`): held in lib/core's pool of
+ * kept-alive connections, a few of them would queue every other call to
+ * the agent, the executor's status updates included, behind them. */
 static int operator_call(struct dex *d, json_t *call, double timeout, ag_http_done_cb done,
                          void *arg)
 {
     char auth[128];
     char *body = json_dumps(call, JSON_COMPACT);
     int rc;
+    size_t n = 2;
+    struct ag_http_header h[5] = {{"Content-Type", "application/json"},
+                                  {"Accept", "application/json"}};
     snprintf(auth, sizeof(auth), "Bearer %s", d->token ? d->token : "");
-    struct ag_http_header h[] = {{"Content-Type", "application/json"},
-                                 {"Accept", "application/json"},
-                                 {d->token ? "Authorization" : NULL, auth},
-                                 {NULL, NULL}};
-    if (!d->token)
-        h[2] = (struct ag_http_header){NULL, NULL};
+    if (d->token)
+        h[n++] = (struct ag_http_header){"Authorization", auth};
+    if (timeout <= 0)
+        h[n++] = (struct ag_http_header){"Connection", "close"};
+    h[n] = (struct ag_http_header){NULL, NULL};
     json_decref(call);
     if (!body)
         return -ENOMEM;

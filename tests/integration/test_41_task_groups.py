@@ -170,6 +170,29 @@ def test_one_task_fails_and_the_other_is_killed(cluster_factory, fwf):
                                       "group-ex") is None, 30, what="the executor to exit")
 
 
+def test_a_group_larger_than_the_connection_pool_runs(cluster_factory, fwf):
+    """Every task of a group has a WAIT_CONTAINER held open at once; more of
+    them than lib/core keeps pooled connections (8) must not hold back the
+    executor's status updates: all 12 tasks reach TASK_RUNNING while every
+    one still waits, then all finish."""
+    c = make(cluster_factory, resources="cpus:2;mem:1024")
+    fw = fwf(c)
+    offer = take(fw, cpus=0.8, mem=416)
+    # In the agent's work dir: the tasks' own /tmp is private.
+    release = os.path.join(c.agents[0].work_dir, "go")
+    wait = "while [ ! -e %s ]; do sleep 0.1; done" % release
+    ids = ["t%02d" % i for i in range(12)]
+    launch_group(fw, offer, [task_info(offer, tid, shell=wait, cpus=0.05, mem=32)
+                             for tid in ids])
+    for tid in ids:
+        fw.wait_update(tid, "TASK_RUNNING", timeout=30)
+    with open(release, "w") as f:
+        f.write("go")
+    for tid in ids:
+        st = fw.wait_terminal(tid, timeout=30)
+        assert st["state"] == "TASK_FINISHED", st
+
+
 def test_kill_on_failure_false_keeps_the_group(cluster_factory, fwf):
     c = make(cluster_factory)
     fw = fwf(c)
