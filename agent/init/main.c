@@ -513,16 +513,13 @@ static void join_namespaces(const struct opts *o)
 
 static void save_status(const char *path, int status);
 
-/* Without a PID namespace the executor is normally exec'd in place. With
- * --status_file (nested containers) this process stays as its parent
- * instead, so that its wait status reaches the file for an agent that
- * restarted meanwhile and can no longer wait for it. */
-static void exec_or_wait(const struct opts *o)
+/* Runs the executor as a child and leaves the way it did, its wait status
+ * saved to --status_file first (for an agent that restarted meanwhile and
+ * can no longer wait for it). */
+static void fork_and_wait(const struct opts *o)
 {
     pid_t child;
     int status = 0;
-    if (!o->status_file)
-        exec_executor(o);
     fflush(NULL);
     child = fork();
     if (child < 0)
@@ -539,29 +536,24 @@ static void exec_or_wait(const struct opts *o)
     exit_like(status);
 }
 
-/* A nested container's task: joins the parent's namespaces and runs. */
+/* Without a PID namespace the executor is normally exec'd in place. With
+ * --status_file (nested containers) this process stays as its parent
+ * instead, so that the task's exit status survives an agent restart. */
+static void exec_or_wait(const struct opts *o)
+{
+    if (!o->status_file)
+        exec_executor(o);
+    fork_and_wait(o);
+}
+
+/* A nested container's task: joins the parent's namespaces and runs (a
+ * joined PID namespace takes effect for children only, hence the fork). */
 static void run_joined(const struct opts *o)
 {
-    pid_t child;
-    int status = 0;
     join_namespaces(o);
     if (!o->ns_pid)
         exec_or_wait(o);
-    fflush(NULL);
-    child = fork();
-    if (child < 0)
-        die("fork", errno);
-    if (child == 0)
-        exec_executor(o);
-    /* The agent signals the whole session; this process only waits. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
-        ;
-    /* For an agent that restarted meanwhile (recovery of task groups). */
-    save_status(o->status_file, status);
-    exit_like(status);
+    fork_and_wait(o);
 }
 
 /* --status_file: the executor's wait status, for an agent that restarted
