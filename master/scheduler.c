@@ -132,19 +132,26 @@ static void launch_task(struct ag_master *m, struct accept_ctx *c, const char *r
     ag_info("launching task '%s' of framework '%s' on agent '%s'", t->id, fw->id, a->id);
 }
 
-static void run_launch(struct ag_master *m, struct accept_ctx *c, const char *role,
-                       const json_t *op, struct ag_resources *available)
+/* Operation feedback ('id') is not supported for launches: every task of
+ * the operation gets TASK_ERROR with `reason`. Whether it was refused. */
+static bool refuse_op_id(struct ag_master *m, struct accept_ctx *c, const json_t *op,
+                         const json_t *tasks, const char *reason, const char *op_name)
 {
-    json_t *tasks = ag_json_get(ag_json_get(op, "launch"), "task_infos");
+    char msg[128];
     size_t i;
     json_t *task;
-    if (ag_json_get(op, "id")) {
-        json_array_foreach(tasks, i, task)
-            send_task_error(m, c->fw, task, AG_TASK_ERROR, "REASON_TASK_INVALID",
-                            "operation feedback ('id') is not supported for LAUNCH");
-        return;
-    }
-    struct ag_master_task_ctx ctx = {
+    if (!ag_json_get(op, "id"))
+        return false;
+    snprintf(msg, sizeof(msg), "operation feedback ('id') is not supported for %s", op_name);
+    json_array_foreach(tasks, i, task) send_task_error(m, c->fw, task, AG_TASK_ERROR, reason, msg);
+    return true;
+}
+
+/* What task validation needs to know about this ACCEPT. */
+static struct ag_master_task_ctx task_ctx(struct accept_ctx *c, const char *role,
+                                          struct ag_resources *available)
+{
+    return (struct ag_master_task_ctx){
         .framework_id = c->fw->id,
         .agent_id = c->agent->id,
         .role = role,
@@ -153,6 +160,17 @@ static void run_launch(struct ag_master *m, struct accept_ctx *c, const char *ro
         .find_executor = ctx_find_executor,
         .arg = c,
     };
+}
+
+static void run_launch(struct ag_master *m, struct accept_ctx *c, const char *role,
+                       const json_t *op, struct ag_resources *available)
+{
+    json_t *tasks = ag_json_get(ag_json_get(op, "launch"), "task_infos");
+    size_t i;
+    json_t *task;
+    if (refuse_op_id(m, c, op, tasks, "REASON_TASK_INVALID", "LAUNCH"))
+        return;
+    struct ag_master_task_ctx ctx = task_ctx(c, role, available);
     json_array_foreach(tasks, i, task)
     {
         struct ag_master_task_check tc;
@@ -210,21 +228,9 @@ static void run_launch_group(struct ag_master *m, struct accept_ctx *c, const ch
     char err[1024];
     size_t i;
     json_t *task;
-    if (ag_json_get(op, "id")) {
-        json_array_foreach(tasks, i, task)
-            send_task_error(m, c->fw, task, AG_TASK_ERROR, "REASON_TASK_GROUP_INVALID",
-                            "operation feedback ('id') is not supported for LAUNCH_GROUP");
+    if (refuse_op_id(m, c, op, tasks, "REASON_TASK_GROUP_INVALID", "LAUNCH_GROUP"))
         return;
-    }
-    struct ag_master_task_ctx ctx = {
-        .framework_id = c->fw->id,
-        .agent_id = c->agent->id,
-        .role = role,
-        .available = available,
-        .task_exists = ctx_task_exists,
-        .find_executor = ctx_find_executor,
-        .arg = c,
-    };
+    struct ag_master_task_ctx ctx = task_ctx(c, role, available);
     if (ag_master_validate_group(ag_json_get(payload, "executor"), tasks, &ctx, &gc, err,
                                  sizeof(err)) < 0) {
         ag_info("framework '%s': task group is invalid: %s", c->fw->id, err);

@@ -868,57 +868,6 @@ static int helper_spawn(struct ag_cz *cz, char *const argv[], const struct ag_cz
     return 0;
 }
 
-int ag_cz_launch(struct ag_cz *cz, const struct ag_cz_launch *l, struct ag_cz_container **ret,
-                 pid_t *ret_pid, char *err, size_t errlen)
-{
-    struct ag_cz_container *c = calloc(1, sizeof(*c));
-    struct argv_buf a = {0};
-    size_t prepared = 0;
-    int rc;
-
-    if (!c || !(c->sandbox = strdup(l->sandbox))) {
-        free(c);
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    snprintf(c->id, sizeof(c->id), "%s", l->container_id);
-    c->owner = l->owner;
-    c->cz = cz;
-    c->cpus = l->cpus;
-    c->mem_mb = l->mem_mb;
-    c->disk_mb = l->disk_mb;
-    c->oom_efd = -1;
-    rc = container_cgroups_create(cz, c, err, errlen);
-    for (; rc == 0 && prepared < cz->n_iso; prepared++)
-        if (cz->iso[prepared]->prepare)
-            rc = cz->iso[prepared]->prepare(cz, c, l, err, errlen);
-    if (rc == 0) {
-        helper_argv(cz, c, l, &a);
-        if (a.oom) {
-            snprintf(err, errlen, "out of memory");
-            rc = -ENOMEM;
-        }
-    }
-    if (rc == 0)
-        rc = helper_spawn(cz, a.v, l, &c->pid, err, errlen);
-    argv_release(&a);
-    if (rc < 0) {
-        for (size_t i = 0; i < prepared; i++)
-            if (cz->iso[i]->cleanup)
-                cz->iso[i]->cleanup(cz, c);
-        container_cgroups_remove(cz, c);
-        container_free(c);
-        return rc;
-    }
-    c->next = &cz->head;
-    c->prev = cz->head.prev;
-    cz->head.prev->next = c;
-    cz->head.prev = c;
-    *ret = c;
-    *ret_pid = c->pid;
-    return 0;
-}
-
 /* --- nested containers --- */
 
 /* The process whose namespaces a nested container joins: the parent's
@@ -989,9 +938,11 @@ static void nested_argv(struct ag_cz *cz, struct ag_cz_container *c, const struc
         argv_add(a, "%s", l->argv[i]);
 }
 
-int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
-                        const struct ag_cz_launch *l, struct ag_cz_container **ret, pid_t *ret_pid,
-                        char *err, size_t errlen)
+/* Creates a container (nested in `parent` when not NULL: child cgroups of
+ * the parent's, its namespaces joined), prepares every isolator and starts
+ * the helper; on failure undoes what was done. */
+static int launch(struct ag_cz *cz, struct ag_cz_container *parent, const struct ag_cz_launch *l,
+                  struct ag_cz_container **ret, pid_t *ret_pid, char *err, size_t errlen)
 {
     struct ag_cz_container *c = calloc(1, sizeof(*c));
     struct argv_buf a = {0};
@@ -1011,12 +962,16 @@ int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
     c->mem_mb = l->mem_mb;
     c->disk_mb = l->disk_mb;
     c->oom_efd = -1;
-    rc = nested_cgroups_create(parent, c, err, errlen);
+    rc = parent ? nested_cgroups_create(parent, c, err, errlen)
+                : container_cgroups_create(cz, c, err, errlen);
     for (; rc == 0 && prepared < cz->n_iso; prepared++)
         if (cz->iso[prepared]->prepare)
             rc = cz->iso[prepared]->prepare(cz, c, l, err, errlen);
     if (rc == 0) {
-        nested_argv(cz, c, l, ns_holder(cz, parent), &a);
+        if (parent)
+            nested_argv(cz, c, l, ns_holder(cz, parent), &a);
+        else
+            helper_argv(cz, c, l, &a);
         if (a.oom) {
             snprintf(err, errlen, "out of memory");
             rc = -ENOMEM;
@@ -1040,6 +995,19 @@ int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
     *ret = c;
     *ret_pid = c->pid;
     return 0;
+}
+
+int ag_cz_launch(struct ag_cz *cz, const struct ag_cz_launch *l, struct ag_cz_container **ret,
+                 pid_t *ret_pid, char *err, size_t errlen)
+{
+    return launch(cz, NULL, l, ret, ret_pid, err, errlen);
+}
+
+int ag_cz_launch_nested(struct ag_cz *cz, struct ag_cz_container *parent,
+                        const struct ag_cz_launch *l, struct ag_cz_container **ret, pid_t *ret_pid,
+                        char *err, size_t errlen)
+{
+    return launch(cz, parent, l, ret, ret_pid, err, errlen);
 }
 
 /* --- statistics --- */

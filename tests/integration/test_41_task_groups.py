@@ -267,6 +267,30 @@ def test_bad_groups_get_task_error(cluster_factory, fwf, case):
                           completed=True) is None
 
 
+@pytest.mark.parametrize("kind", ["LAUNCH", "LAUNCH_GROUP"])
+def test_operation_feedback_on_a_launch_is_refused(cluster_factory, fwf, kind):
+    """An `id` (operation feedback) on LAUNCH or LAUNCH_GROUP is not
+    supported: every task gets TASK_ERROR saying so, and nothing runs."""
+    c = make(cluster_factory)
+    fw = fwf(c)
+    offer = take(fw)
+    a = task_info(offer, "x1", shell="true")
+    if kind == "LAUNCH":
+        op = {"type": "LAUNCH", "launch": {"task_infos": [a]}}
+        reason = "REASON_TASK_INVALID"
+    else:
+        op = {"type": "LAUNCH_GROUP",
+              "launch_group": {"executor": default_executor(offer), "task_group": {"tasks": [a]}}}
+        reason = "REASON_TASK_GROUP_INVALID"
+    op["id"] = {"value": "op-1"}
+    fw.accept([offer["id"]["value"]], [op], refuse_seconds=0)
+    st = fw.wait_terminal("x1", timeout=15)
+    assert st["state"] == "TASK_ERROR", st
+    assert st["reason"] == reason, st
+    assert st["message"] == "operation feedback ('id') is not supported for %s" % kind, st
+    assert not agent_state(c.agents[0].url)["frameworks"], "something ran on the agent"
+
+
 def test_launch_container_with_a_parent_that_does_not_exist_is_400(cluster_factory):
     c = make(cluster_factory)
     url = c.agents[0].url
