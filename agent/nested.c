@@ -277,10 +277,7 @@ void ag_agent_nested_executor_gone(struct ag_agent *agent, struct ag_agent_execu
             n->launch_req = NULL;
         }
         if (!n->exited) {
-            if (n->pid > 0)
-                ag_agent_kill_tree(n->pid, SIGKILL);
-            if (n->container)
-                ag_cz_kill(agent->cz, n->container);
+            ag_agent_kill_executor(agent->cz, n->container, n->pid, SIGKILL);
             /* The helper is still reaped by the child watch; the
              * container is reported killed now. */
             if (!n->message)
@@ -701,9 +698,7 @@ static int call_kill(struct ag_agent *agent, struct ag_http_req *req, const json
         n->killed_early = true;
     if (!n->exited && n->pid > 0) {
         ag_info("signalling nested container '%s' with %s", n->id, strsignal(signo));
-        ag_agent_kill_tree(n->pid, signo);
-        if (signo == SIGKILL && n->container)
-            ag_cz_kill(agent->cz, n->container);
+        ag_agent_kill_executor(agent->cz, n->container, n->pid, signo);
     }
     ag_http_reply(req, 200, NULL, NULL, 0);
     return 0;

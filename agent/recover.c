@@ -372,7 +372,7 @@ static void sweep_container(void *arg, const char *path, const char *cid)
                 "not checkpoint",
                 json_string_value(json_object_get(run, "executor_id")),
                 json_string_value(json_object_get(run, "framework_id")), (int)pid);
-        ag_agent_kill_tree(pid, SIGKILL);
+        ag_agent_kill_executor(agent->cz, cont, pid, SIGKILL);
         c->swept++;
     }
     ag_cz_destroy(agent->cz, cont); /* kills the rest, removes the cgroups */
