@@ -290,7 +290,10 @@ def test_ps_inside_shows_only_the_container(cluster_factory, fwf, isolation):
         flags["isolation"] = "cgroups/mem,namespaces/pid,namespaces/mount"
     c = make(cluster_factory, **flags)
     fw = fwf(c)
-    launch(fw, "ps", "sleep 600 & ps -e -o pid=,comm= > ps.txt; echo $$ > self; exec sleep 600")
+    launch(fw, "ps", "sleep 600 & "
+           # ps only once the child has exec'd (before, it is listed as 'sh')
+           "until [ \"$(cat /proc/$!/comm)\" = sleep ]; do :; done; "
+           "ps -e -o pid=,comm= > ps.txt; echo $$ > self; exec sleep 600")
     fw.wait_update("ps", "TASK_RUNNING")
     d = sandbox_of(c, fw, "ps")
     text = read_file(os.path.join(d, "ps.txt"))
