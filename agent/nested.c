@@ -698,7 +698,12 @@ static int call_kill(struct ag_agent *agent, struct ag_http_req *req, const json
         n->killed_early = true;
     if (!n->exited && n->pid > 0) {
         ag_info("signalling nested container '%s' with %s", n->id, strsignal(signo));
-        ag_agent_kill_executor(agent->cz, n->container, n->pid, signo);
+        /* By process group, not a snapshot of the cgroup: a task its
+         * init is still forking would miss a signal other than SIGKILL
+         * (which freezes the cgroup first). */
+        ag_agent_kill_tree(n->pid, signo);
+        if (signo == SIGKILL && n->container)
+            ag_cz_kill(agent->cz, n->container);
     }
     ag_http_reply(req, 200, NULL, NULL, 0);
     return 0;
