@@ -91,6 +91,7 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
     }
     struct ag_master_task *t = ag_master_map_get(&fw->tasks, tid);
     json_t *forward = NULL;
+    const struct ag_master_status *kept = NULL;
     if (!t || t->agent != a) {
         /* Still forwarded, so the scheduler's ack drains the agent's stream. */
         m->metrics.invalid_status_updates++;
@@ -101,10 +102,10 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         ag_debug("agent '%s': duplicate status update for task '%s'; forwarding again", a->id, tid);
     } else {
         m->metrics.valid_status_updates++;
-        ag_master_task_add_status(t, json_incref(status)); /* serialised at once */
-        /* The forwarded event shares the request's tree (ag_master_send_update
-         * copies before changing a shared status). */
-        forward = json_incref(status);
+        /* Serialised at once; the forwarded UPDATE reuses that text. */
+        kept = ag_master_task_add_status(t, json_incref(status));
+        if (!kept)
+            forward = json_incref(status);
         free(t->update_uuid);
         t->update_uuid = strdup(uuid);
         t->has_update_state = true;
@@ -112,7 +113,9 @@ static void handle_update(struct ag_master *m, struct ag_master_agent *a, const 
         t->unreachable_time = 0;
         ag_master_task_set_state(m, t, latest);
     }
-    if (fw->state == AG_MASTER_FW_CONNECTED) {
+    if (fw->state == AG_MASTER_FW_CONNECTED && kept) {
+        ag_master_send_update_kept(m, fw, kept, state);
+    } else if (fw->state == AG_MASTER_FW_CONNECTED) {
         ag_master_send_update(m, fw, forward ? forward : json_deep_copy(status));
     } else {
         json_decref(forward);

@@ -345,6 +345,14 @@ void ag_master_send_agent(struct ag_master *m, struct ag_master_agent *a, json_t
 /* Sends an UPDATE with `status` (stolen) to fw, mapping its state for
  * frameworks that are not PARTITION_AWARE. */
 void ag_master_send_update(struct ag_master *m, struct ag_master_framework *fw, json_t *status);
+/* The same for a status the task keeps serialised (its newest), whose
+ * state is `state`: sent as text, no tree. */
+void ag_master_send_update_kept(struct ag_master *m, struct ag_master_framework *fw,
+                                const struct ag_master_status *kept, enum ag_task_state state);
+/* Sends ACKNOWLEDGE{framework_id, task_id, uuid} to the agent (rendered
+ * as text, no tree). */
+void ag_master_send_ack(struct ag_master *m, struct ag_master_agent *a, const char *framework_id,
+                        const char *task_id, const char *uuid);
 
 /* Runs an allocation round now / within a few milliseconds. */
 void ag_master_allocate(struct ag_master *m);
@@ -393,8 +401,9 @@ void ag_master_task_release(struct ag_master *m, struct ag_master_task *t);
 /* Moves an active task to its framework's completed list (capped). */
 void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t);
 /* Appends a status to the task's history (stolen: the task keeps it
- * serialised and frees the tree). */
-void ag_master_task_add_status(struct ag_master_task *t, json_t *status);
+ * serialised and frees the tree). Returns the kept copy (valid until the
+ * next status of the task), or NULL when out of memory (not kept). */
+const struct ag_master_status *ag_master_task_add_status(struct ag_master_task *t, json_t *status);
 /* The latest status as a new tree, or NULL. */
 json_t *ag_master_task_last_status(const struct ag_master_task *t);
 
@@ -533,6 +542,11 @@ int ag_master_check_content_type(const char *content_type);
  * (400). Returns the parsed call (caller decrefs), or NULL once the
  * request has been answered. Counts the request in the metrics. */
 json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req);
+/* The checks of ag_master_read_call() but the parse: the body, or NULL
+ * once the request has been answered. Counts the request. */
+const char *ag_master_read_body(struct ag_master *m, struct ag_http_req *req, size_t *ret_len);
+/* Parses a body ag_master_read_body() returned; NULL once answered (400). */
+json_t *ag_master_parse_call(struct ag_http_req *req, const char *body, size_t len);
 
 /* Validates a scheduler Call's envelope and payload shapes (what Mesos
  * rejects with 400). Sets *ret_type. Messages name the field. */

@@ -14,6 +14,7 @@
 
 #include "core/http.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -180,10 +181,9 @@ static void overflow_sweep(void *arg)
     }
 }
 
-/* Sends on a stream unless its backlog is over the cap; false if dropped
+/* Whether a stream takes more: false once its backlog is over the cap
  * (then *overflowed is set and a sweep is queued). */
-static bool stream_send(struct ag_master *m, struct ag_http_stream *stream, bool *overflowed,
-                        const json_t *event)
+static bool stream_room(struct ag_master *m, struct ag_http_stream *stream, bool *overflowed)
 {
     if (*overflowed)
         return false;
@@ -193,7 +193,43 @@ static bool stream_send(struct ag_master *m, struct ag_http_stream *stream, bool
             m->overflow_check = true;
         return false;
     }
-    return ag_http_stream_send_json(stream, event) == 0;
+    return true;
+}
+
+/* Sends on a stream unless its backlog is over the cap; false if dropped. */
+static bool stream_send(struct ag_master *m, struct ag_http_stream *stream, bool *overflowed,
+                        const json_t *event)
+{
+    return stream_room(m, stream, overflowed) && ag_http_stream_send_json(stream, event) == 0;
+}
+
+/* Sends an event rendered as text in pieces to a stream (framework's or
+ * agent's; `id` names it for the sink). The hot events (UPDATE to a
+ * framework, ACKNOWLEDGE to an agent) go this way: no tree is built or
+ * dumped, which was about a sixth of the master's CPU per launched task
+ * (bench/README.md). A sink (unit tests) still gets the tree. */
+static void send_pieces(struct ag_master *m, bool to_agent, const char *id,
+                        struct ag_http_stream *stream, bool *overflowed,
+                        const struct ag_http_piece *pieces, size_t n)
+{
+    if (m->sink) {
+        struct ag_jw w;
+        ag_jw_init(&w);
+        for (size_t i = 0; i < n; i++)
+            ag_jw_text(&w, pieces[i].data, pieces[i].len);
+        json_t *event = w.oom ? NULL : json_loadb(w.buf, w.len, 0, NULL);
+        if (event)
+            m->sink(m->sink_arg, to_agent, id, event);
+        json_decref(event);
+        ag_jw_release(&w);
+    }
+    if (stream) {
+        if (!stream_room(m, stream, overflowed) ||
+            ag_http_stream_send_pieces(stream, pieces, n) != 0)
+            m->metrics.dropped_messages++;
+    } else if (!m->sink) {
+        m->metrics.dropped_messages++;
+    }
 }
 
 void ag_master_send_fw(struct ag_master *m, struct ag_master_framework *fw, json_t *event)
@@ -245,6 +281,58 @@ void ag_master_send_update(struct ag_master *m, struct ag_master_framework *fw, 
     json_t *ev = event_new("UPDATE");
     json_object_set_new(ev, "update", json_pack("{s:o}", "status", status));
     ag_master_send_fw(m, fw, ev);
+}
+
+void ag_master_send_update_kept(struct ag_master *m, struct ag_master_framework *fw,
+                                const struct ag_master_status *kept, enum ag_task_state state)
+{
+    if (ag_task_state_for(state, ag_master_fw_partition_aware(fw)) != state) {
+        /* Rare (TASK_UNREACHABLE and friends to an old framework): the
+         * tree path rewrites the state. */
+        ag_master_send_update(m, fw, json_loadb(kept->json, kept->json_len, 0, NULL));
+        return;
+    }
+    static const char head[] = "{\"type\":\"UPDATE\",\"update\":{\"status\":";
+    const struct ag_http_piece pieces[] = {
+        {head, sizeof(head) - 1},
+        {kept->json, kept->json_len},
+        {"}}", 2},
+    };
+    send_pieces(m, false, fw->id, fw->stream, &fw->overflowed, pieces, 3);
+}
+
+void ag_master_send_ack(struct ag_master *m, struct ag_master_agent *a, const char *framework_id,
+                        const char *task_id, const char *uuid)
+{
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_jw_obj_begin(&w);
+    ag_jw_key(&w, "type");
+    ag_jw_str(&w, "ACKNOWLEDGE");
+    ag_jw_key(&w, "acknowledge");
+    ag_jw_obj_begin(&w);
+    ag_jw_key(&w, "framework_id");
+    ag_jw_obj_begin(&w);
+    ag_jw_key(&w, "value");
+    ag_jw_str(&w, framework_id);
+    ag_jw_obj_end(&w);
+    ag_jw_key(&w, "task_id");
+    ag_jw_obj_begin(&w);
+    ag_jw_key(&w, "value");
+    ag_jw_str(&w, task_id);
+    ag_jw_obj_end(&w);
+    ag_jw_key(&w, "uuid");
+    ag_jw_str(&w, uuid);
+    ag_jw_obj_end(&w);
+    ag_jw_obj_end(&w);
+    if (w.oom || w.bad) {
+        ag_error("out of memory rendering an acknowledgement for agent '%s'", a->id);
+        m->metrics.dropped_messages++;
+    } else {
+        const struct ag_http_piece piece = {w.buf, w.len};
+        send_pieces(m, true, a->id, a->stream, &a->overflowed, &piece, 1);
+    }
+    ag_jw_release(&w);
 }
 
 /* --- allocation and offers --- */
@@ -1102,10 +1190,10 @@ void ag_master_task_complete(struct ag_master *m, struct ag_master_task *t)
     }
 }
 
-void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
+const struct ag_master_status *ag_master_task_add_status(struct ag_master_task *t, json_t *status)
 {
     if (!status)
-        return;
+        return NULL;
     struct ag_master_status st = {
         .json = json_dumps(status, STATUS_DUMP_FLAGS),
         .legacy = ag_master_status_legacy_text(status),
@@ -1116,7 +1204,7 @@ void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
         free(st.json);
         free(st.legacy);
         ag_error("out of memory keeping a status of task '%s'", t->id);
-        return;
+        return NULL;
     }
     st.json_len = (uint32_t)strlen(st.json);
     st.legacy_len = (uint32_t)strlen(st.legacy);
@@ -1130,6 +1218,7 @@ void ag_master_task_add_status(struct ag_master_task *t, json_t *status)
     struct ag_master_status *a = xrealloc(t->statuses, (t->n_statuses + 1) * sizeof(*a));
     a[t->n_statuses++] = st;
     t->statuses = a;
+    return &a[t->n_statuses - 1];
 }
 
 json_t *ag_master_task_last_status(const struct ag_master_task *t)

@@ -561,12 +561,9 @@ static int call_shutdown(struct ag_master *m, struct ag_master_framework *fw, co
     return CALL_ACCEPTED;
 }
 
-static int call_acknowledge(struct ag_master *m, struct ag_master_framework *fw,
-                            const json_t *payload)
+static int acknowledge(struct ag_master *m, struct ag_master_framework *fw, const char *aid,
+                       const char *tid, const char *uuid)
 {
-    const char *aid = id_of(payload, "agent_id");
-    const char *tid = id_of(payload, "task_id");
-    const char *uuid = json_string_value(ag_json_get(payload, "uuid"));
     m->metrics.msg_status_update_ack++;
 
     struct ag_master_task *t = ag_master_map_get(&fw->tasks, tid);
@@ -582,12 +579,15 @@ static int call_acknowledge(struct ag_master *m, struct ag_master_framework *fw,
         return CALL_ACCEPTED;
     }
     m->metrics.valid_acks++;
-    json_t *ev = event_new("ACKNOWLEDGE");
-    json_object_set_new(ev, "acknowledge",
-                        json_pack("{s:o, s:o, s:s}", "framework_id", ag_json_id(fw->id), "task_id",
-                                  ag_json_id(tid), "uuid", uuid));
-    ag_master_send_agent(m, a, ev);
+    ag_master_send_ack(m, a, fw->id, tid, uuid);
     return CALL_ACCEPTED;
+}
+
+static int call_acknowledge(struct ag_master *m, struct ag_master_framework *fw,
+                            const json_t *payload)
+{
+    return acknowledge(m, fw, id_of(payload, "agent_id"), id_of(payload, "task_id"),
+                       json_string_value(ag_json_get(payload, "uuid")));
 }
 
 static int call_message(struct ag_master *m, struct ag_master_framework *fw, const json_t *payload)
@@ -719,11 +719,91 @@ static void subscribe(struct ag_master *m, struct ag_http_req *req, const json_t
 
 /* --- the endpoint --- */
 
+/* The subscribed framework a call (not SUBSCRIBE) comes from, checked
+ * against its stream id; NULL once the request has been answered. */
+static struct ag_master_framework *call_framework(struct ag_master *m, struct ag_http_req *req,
+                                                  const char *fid)
+{
+    struct ag_master_framework *fw = ag_master_fw_find(m, fid);
+    if (!fw) {
+        ag_http_reply_error(req, 400, "Framework cannot be found");
+        return NULL;
+    }
+    if (fw->state != AG_MASTER_FW_CONNECTED) {
+        ag_http_reply_error(req, 403, "Framework is not subscribed");
+        return NULL;
+    }
+    const char *sid = ag_http_req_header(req, "Mesos-Stream-Id");
+    if (!sid) {
+        ag_http_reply_error(req, 400,
+                            "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
+        return NULL;
+    }
+    if (strcmp(sid, fw->stream_id) != 0) {
+        ag_http_reply_error(req, 400,
+                            "The stream ID '%s' included in this request didn't match the "
+                            "stream ID currently associated with framework ID %s",
+                            sid, fw->id);
+        return NULL;
+    }
+    return fw;
+}
+
+/* Copies a lean field into a NUL-terminated buffer; false if absent or
+ * too long. */
+static bool lean_copy(const struct ag_json_lean_field *f, char *out, size_t outlen)
+{
+    if (!f->value || f->len >= outlen)
+        return false;
+    memcpy(out, f->value, f->len);
+    out[f->len] = '\0';
+    return true;
+}
+
+/* ACKNOWLEDGE is the most frequent call (one per status update). When its
+ * body has the usual shape and is valid, it is read without building a
+ * tree; anything else, every invalid call included, takes the full parser
+ * and validator below, so errors are answered the same way. True once the
+ * request has been answered. */
+static bool lean_acknowledge(struct ag_master *m, struct ag_http_req *req, const char *body,
+                             size_t len)
+{
+    struct ag_json_lean_field f[] = {
+        {.path = "type"},
+        {.path = "framework_id.value"},
+        {.path = "acknowledge.agent_id.value"},
+        {.path = "acknowledge.task_id.value"},
+        {.path = "acknowledge.uuid"},
+    };
+    char fid[256], aid[256], tid[256], uuid[64];
+    if (ag_json_lean_read(body, len, f, sizeof(f) / sizeof(f[0])) < 0 || !f[0].value ||
+        f[0].len != strlen("ACKNOWLEDGE") || memcmp(f[0].value, "ACKNOWLEDGE", f[0].len) != 0)
+        return false;
+    if (!lean_copy(&f[1], fid, sizeof(fid)) || !lean_copy(&f[2], aid, sizeof(aid)) ||
+        !lean_copy(&f[3], tid, sizeof(tid)) || !lean_copy(&f[4], uuid, sizeof(uuid)))
+        return false;
+    size_t n = 0;
+    uint8_t *bytes = ag_base64_decode(uuid, &n);
+    free(bytes);
+    if (!bytes || n != 16)
+        return false;
+    struct ag_master_framework *fw = call_framework(m, req, fid);
+    if (fw) {
+        acknowledge(m, fw, aid, tid, uuid);
+        ag_http_reply(req, 202, NULL, NULL, 0);
+    }
+    return true;
+}
+
 static void handle_scheduler(struct ag_http_req *req, void *arg)
 {
     struct ag_master *m = arg;
     char err[1024] = "";
-    json_t *call = ag_master_read_call(m, req);
+    size_t len;
+    const char *body = ag_master_read_body(m, req, &len);
+    if (!body || lean_acknowledge(m, req, body, len))
+        return;
+    json_t *call = ag_master_parse_call(req, body, len);
     if (!call)
         return;
     enum ag_master_call type;
@@ -750,29 +830,9 @@ static void handle_scheduler(struct ag_http_req *req, void *arg)
         goto out;
     }
 
-    const char *fid = id_of(call, "framework_id");
-    struct ag_master_framework *fw = ag_master_fw_find(m, fid);
-    if (!fw) {
-        ag_http_reply_error(req, 400, "Framework cannot be found");
+    struct ag_master_framework *fw = call_framework(m, req, id_of(call, "framework_id"));
+    if (!fw)
         goto out;
-    }
-    if (fw->state != AG_MASTER_FW_CONNECTED) {
-        ag_http_reply_error(req, 403, "Framework is not subscribed");
-        goto out;
-    }
-    const char *sid = ag_http_req_header(req, "Mesos-Stream-Id");
-    if (!sid) {
-        ag_http_reply_error(req, 400,
-                            "All non-subscribe calls should include the 'Mesos-Stream-Id' header");
-        goto out;
-    }
-    if (strcmp(sid, fw->stream_id) != 0) {
-        ag_http_reply_error(req, 400,
-                            "The stream ID '%s' included in this request didn't match the "
-                            "stream ID currently associated with framework ID %s",
-                            sid, fw->id);
-        goto out;
-    }
     int r = ag_master_sched_call(m, fw, type, call, err, sizeof(err));
     if (r < 0)
         ag_http_reply_error(req, 400, "%s", err);

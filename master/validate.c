@@ -158,7 +158,7 @@ int ag_master_check_content_type(const char *content_type)
     return -EOPNOTSUPP;
 }
 
-json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req)
+const char *ag_master_read_body(struct ag_master *m, struct ag_http_req *req, size_t *ret_len)
 {
     m->metrics.http_requests++;
     if (ag_http_req_method(req) != AG_HTTP_POST) {
@@ -175,13 +175,23 @@ json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req)
         ag_http_reply_error(req, 415, "Expecting 'Content-Type' of application/json");
         return NULL;
     }
-    size_t len;
-    const char *body = ag_http_req_body(req, &len);
+    return ag_http_req_body(req, ret_len);
+}
+
+json_t *ag_master_parse_call(struct ag_http_req *req, const char *body, size_t len)
+{
     char err[1024] = "";
     json_t *call = ag_json_parse(body, len, err, sizeof(err));
     if (!call)
         ag_http_reply_error(req, 400, "Failed to parse body into JSON: %s", err);
     return call;
+}
+
+json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req)
+{
+    size_t len;
+    const char *body = ag_master_read_body(m, req, &len);
+    return body ? ag_master_parse_call(req, body, len) : NULL;
 }
 
 /* --- ids --- */

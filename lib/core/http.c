@@ -900,6 +900,26 @@ int ag_http_stream_send_record(struct ag_http_stream *stream, const char *json, 
     return stream_flush(stream);
 }
 
+int ag_http_stream_send_pieces(struct ag_http_stream *stream, const struct ag_http_piece *pieces,
+                               size_t n)
+{
+    size_t len = 0;
+
+    if (!stream->evreq)
+        return -EPIPE;
+    for (size_t i = 0; i < n; i++)
+        len += pieces[i].len;
+    if (evbuffer_add_printf(stream->scratch, "%zu\n", len) < 0)
+        goto fail;
+    for (size_t i = 0; i < n; i++)
+        if (evbuffer_add(stream->scratch, pieces[i].data, pieces[i].len) < 0)
+            goto fail;
+    return stream_flush(stream);
+fail:
+    evbuffer_drain(stream->scratch, evbuffer_get_length(stream->scratch));
+    return -ENOMEM;
+}
+
 int ag_http_stream_send_json(struct ag_http_stream *stream, const json_t *event)
 {
     char header[32];

@@ -117,6 +117,17 @@ struct ag_http_stream *ag_http_stream_start(struct ag_http_req *req, int code,
 int ag_http_stream_send(struct ag_http_stream *stream, const char *data, size_t len);
 /* Sends `json` framed as one RecordIO record, in one chunk. 0 or -EPIPE. */
 int ag_http_stream_send_record(struct ag_http_stream *stream, const char *json, size_t len);
+/* A piece of text; see ag_http_stream_send_pieces(). */
+struct ag_http_piece {
+    const char *data;
+    size_t len;
+};
+/* Sends the concatenation of n pieces (JSON text rendered by the caller,
+ * e.g. a prefix, a value kept serialised, a suffix) as one RecordIO
+ * record in one chunk, without copying them together first. 0, -EPIPE or
+ * -ENOMEM. */
+int ag_http_stream_send_pieces(struct ag_http_stream *stream, const struct ag_http_piece *pieces,
+                               size_t n);
 /* Dumps `event` compactly and sends it as one record. Does not steal. */
 int ag_http_stream_send_json(struct ag_http_stream *stream, const json_t *event);
 /* Bytes queued but not yet written to the socket (back-pressure). */

@@ -236,3 +236,115 @@ void ag_json_set_string(json_t *obj, const char *key, const char *value)
         return;
     json_object_set_new(obj, key, json_string(value));
 }
+
+/* --- lean reader --- */
+
+#define LEAN_MAX_DEPTH 4
+#define LEAN_MAX_PATH  128
+
+struct lean {
+    const char *p, *end;
+    struct ag_json_lean_field *fields;
+    size_t n;
+};
+
+static void lean_ws(struct lean *l)
+{
+    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
+        l->p++;
+}
+
+static bool lean_peek(struct lean *l, char c)
+{
+    lean_ws(l);
+    return l->p < l->end && *l->p == c;
+}
+
+/* A string of printable ASCII without escapes (anything else: -1). */
+static int lean_str(struct lean *l, const char **ret, size_t *ret_len)
+{
+    if (!lean_peek(l, '"'))
+        return -1;
+    const char *start = ++l->p;
+    while (l->p < l->end && *l->p != '"') {
+        unsigned char c = (unsigned char)*l->p;
+        if (c < 0x20 || c > 0x7e || c == '\\')
+            return -1;
+        l->p++;
+    }
+    if (l->p >= l->end)
+        return -1;
+    *ret = start;
+    *ret_len = (size_t)(l->p - start);
+    l->p++;
+    return 0;
+}
+
+static int lean_set(struct lean *l, const char *path, size_t plen, const char *v, size_t vlen)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        struct ag_json_lean_field *f = &l->fields[i];
+        if (strlen(f->path) != plen || memcmp(f->path, path, plen) != 0)
+            continue;
+        if (f->value)
+            return -1; /* repeated */
+        f->value = v;
+        f->len = vlen;
+        return 0;
+    }
+    return -1; /* a member we do not expect */
+}
+
+/* An object whose members' paths start with path[0 .. plen). */
+static int lean_obj(struct lean *l, char *path, size_t plen, int depth)
+{
+    if (depth > LEAN_MAX_DEPTH || !lean_peek(l, '{'))
+        return -1;
+    l->p++;
+    if (lean_peek(l, '}')) {
+        l->p++;
+        return 0;
+    }
+    for (;;) {
+        const char *key, *v;
+        size_t klen, vlen, len = plen;
+        if (lean_str(l, &key, &klen) < 0 || !lean_peek(l, ':'))
+            return -1;
+        l->p++;
+        if (len + klen + 2 > LEAN_MAX_PATH)
+            return -1;
+        if (len > 0)
+            path[len++] = '.';
+        memcpy(path + len, key, klen);
+        len += klen;
+        if (lean_peek(l, '{')) {
+            if (lean_obj(l, path, len, depth + 1) < 0)
+                return -1;
+        } else if (lean_str(l, &v, &vlen) < 0 || lean_set(l, path, len, v, vlen) < 0) {
+            return -1;
+        }
+        if (lean_peek(l, ',')) {
+            l->p++;
+            continue;
+        }
+        if (!lean_peek(l, '}'))
+            return -1;
+        l->p++;
+        return 0;
+    }
+}
+
+int ag_json_lean_read(const char *text, size_t len, struct ag_json_lean_field *fields, size_t n)
+{
+    char path[LEAN_MAX_PATH];
+    struct lean l = {text, text + len, fields, n};
+
+    for (size_t i = 0; i < n; i++) {
+        fields[i].value = NULL;
+        fields[i].len = 0;
+    }
+    if (!text || lean_obj(&l, path, 0, 0) < 0)
+        return -1;
+    lean_ws(&l);
+    return l.p == l.end ? 0 : -1;
+}

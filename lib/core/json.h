@@ -47,6 +47,22 @@ json_t *ag_json_get_array(const json_t *obj, const char *key, bool required, cha
 json_t *ag_json_get_object(const json_t *obj, const char *key, bool required, char *err,
                            size_t errlen);
 
+/* A lean reader for the hottest calls (e.g. a scheduler's ACKNOWLEDGE):
+ * no tree, no allocation. It accepts only a JSON object made of nested
+ * objects and plain strings (printable ASCII, no escapes), every string at
+ * one of the given dotted paths ("acknowledge.task_id.value") and each at
+ * most once; it then points each field's value into `text` (not
+ * NUL-terminated; value NULL if absent) and returns 0. Anything else
+ * (numbers, arrays, escapes, unknown or repeated members, bad JSON)
+ * returns -1 and the caller takes the full parser, which gives the
+ * precise error. */
+struct ag_json_lean_field {
+    const char *path;  /* in */
+    const char *value; /* out */
+    size_t len;        /* out */
+};
+int ag_json_lean_read(const char *text, size_t len, struct ag_json_lean_field *fields, size_t n);
+
 /* New {"value": value}. */
 json_t *ag_json_id(const char *value);
 /* Sets obj[key] = {"value": value}; nothing when value is NULL. */

@@ -154,6 +154,46 @@ def test_sched_acknowledge_bad_uuid(mc, fw):
     expect(sched_call(fw, body), 400, "uuid")
 
 
+def _ack_text(fw_id, agent_id, task_id, uuid, spaced=False):
+    """An ACKNOWLEDGE body as text in the usual shape (the master's lean
+    path reads that shape without a JSON tree)."""
+    sep = ", " if spaced else ","
+    return ('{"type":"ACKNOWLEDGE"%s"framework_id":{"value":"%s"}%s"acknowledge":'
+            '{"agent_id":{"value":"%s"}%s"task_id":{"value":"%s"}%s"uuid":"%s"}}'
+            % (sep, fw_id, sep, agent_id, sep, task_id, sep, uuid))
+
+
+def test_sched_acknowledge_lean_and_full_paths_agree(mc, fw):
+    """The usual ACKNOWLEDGE shape takes the lean reader; escapes, extra
+    members or other value types take the full parser. Both give the same
+    answers, and an acknowledgement of an unknown uuid changes nothing."""
+    import base64
+    aid = mc.agents[0].agent_id
+    good = base64.b64encode(bytes(range(16))).decode()
+    short = base64.b64encode(bytes(12)).decode()
+    lean = _ack_text(fw.framework_id, aid, "mine", good)
+    # The same call through the full parser: an escaped character.
+    full = _ack_text(fw.framework_id, aid, "\\u006dine", good, spaced=True)
+    assert sched_call(fw, lean).status == 202
+    assert sched_call(fw, full).status == 202
+    # Invalid in the lean shape: the full validator's message.
+    expect(sched_call(fw, _ack_text(fw.framework_id, aid, "mine", short)), 400, "uuid")
+    expect(sched_call(fw, _ack_text(fw.framework_id, aid, "mine", "not base64!!")), 400, "uuid")
+    expect(sched_call(fw, _ack_text(fw.framework_id + "-nope", aid, "mine", good)), 400,
+           "framework")
+    expect(sched_call(fw, lean, stream=False), 400, "Mesos-Stream-Id")
+    expect(sched_call(fw, lean, {"Mesos-Stream-Id": "00000000-0000-0000-0000-000000000000"}),
+           400, "stream")
+    expect(sched_call(fw, lean[:-3]), 400, "JSON")
+    body = json.loads(lean)
+    body["acknowledge"]["uuid"] = 16
+    expect(sched_call(fw, body), 400, "uuid")
+    del body["acknowledge"]["task_id"]
+    body["acknowledge"]["uuid"] = good
+    expect(sched_call(fw, body), 400, "task_id")
+    task_unaffected(mc, fw, "mine")
+
+
 def test_sched_missing_stream_id(mc, fw):
     expect(sched_call(fw, {"type": "REVIVE", "framework_id": fid(fw)}, stream=False), 400,
            "Mesos-Stream-Id")

@@ -202,6 +202,62 @@ TEST(null_error_buffer_is_safe)
     json_decref(j);
 }
 
+static int lean(const char *text, struct ag_json_lean_field *f, size_t n)
+{
+    return ag_json_lean_read(text, strlen(text), f, n);
+}
+
+TEST(lean_reader_takes_the_usual_shape)
+{
+    struct ag_json_lean_field f[] = {{.path = "type"}, {.path = "a.id.value"}, {.path = "a.u"}};
+    ASSERT_EQ(lean("{\"type\":\"ACK\",\"a\":{\"id\":{\"value\":\"t-1\"},\"u\":\"x=\"}}", f, 3), 0);
+    ASSERT_EQ(f[0].len, 3);
+    ASSERT_TRUE(memcmp(f[0].value, "ACK", 3) == 0);
+    ASSERT_EQ(f[1].len, 3);
+    ASSERT_TRUE(memcmp(f[1].value, "t-1", 3) == 0);
+    ASSERT_TRUE(memcmp(f[2].value, "x=", 2) == 0);
+    /* any member order and whitespace; absent fields stay NULL */
+    ASSERT_EQ(lean(" { \"a\" : { \"u\" : \"\" } ,\n\"type\":\"B\" } \r\n", f, 3), 0);
+    ASSERT_TRUE(memcmp(f[0].value, "B", 1) == 0);
+    ASSERT_NULL(f[1].value);
+    ASSERT_NOT_NULL(f[2].value);
+    ASSERT_EQ(f[2].len, 0);
+    ASSERT_EQ(lean("{}", f, 3), 0);
+    ASSERT_NULL(f[0].value);
+}
+
+TEST(lean_reader_leaves_the_rest_to_the_parser)
+{
+    struct ag_json_lean_field f[] = {{.path = "type"}, {.path = "a.id.value"}, {.path = "a.u"}};
+    static const char *const refused[] = {
+        "",
+        "[]",
+        "\"type\"",
+        "{\"type\":\"A\\\"\"}",                       /* an escape */
+        "{\"type\":\"\xc3\xa9\"}",                    /* not ASCII */
+        "{\"type\":5}",                               /* a number */
+        "{\"type\":null}",                            /* null */
+        "{\"type\":[\"A\"]}",                         /* an array */
+        "{\"other\":\"A\"}",                          /* an unknown member */
+        "{\"type\":\"A\",\"type\":\"B\"}",            /* repeated */
+        "{\"a\":\"A\"}",                              /* an object expected */
+        "{\"type\":\"A\"",                            /* truncated */
+        "{\"type\":\"A\"} x",                         /* trailing bytes */
+        "{\"type\":\"A\",}",                          /* trailing comma */
+        "{\"type\" \"A\"}",                           /* no colon */
+        "{\"a\":{\"b\":{\"c\":{\"d\":{\"e\":{}}}}}}", /* too deep */
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (lean(refused[i], f, 3) != -1)
+            AG_TEST_FAIL("accepted: %s", refused[i]);
+    }
+    /* an embedded NUL is not whitespace */
+    ASSERT_EQ(ag_json_lean_read("{}\0", 3, f, 3), -1);
+    ASSERT_EQ(ag_json_lean_read(NULL, 0, f, 3), -1);
+}
+
 TEST_MAIN(TEST_CASE(parse_and_dump), TEST_CASE(parse_errors), TEST_CASE(get_null_is_absent),
           TEST_CASE(get_id), TEST_CASE(get_string), TEST_CASE(get_number), TEST_CASE(get_bool),
-          TEST_CASE(get_array_object), TEST_CASE(setters), TEST_CASE(null_error_buffer_is_safe))
+          TEST_CASE(get_array_object), TEST_CASE(setters), TEST_CASE(null_error_buffer_is_safe),
+          TEST_CASE(lean_reader_takes_the_usual_shape),
+          TEST_CASE(lean_reader_leaves_the_rest_to_the_parser))
