@@ -1930,6 +1930,10 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
     if (loop) {
         m->alloc_timer = ag_timer_new(loop, allocate_tick_cb, m);
         m->alloc_soon = ag_timer_new(loop, allocate_soon_cb, m);
+        /* Offers for freed resources go out before the next pass's
+         * callbacks (a burst of updates) run: offer latency. */
+        if (m->alloc_soon)
+            ag_timer_set_urgent(m->alloc_soon);
         if (m->alloc_timer && cfg->allocation_interval > 0)
             ag_timer_start_periodic(m->alloc_timer, cfg->allocation_interval);
     }

@@ -68,6 +68,8 @@ static void ignore_sigpipe(void)
  * together before waiting: a write event armed and disarmed in the same
  * iteration (every answered request, every event sent on a stream) costs
  * no epoll_ctl, and read/write changes on one descriptor share one. */
+#define AG_LOOP_PRIORITIES 2
+
 static struct event_base *new_base(void)
 {
     struct event_config *cfg = event_config_new();
@@ -78,6 +80,12 @@ static struct event_base *new_base(void)
     event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
     base = event_base_new_with_config(cfg);
     event_config_free(cfg);
+    /* Two priorities: events get the lower one (1) unless made urgent
+     * (ag_timer_set_urgent). */
+    if (base && event_base_priority_init(base, AG_LOOP_PRIORITIES) < 0) {
+        event_base_free(base);
+        return NULL;
+    }
     return base;
 }
 
@@ -222,6 +230,11 @@ struct ag_timer *ag_timer_new(struct ag_loop *loop, ag_timer_cb cb, void *arg)
     timer->cb = cb;
     timer->arg = arg;
     return timer;
+}
+
+int ag_timer_set_urgent(struct ag_timer *timer)
+{
+    return event_priority_set(timer->ev, 0) < 0 ? -EINVAL : 0;
 }
 
 void ag_timer_start(struct ag_timer *timer, double seconds)

@@ -47,6 +47,12 @@ void ag_timer_start(struct ag_timer *timer, double seconds);
 void ag_timer_start_periodic(struct ag_timer *timer, double seconds);
 void ag_timer_stop(struct ag_timer *timer);
 bool ag_timer_pending(const struct ag_timer *timer);
+/* Makes the timer urgent: when it is due in the same loop pass as I/O
+ * callbacks it runs first, and that pass runs no ordinary callback after
+ * it (they run on the next pass, right away). For work whose latency
+ * matters more than its batching (the master's allocation after resources
+ * were freed). Call while the timer is not pending. 0 or -EINVAL. */
+int ag_timer_set_urgent(struct ag_timer *timer);
 /* Stops and frees the timer; accepts NULL. Safe from the timer's own callback. */
 void ag_timer_free(struct ag_timer *timer);
 

@@ -192,6 +192,28 @@ TEST(defer_runs_later_in_order)
     ag_loop_free(loop);
 }
 
+TEST(urgent_timer_runs_before_ordinary_callbacks)
+{
+    struct ag_loop *loop = ag_loop_new();
+    struct counter c = {.loop = loop};
+    struct deferred d[3] = {{&c, 1}, {&c, 2}, {&c, 3}};
+    struct ag_timer *urgent = ag_timer_new(loop, record_cb, &d[2]);
+
+    ASSERT_EQ(ag_timer_set_urgent(urgent), 0);
+    /* Both deferred calls are queued before the timer is even due; an
+     * ordinary timer would run after them. */
+    ASSERT_EQ(ag_loop_defer(loop, record_cb, &d[0]), 0);
+    ASSERT_EQ(ag_loop_defer(loop, record_cb, &d[1]), 0);
+    ag_timer_start(urgent, 0);
+    ASSERT_EQ(ag_loop_run(loop), 0);
+    ASSERT_EQ(c.n_order, 3);
+    ASSERT_EQ(c.order[0], 3);
+    ASSERT_EQ(c.order[1], 1);
+    ASSERT_EQ(c.order[2], 2);
+    ag_timer_free(urgent);
+    ag_loop_free(loop);
+}
+
 TEST(free_with_pending_defers_drops_them)
 {
     struct ag_loop *loop = ag_loop_new();
@@ -308,6 +330,7 @@ TEST_MAIN(TEST_CASE(clocks), TEST_CASE(one_shot_fires_once_and_loop_ends),
           TEST_CASE(stop_prevents_firing), TEST_CASE(periodic_until_stopped),
           TEST_CASE(periodic_freed_from_own_callback), TEST_CASE(one_shot_freed_from_own_callback),
           TEST_CASE(periodic_rearmed_as_one_shot), TEST_CASE(defer_runs_later_in_order),
+          TEST_CASE(urgent_timer_runs_before_ordinary_callbacks),
           TEST_CASE(free_with_pending_defers_drops_them),
           TEST_CASE(stop_returns_with_timers_pending), TEST_CASE(hooks_released_at_loop_free),
           TEST_CASE(signal_delivered_on_loop), TEST_CASE(sigpipe_ignored))
