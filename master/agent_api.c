@@ -34,37 +34,85 @@ static int fail(char *err, size_t errlen, const char *msg, const char *field)
 
 /* --- UPDATE --- */
 
-/* Shape of update{status, latest_state?, framework_id}. */
-static int check_update(const json_t *u, char *err, size_t errlen)
+/* Shape of update{status, latest_state?, framework_id}; `at` names it in
+ * messages ("update", or "updates[3]" in a batch). */
+static int check_update(const json_t *u, const char *at, char *err, size_t errlen)
 {
     char e[256] = "";
-    if (!json_is_object(u))
-        return fail(err, errlen, "Expecting '%s' to be present", "update");
-    if (!ag_json_get_id(u, "framework_id", true, e, sizeof(e)))
-        return fail(err, errlen, "Expecting '%s' to be present as {\"value\": string}",
-                    "update.framework_id");
+    if (!json_is_object(u)) {
+        snprintf(err, errlen, "Expecting '%s' to be present as an object", at);
+        return -EINVAL;
+    }
+    if (!ag_json_get_id(u, "framework_id", true, e, sizeof(e))) {
+        snprintf(err, errlen, "Expecting '%s.framework_id' to be present as {\"value\": string}",
+                 at);
+        return -EINVAL;
+    }
     json_t *st = ag_json_get(u, "status");
-    if (!json_is_object(st))
-        return fail(err, errlen, "Expecting '%s' to be present", "update.status");
-    if (!ag_json_get_id(st, "task_id", true, e, sizeof(e)))
-        return fail(err, errlen, "Expecting '%s' to be present as {\"value\": string}",
-                    "update.status.task_id");
+    if (!json_is_object(st)) {
+        snprintf(err, errlen, "Expecting '%s.status' to be present", at);
+        return -EINVAL;
+    }
+    if (!ag_json_get_id(st, "task_id", true, e, sizeof(e))) {
+        snprintf(err, errlen, "Expecting '%s.status.task_id' to be present as {\"value\": string}",
+                 at);
+        return -EINVAL;
+    }
     json_t *state = ag_json_get(st, "state");
     enum ag_task_state s;
-    if (!json_is_string(state) || ag_task_state_parse(json_string_value(state), &s) < 0)
-        return fail(err, errlen, "'%s' must be a TaskState name", "update.status.state");
+    if (!json_is_string(state) || ag_task_state_parse(json_string_value(state), &s) < 0) {
+        snprintf(err, errlen, "'%s.status.state' must be a TaskState name", at);
+        return -EINVAL;
+    }
     json_t *uuid = ag_json_get(st, "uuid");
-    if (!json_is_string(uuid))
-        return fail(err, errlen, "Expecting '%s' to be present", "update.status.uuid");
+    if (!json_is_string(uuid)) {
+        snprintf(err, errlen, "Expecting '%s.status.uuid' to be present", at);
+        return -EINVAL;
+    }
     size_t n = 0;
     uint8_t *bytes = ag_base64_decode(json_string_value(uuid), &n);
     free(bytes);
-    if (!bytes || n != 16)
-        return fail(err, errlen, "'%s' must be 16 bytes in Base64", "update.status.uuid");
+    if (!bytes || n != 16) {
+        snprintf(err, errlen, "'%s.status.uuid' must be 16 bytes in Base64", at);
+        return -EINVAL;
+    }
     json_t *latest = ag_json_get(u, "latest_state");
     if (latest &&
-        (!json_is_string(latest) || ag_task_state_parse(json_string_value(latest), &s) < 0))
-        return fail(err, errlen, "'%s' must be a TaskState name", "update.latest_state");
+        (!json_is_string(latest) || ag_task_state_parse(json_string_value(latest), &s) < 0)) {
+        snprintf(err, errlen, "'%s.latest_state' must be a TaskState name", at);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* An UPDATE call carries one update (`update`) or a batch (`updates`, in
+ * the order the agent queued them), never both. The whole call is checked
+ * before anything is applied, so a bad element changes nothing. */
+static int check_update_call(const json_t *call, char *err, size_t errlen)
+{
+    const json_t *one = ag_json_get(call, "update");
+    const json_t *many = ag_json_get(call, "updates");
+    if (one && many) {
+        snprintf(err, errlen, "'update' and 'updates' are exclusive");
+        return -EINVAL;
+    }
+    if (!many)
+        return check_update(one, "update", err, errlen);
+    if (!json_is_array(many) || json_array_size(many) == 0 ||
+        json_array_size(many) > AG_MASTER_MAX_UPDATE_BATCH) {
+        snprintf(err, errlen, "'updates' must be an array of 1 to %d updates",
+                 AG_MASTER_MAX_UPDATE_BATCH);
+        return -EINVAL;
+    }
+    size_t i;
+    const json_t *u;
+    json_array_foreach(many, i, u)
+    {
+        char at[32];
+        snprintf(at, sizeof(at), "updates[%zu]", i);
+        if (check_update(u, at, err, errlen) < 0)
+            return -EINVAL;
+    }
     return 0;
 }
 
@@ -261,9 +309,14 @@ int ag_master_agent_call(struct ag_master *m, struct ag_master_agent *a, const j
         return -EINVAL;
     }
     if (strcmp(t, "UPDATE") == 0) {
-        r = check_update(ag_json_get(call, "update"), err, errlen);
-        if (r == 0)
+        r = check_update_call(call, err, errlen);
+        const json_t *many = ag_json_get(call, "updates");
+        size_t i;
+        const json_t *u;
+        if (r == 0 && !many)
             handle_update(m, a, ag_json_get(call, "update"));
+        else if (r == 0)
+            json_array_foreach(many, i, u) handle_update(m, a, u);
     } else if (strcmp(t, "EXECUTOR_EXITED") == 0) {
         r = check_executor_call(ag_json_get(call, "executor_exited"), "executor_exited", false, err,
                                 errlen);

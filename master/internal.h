@@ -542,6 +542,8 @@ int ag_master_check_content_type(const char *content_type);
  * (400). Returns the parsed call (caller decrefs), or NULL once the
  * request has been answered. Counts the request in the metrics. */
 json_t *ag_master_read_call(struct ag_master *m, struct ag_http_req *req);
+/* Most status updates one agent UPDATE call may carry (`updates`). */
+#define AG_MASTER_MAX_UPDATE_BATCH 1000
 /* The checks of ag_master_read_call() but the parse: the body, or NULL
  * once the request has been answered. Counts the request. */
 const char *ag_master_read_body(struct ag_master *m, struct ag_http_req *req, size_t *ret_len);

@@ -1493,6 +1493,68 @@ TEST(agent_calls_validate_and_relay)
     teardown(&f);
 }
 
+/* One element of an `updates` batch: framework id, task id, state, uuid. */
+#define BATCH_ITEM                                                                                 \
+    "{\"framework_id\":{\"value\":\"%s\"},\"status\":{\"task_id\":{\"value\":\"%s\"},"             \
+    "\"state\":\"%s\",\"uuid\":\"%s\"}}"
+
+TEST(agent_update_batches)
+{
+    struct fixture f;
+    char err[512];
+    setup(&f);
+    struct ag_master_agent *a = add_agent(&f, NULL);
+    struct ag_master_framework *fw = add_fw(&f, NULL);
+    struct ag_master_task *t1 = add_task(&f, fw, a, "t1");
+    struct ag_master_task *t2 = add_task(&f, fw, a, "t2");
+    /* a bad element anywhere refuses the whole batch, naming it */
+    ASSERT_EQ(
+        agent_call(&f, a, err, sizeof(err),
+                   "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"updates\":[" BATCH_ITEM
+                   "," BATCH_ITEM "]}",
+                   a->id, fw->id, "t1", "TASK_FINISHED", UUID1, fw->id, "t2", "TASK_FINISHED",
+                   "aGk="),
+        -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "updates[1].status.uuid"));
+    ASSERT_EQ(t1->state, AG_TASK_RUNNING);
+    ASSERT_NULL(event(&f, "UPDATE", 0));
+    ASSERT_EQ(agent_call(&f, a, err, sizeof(err),
+                         "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"updates\":[]}",
+                         a->id),
+              -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "updates"));
+    ASSERT_EQ(
+        agent_call(&f, a, err, sizeof(err),
+                   "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"updates\":[" BATCH_ITEM
+                   "],\"update\":" BATCH_ITEM "}",
+                   a->id, fw->id, "t1", "TASK_FINISHED", UUID1, fw->id, "t2", "TASK_FINISHED",
+                   UUID2),
+        -EINVAL);
+    ASSERT_NOT_NULL(strstr(err, "exclusive"));
+    ASSERT_EQ(t1->state, AG_TASK_RUNNING);
+    ASSERT_EQ(t2->state, AG_TASK_RUNNING);
+    /* a good batch: every update applied and forwarded, in order */
+    ASSERT_EQ(
+        agent_call(&f, a, err, sizeof(err),
+                   "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"%s\"},\"updates\":[" BATCH_ITEM
+                   "," BATCH_ITEM "]}",
+                   a->id, fw->id, "t1", "TASK_FINISHED", UUID1, fw->id, "t2", "TASK_FAILED", UUID2),
+        0);
+    ASSERT_EQ(t1->state, AG_TASK_FINISHED);
+    ASSERT_EQ(t2->state, AG_TASK_FAILED);
+    ASSERT_STREQ(t2->update_uuid, UUID2);
+    json_t *ev = event(&f, "UPDATE", 0);
+    ASSERT_STREQ(path_str(json_object_get(json_object_get(ev, "update"), "status"), "task_id",
+                          "value", NULL),
+                 "t1");
+    ev = event(&f, "UPDATE", 1);
+    json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+    ASSERT_STREQ(path_str(st, "state", NULL, NULL), "TASK_FAILED");
+    ASSERT_STREQ(path_str(st, "uuid", NULL, NULL), UUID2);
+    ASSERT_NULL(event(&f, "UPDATE", 2));
+    teardown(&f);
+}
+
 TEST(map_basics)
 {
     struct ag_master_map map;
@@ -1540,4 +1602,5 @@ TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(slices_survive_change
           TEST_CASE(accept_with_invalid_offer_drops_tasks),
           TEST_CASE(accept_with_invalid_task_reports_error),
           TEST_CASE(calls_stay_within_their_framework), TEST_CASE(reconcile_and_revive_calls),
-          TEST_CASE(agent_calls_validate_and_relay), TEST_CASE(map_basics))
+          TEST_CASE(agent_calls_validate_and_relay), TEST_CASE(agent_update_batches),
+          TEST_CASE(map_basics))
