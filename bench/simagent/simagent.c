@@ -71,6 +71,7 @@ struct options {
     const char *ready_file;
     bool quiet;
     int detached; /* the first N agents leave once subscribed */
+    int batch;    /* most updates in one UPDATE call (1: the single form) */
 };
 
 static struct options opt = {
@@ -86,6 +87,7 @@ static struct options opt = {
     .max_connecting = 512,
     .per_ip = 20000,
     .resend = 10,
+    .batch = 100,
 };
 
 /* ---------- small helpers ---------- */
@@ -272,6 +274,12 @@ struct agent {
     bool counted;            /* counted in subscribed_total */
     const char *lost_reason; /* set by an event that ends the stream */
     bool detach;             /* leave once subscribed (--detached) */
+    /* Updates queued during this pass of the loop, sent together in one
+     * UPDATE call ("updates": [...]) at the next pass. */
+    struct buf batch;
+    int batch_n;
+    struct agent *batch_next; /* on batch_head while batch_listed */
+    bool batch_listed;
 };
 
 enum conn_kind { CONN_STREAM, CONN_CALL };
@@ -315,8 +323,10 @@ static volatile sig_atomic_t stop_flag;
 static struct task *task_hash[1u << TASK_HASH_BITS];
 static struct task *resend_head, *resend_tail;
 static struct task *fifo_head, *fifo_tail;
+static struct agent *batch_head;
 
 static struct {
+    long batches_sent;
     long subscribed_total, subscribed_now, launches, updates_sent, updates_resent, acks, heartbeats,
         calls_ok, calls_failed, call_errors_logged, disconnects, kills;
     long running;
@@ -563,27 +573,81 @@ static void task_drop(struct task *t)
         task_free(t);
 }
 
+/* Sends an agent's queued updates as one UPDATE call. */
+static void batch_flush(struct agent *a)
+{
+    if (a->batch_n > 0 && a->state == AG_SUBSCRIBED) {
+        struct buf b = {0};
+        BUF_LIT(&b, "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"");
+        buf_add_escaped(&b, a->id);
+        BUF_LIT(&b, "\"},\"updates\":[");
+        buf_add(&b, buf_head(&a->batch), buf_size(&a->batch));
+        BUF_LIT(&b, "]}");
+        call_enqueue(a->idx, &b);
+        buf_free(&b);
+        st.batches_sent++;
+    }
+    /* Not subscribed any more: dropped; the resend timer sends them again. */
+    buf_free(&a->batch);
+    a->batch_n = 0;
+}
+
+static void flush_batches(void)
+{
+    while (batch_head) {
+        struct agent *a = batch_head;
+        batch_head = a->batch_next;
+        a->batch_next = NULL;
+        a->batch_listed = false;
+        batch_flush(a);
+    }
+}
+
+/* One update{framework_id, latest_state, status} of the task's head. */
+static void task_render_update(struct task *t, struct buf *b)
+{
+    struct agent *a = t->agent;
+    BUF_LIT(b, "{\"framework_id\":{\"value\":\"");
+    buf_add_escaped(b, t->fw_id);
+    buf_addf(b, "\"},\"latest_state\":\"%s\",\"status\":{\"task_id\":{\"value\":\"",
+             state_names[t->latest]);
+    buf_add_escaped(b, t->task_id);
+    buf_addf(b, "\"},\"state\":\"%s\",\"source\":\"SOURCE_EXECUTOR\",\"agent_id\":{\"value\":\"",
+             state_names[t->queue[0]]);
+    buf_add_escaped(b, a->id);
+    BUF_LIT(b, "\"},\"executor_id\":{\"value\":\"");
+    buf_add_escaped(b, t->executor_id);
+    buf_addf(b, "\"},\"timestamp\":%.6f,\"uuid\":\"%s\"}}", now_wall(), t->uuid);
+}
+
 static void task_send_head(struct task *t)
 {
     struct agent *a = t->agent;
     if (!a || t->qlen == 0 || a->state != AG_SUBSCRIBED)
         return;
-    struct buf b = {0};
-    BUF_LIT(&b, "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"");
-    buf_add_escaped(&b, a->id);
-    BUF_LIT(&b, "\"},\"update\":{\"framework_id\":{\"value\":\"");
-    buf_add_escaped(&b, t->fw_id);
-    buf_addf(&b, "\"},\"latest_state\":\"%s\",\"status\":{\"task_id\":{\"value\":\"",
-             state_names[t->latest]);
-    buf_add_escaped(&b, t->task_id);
-    buf_addf(&b, "\"},\"state\":\"%s\",\"source\":\"SOURCE_EXECUTOR\",\"agent_id\":{\"value\":\"",
-             state_names[t->queue[0]]);
-    buf_add_escaped(&b, a->id);
-    BUF_LIT(&b, "\"},\"executor_id\":{\"value\":\"");
-    buf_add_escaped(&b, t->executor_id);
-    buf_addf(&b, "\"},\"timestamp\":%.6f,\"uuid\":\"%s\"}}}", now_wall(), t->uuid);
-    call_enqueue(a->idx, &b);
-    buf_free(&b);
+    if (opt.batch <= 1) {
+        struct buf b = {0};
+        BUF_LIT(&b, "{\"type\":\"UPDATE\",\"agent_id\":{\"value\":\"");
+        buf_add_escaped(&b, a->id);
+        BUF_LIT(&b, "\"},\"update\":");
+        task_render_update(t, &b);
+        BUF_LIT(&b, "}");
+        call_enqueue(a->idx, &b);
+        buf_free(&b);
+    } else {
+        if (a->batch_n > 0)
+            BUF_LIT(&a->batch, ",");
+        if (!a->batch_listed) {
+            a->batch_listed = true;
+            a->batch_next = batch_head;
+            batch_head = a;
+        }
+        task_render_update(t, &a->batch);
+        if (++a->batch_n >= opt.batch) {
+            /* Full: sent at once; the agent stays listed with nothing queued. */
+            batch_flush(a);
+        }
+    }
     t->sent_at = now_mono();
     resend_append(t);
     st.updates_sent++;
@@ -1229,11 +1293,11 @@ static void print_stats(double t0, bool final)
 {
     fprintf(stderr,
             "bench-simagent: %.1fs subscribed=%ld connecting=%d launches=%ld running=%ld "
-            "updates=%ld resent=%ld acks=%ld heartbeats=%ld calls ok=%ld failed=%ld queued=%zu "
-            "disconnects=%ld\n",
+            "updates=%ld (batches %ld) resent=%ld acks=%ld heartbeats=%ld calls ok=%ld failed=%ld "
+            "queued=%zu disconnects=%ld\n",
             now_mono() - t0, st.subscribed_now, connecting, st.launches, st.running,
-            st.updates_sent, st.updates_resent, st.acks, st.heartbeats, st.calls_ok,
-            st.calls_failed, call_queued, st.disconnects);
+            st.updates_sent, st.batches_sent, st.updates_resent, st.acks, st.heartbeats,
+            st.calls_ok, st.calls_failed, call_queued, st.disconnects);
     if (final) {
         if (st.all_subscribed > 0)
             printf("BENCH simagent.subscribe_s.%d %.3f s\n", opt.agents, st.all_subscribed - t0);
@@ -1298,6 +1362,8 @@ static void usage(FILE *f)
                "  --max_connecting=N     SUBSCRIBEs in flight at once (default 512)\n"
                "  --per_ip=N             streams per source address 127.0.0.x (default 20000)\n"
                "  --resend=SECS          resend unacknowledged updates after (default 10)\n"
+               "  --batch=N              most status updates per UPDATE call (default 100;\n"
+               "                         1: one per call, the protocol's single form)\n"
                "  --duration=SECS        exit after this long (default: until SIGTERM)\n"
                "  --ready_file=PATH      written once every agent has subscribed\n"
                "  --quiet                no per-agent messages\n"
@@ -1322,6 +1388,7 @@ static int parse_args(int argc, char **argv)
                                              {"max_connecting", required_argument, NULL, 'x'},
                                              {"per_ip", required_argument, NULL, 'p'},
                                              {"resend", required_argument, NULL, 'r'},
+                                             {"batch", required_argument, NULL, 'B'},
                                              {"duration", required_argument, NULL, 'd'},
                                              {"ready_file", required_argument, NULL, 'R'},
                                              {"quiet", no_argument, NULL, 'q'},
@@ -1350,6 +1417,7 @@ static int parse_args(int argc, char **argv)
             break;
         }
         case 'n':
+        case 'B':
         case 'C':
         case 'x':
         case 'p': {
@@ -1360,6 +1428,8 @@ static int parse_args(int argc, char **argv)
             }
             if (ch == 'n')
                 opt.agents = (int)v;
+            else if (ch == 'B')
+                opt.batch = v > 1000 ? 1000 : (int)v;
             else if (ch == 'C')
                 opt.call_conns = (int)v;
             else if (ch == 'x')
@@ -1491,6 +1561,7 @@ int main(int argc, char **argv)
         }
         run_finish_queue(now);
         run_resends(now);
+        flush_batches();
         pump_all_calls();
         if (!ready_written && st.all_subscribed > 0) {
             ready_written = true;

@@ -9,6 +9,8 @@ import os
 import re
 import subprocess
 
+import pytest
+
 import harness
 from harness import binary, get_json, sanitizer_env, wait_until
 
@@ -24,7 +26,10 @@ def bench_value(out, name):
     return float(m.group(1)) if m else None
 
 
-def test_simagent_and_loadfw(tmp_path):
+@pytest.mark.parametrize("batch", [1, 100])
+def test_simagent_and_loadfw(tmp_path, batch):
+    """batch 1: one status update per agent UPDATE call (the single form);
+    100: an agent's updates of one loop pass go in one call ('updates')."""
     c = harness.Cluster(tmp_path / "cluster", name="sim")
     c.start_master(agent_ping_timeout="1secs")
     sim_log = open(tmp_path / "simagent.log", "wb")
@@ -32,7 +37,8 @@ def test_simagent_and_loadfw(tmp_path):
     sim = subprocess.Popen(
         [binary("bench-simagent"), "--master=%s:%d" % (c.master.ip, c.master.port),
          "--agents=%d" % AGENTS, "--task_duration=0.05", "--cpus=2", "--mem=1024",
-         "--attributes=rack:r1;zone:z", "--resend=2", "--ready_file=%s" % ready],
+         "--attributes=rack:r1;zone:z", "--resend=2", "--ready_file=%s" % ready,
+         "--batch=%d" % batch],
         stdout=subprocess.PIPE, stderr=sim_log, env=sanitizer_env(FAST), text=True)
     try:
         wait_until(lambda: os.path.exists(ready), 20, what="bench-simagent to subscribe")
@@ -78,6 +84,15 @@ def test_simagent_and_loadfw(tmp_path):
     # Every task's three updates were acknowledged (STARTING, RUNNING, FINISHED).
     m = re.search(r"acks=(\d+)", log.strip().splitlines()[-1])
     assert m and int(m.group(1)) == 3 * TASKS, log[-2000:]
+    last = log.strip().splitlines()[-1]
+    assert re.search(r"failed=0\b", last), last
+    batches = int(re.search(r"batches (\d+)", last).group(1))
+    updates = int(re.search(r"updates=(\d+)", last).group(1))
+    if batch == 1:
+        assert batches == 0, last
+    else:
+        # 2 tasks per agent start and end together: some calls carry both.
+        assert 0 < batches < updates, last
     assert "ERROR" not in log and "AddressSanitizer" not in log, log[-2000:]
 
 
