@@ -387,25 +387,59 @@ static enum ag_task_state dropped_state(const struct ag_agent_framework *fw)
     return fw && ag_agent_framework_capable(fw, "PARTITION_AWARE") ? AG_TASK_DROPPED : AG_TASK_LOST;
 }
 
+/* The master takes at most 1000 updates per call. */
+#define AG_MASTER_UPDATE_BATCH_MAX 100
+
+/* Sends the updates of this loop pass: one in the single form, more in one
+ * batched call (docs/agent-protocol.md). A lost call is no loss: every
+ * update is resent until acknowledged. */
+static void flush_updates(void *arg)
+{
+    struct ag_agent *agent = arg;
+    json_t *batch = agent->update_batch;
+    json_t *call;
+
+    agent->update_batch = NULL;
+    if (!batch)
+        return;
+    if (json_array_size(batch) == 1)
+        call = json_pack("{s:s,s:O}", "type", "UPDATE", "update", json_array_get(batch, 0));
+    else
+        call = json_pack("{s:s,s:O}", "type", "UPDATE", "updates", batch);
+    json_decref(batch);
+    if (!call)
+        return;
+    ag_json_set_id(call, "agent_id", agent->id);
+    ag_agent_master_call(agent->master, call);
+}
+
 static void sum_send(void *arg, const char *framework_id, const json_t *status,
                      enum ag_task_state latest_state)
 {
     struct ag_agent *agent = arg;
     json_t *copy = json_deep_copy(status);
-    json_t *call;
+    json_t *update;
 
     if (!copy)
         return;
     /* The id may have changed since the update was made (a master that
      * forgot this agent assigns a new one). */
     ag_json_set_id(copy, "agent_id", agent->id);
-    call = json_pack("{s:s,s:{s:o,s:s,s:{s:s}}}", "type", "UPDATE", "update", "status", copy,
-                     "latest_state", ag_task_state_name(latest_state), "framework_id", "value",
-                     framework_id);
-    if (!call)
+    update = json_pack("{s:o,s:s,s:{s:s}}", "status", copy, "latest_state",
+                       ag_task_state_name(latest_state), "framework_id", "value", framework_id);
+    if (!agent->update_flush)
+        agent->update_flush = ag_timer_new(agent->loop, flush_updates, agent);
+    if (!agent->update_batch)
+        agent->update_batch = json_array();
+    if (!update || !agent->update_flush || !agent->update_batch) {
+        json_decref(update);
         return;
-    ag_json_set_id(call, "agent_id", agent->id);
-    ag_agent_master_call(agent->master, call);
+    }
+    json_array_append_new(agent->update_batch, update);
+    if (json_array_size(agent->update_batch) >= AG_MASTER_UPDATE_BATCH_MAX)
+        flush_updates(agent);
+    else if (!ag_timer_pending(agent->update_flush))
+        ag_timer_start(agent->update_flush, 0);
 }
 
 static void sum_acked(void *arg, const char *framework_id, const char *task_id,
@@ -1844,6 +1878,8 @@ static void agent_release(struct ag_agent *agent)
     agent->cz = NULL;
     ag_http_server_free(agent->http);
     ag_agent_sum_free(agent->sum);
+    ag_timer_free(agent->update_flush);
+    json_decref(agent->update_batch);
     ag_signal_free(agent->sigchld);
     ag_signal_free(agent->sigint);
     ag_signal_free(agent->sigterm);

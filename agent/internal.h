@@ -189,6 +189,10 @@ struct ag_agent {
     size_t n_completed_frameworks;
     struct ag_agent_master *master;
     struct ag_agent_sum *sum;
+    /* Status updates to the master made in this loop pass, sent together
+     * in one UPDATE call ("updates") when the timer fires (0 s). */
+    json_t *update_batch;
+    struct ag_timer *update_flush;
     struct ag_agent_metrics metrics;
     struct ag_signal *sigchld, *sigint, *sigterm, *sigusr1;
     struct ag_timer *reap_timer;
