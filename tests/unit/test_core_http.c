@@ -579,9 +579,14 @@ static void server_stream_tick(void *arg)
     for (int i = 0; i < ss->per_tick && ss->sent < ss->to_send && ss->stream; i++) {
         int n = snprintf(rec, sizeof(rec), "{\"seq\":%d}", ss->sent);
 
-        if (ss->sent % 2)
+        if (ss->sent % 3 == 1) {
             ag_http_stream_send_record(ss->stream, rec, (size_t)n);
-        else {
+        } else if (ss->sent % 3 == 2) {
+            /* The same record from pieces: prefix, number, suffix. */
+            const struct ag_http_piece pieces[] = {
+                {rec, 7}, {rec + 7, (size_t)n - 8}, {rec + n - 1, 1}};
+            ag_http_stream_send_pieces(ss->stream, pieces, 3);
+        } else {
             json_t *j = json_pack("{s:i}", "seq", ss->sent);
 
             ag_http_stream_send_json(ss->stream, j);
