@@ -249,12 +249,33 @@ static void key_tree(struct ag_jw *w, const char *key, json_t *j)
     put_tree(w, j);
 }
 
+/* The four names every flattened set shows, in order, and their index,
+ * or -1: compared once per resource instead of once per name. */
+static int always_index(const char *name)
+{
+    switch (name[0]) {
+    case 'c':
+        return strcmp(name, "cpus") == 0 ? 0 : -1;
+    case 'g':
+        return strcmp(name, "gpus") == 0 ? 1 : -1;
+    case 'm':
+        return strcmp(name, "mem") == 0 ? 2 : -1;
+    case 'd':
+        return strcmp(name, "disk") == 0 ? 3 : -1;
+    default:
+        return -1;
+    }
+}
+
 /* The flattened {name: value} form of render.c's flatten(), written
- * directly when every resource is a scalar (tasks, mostly): up to 16
- * names merged as ag_resources_flatten() merges them. */
+ * directly when every resource is a scalar (agents and tasks, mostly):
+ * "cpus", "gpus", "mem", "disk" always, then up to 16 other names (and
+ * revocable ones as "<name>_revocable") merged as ag_resources_flatten()
+ * merges them, in the order they first appear. */
 #define FLAT_MAX 16
 static void put_flat(struct ag_jw *w, const struct ag_resources *r)
 {
+    int64_t known[4] = {0, 0, 0, 0};
     const char *names[FLAT_MAX];
     bool rev[FLAT_MAX];
     int64_t milli[FLAT_MAX];
@@ -264,6 +285,11 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
         if (x->type != AG_VALUE_SCALAR) {
             put_tree(w, ag_resources_flatten(r));
             return;
+        }
+        int a = x->revocable ? -1 : always_index(x->name);
+        if (a >= 0) {
+            known[a] += x->scalar_milli;
+            continue;
         }
         size_t k = 0;
         while (k < n && !(rev[k] == x->revocable && strcmp(names[k], x->name) == 0))
@@ -279,21 +305,12 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
         }
         milli[k] += x->scalar_milli;
     }
-    static const char *const always[] = {"cpus", "gpus", "mem", "disk"};
     ag_jw_obj_begin(w);
-    for (size_t a = 0; a < 4; a++) {
-        int64_t v = 0;
-        for (size_t k = 0; k < n; k++)
-            if (!rev[k] && strcmp(names[k], always[a]) == 0)
-                v = milli[k];
-        ag_jw_key_real(w, always[a], (double)v / 1000.0);
-    }
+    KREAL(w, "cpus", (double)known[0] / 1000.0);
+    KREAL(w, "gpus", (double)known[1] / 1000.0);
+    KREAL(w, "mem", (double)known[2] / 1000.0);
+    KREAL(w, "disk", (double)known[3] / 1000.0);
     for (size_t k = 0; k < n; k++) {
-        bool known = false;
-        for (size_t a = 0; a < 4 && !rev[k]; a++)
-            known = known || strcmp(names[k], always[a]) == 0;
-        if (known)
-            continue;
         char key[300];
         snprintf(key, sizeof(key), "%s%s", names[k], rev[k] ? "_revocable" : "");
         ag_jw_key_real(w, key, (double)milli[k] / 1000.0);
@@ -301,11 +318,8 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
     ag_jw_obj_end(w);
 }
 
-static void key_flat(struct ag_jw *w, const char *key, const struct ag_resources *r)
-{
-    ag_jw_key(w, key);
-    put_flat(w, r);
-}
+/* For literal member names: KFLAT(w, "resources", r). */
+#define KFLAT(w, lit, r) (KEY(w, lit), put_flat((w), (r)))
 
 static bool any_reserved(const struct ag_resources *r)
 {
@@ -434,7 +448,7 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
     KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
     KSTR(w, "slave_id", t->agent->id);
     KSTR(w, "state", ag_task_state_name(t->state));
-    key_flat(w, "resources", &t->resources);
+    KFLAT(w, "resources", &t->resources);
     KSTR(w, "role", t->role);
     KEY(w, "statuses");
     ag_jw_arr_begin(w);
@@ -519,9 +533,9 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
     ag_jw_obj_end(w);
     KSTR(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
     KREAL(w, "registered_time", a->registered_time);
-    key_flat(w, "resources", &a->total);
-    key_flat(w, "used_resources", &a->used);
-    key_flat(w, "offered_resources", &a->offered);
+    KFLAT(w, "resources", &a->total);
+    KFLAT(w, "used_resources", &a->used);
+    KFLAT(w, "offered_resources", &a->offered);
     if (any_reserved(&a->total)) {
         key_tree(w, "reserved_resources", ag_master_reserved_by_role_json(&a->total, false));
         key_tree(w, "unreserved_resources", ag_master_unreserved_json(&a->total, false));
@@ -529,7 +543,7 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
         KEY(w, "reserved_resources");
         ag_jw_obj_begin(w);
         ag_jw_obj_end(w);
-        key_flat(w, "unreserved_resources", &a->total);
+        KFLAT(w, "unreserved_resources", &a->total);
     }
     KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
     KBOOL(w, "deactivated", false);
@@ -587,8 +601,8 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     ag_jw_obj_begin(w);
     KSTR(w, "id", fw->id);
     KSTR(w, "name", str_or(info, "name", ""));
-    key_flat(w, "used_resources", &fw->used);
-    key_flat(w, "offered_resources", &fw->offered);
+    KFLAT(w, "used_resources", &fw->used);
+    KFLAT(w, "offered_resources", &fw->offered);
     KEY(w, "capabilities");
     ag_jw_arr_begin(w);
     size_t i;
@@ -621,7 +635,7 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     ag_resources_init(&all);
     ag_resources_add(&all, &fw->used);
     ag_resources_add(&all, &fw->offered);
-    key_flat(w, "resources", &all);
+    KFLAT(w, "resources", &all);
     ag_resources_release(&all);
     if (fw->caps & AG_CAP_MULTI_ROLE) {
         KEY(w, "roles");

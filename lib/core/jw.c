@@ -278,22 +278,29 @@ static inline bool word_needs_look(uint64_t x)
     return ((below_space | is_quote | is_backslash) & highs) != 0 || (x & highs) != 0;
 }
 
-/* How many leading bytes of s need no escape and no UTF-8 check. */
+/* How many leading bytes of s need no escape and no UTF-8 check (a
+ * lower bound: the slow path looks at the rest byte by byte). The last
+ * bytes are checked as one word overlapping the one before. */
 static size_t clean_prefix(const char *s, size_t n)
 {
+    uint64_t x;
+    if (n < 8) {
+        x = 0x6161616161616161ull; /* "aaaaaaaa": clean filler */
+        memcpy(&x, s, n);
+        return word_needs_look(x) ? 0 : n;
+    }
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        uint64_t x;
         memcpy(&x, s + i, 8);
         if (word_needs_look(x))
-            break;
+            return i;
     }
-    for (; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80)
-            break;
+    if (i < n) {
+        memcpy(&x, s + n - 8, 8);
+        if (word_needs_look(x))
+            return i;
     }
-    return i;
+    return n;
 }
 
 /* A string, quoted: most strings (ids, names, states) need no escape and
@@ -375,8 +382,28 @@ static bool put_whole(struct ag_jw *w, double v)
  * half (-1, 0, 1): exact in 128 bits for m < 2^53, k <= 22, s < 128. */
 static uint64_t scaled_floor(uint64_t m, int k, int s, int *ret_half)
 {
-    unsigned __int128 x = m;
-    for (int i = 0; i < k; i++)
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    unsigned __int128 x = (unsigned __int128)m * pow10[k < 19 ? k : 19];
+    for (int i = 19; i < k; i++)
         x *= 10;
     unsigned __int128 mask = ((unsigned __int128)1 << s) - 1, rest = x & mask;
     unsigned __int128 half = (unsigned __int128)1 << (s - 1);
@@ -392,14 +419,20 @@ static uint64_t scaled_floor(uint64_t m, int k, int s, int *ret_half)
  * of that range (the caller falls back to snprintf). */
 static size_t format_g17(char *buf, double v)
 {
-    int exp2;
-    double frac = frexp(v, &exp2); /* v = frac * 2^exp2, frac in [0.5, 1) */
-    uint64_t m = (uint64_t)ldexp(frac, 53);
-    int s = 53 - exp2; /* v = m / 2^s */
-    if (!(v >= 1e-4 && v < 1e15) || s <= 0 || s >= 100)
+    if (!(v >= 1e-4 && v < 1e15))
         return 0;
-    /* the decimal exponent X of v: 10^X <= v < 10^(X+1) */
-    int x = (int)floor(log10(v));
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    /* a normal double: v = m / 2^s */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int s = 1075 - (int)((bits >> 52) & 0x7ff);
+    if (s <= 0 || s >= 100)
+        return 0;
+    /* the decimal exponent x of v (10^x <= v < 10^(x+1)), first guessed
+     * from 2^(52-s) <= v (78913 / 2^18 is just under log10(2)) and then
+     * corrected by the digit count */
+    int t = (52 - s) * 78913;
+    int x = t >= 0 ? t >> 18 : -((-t + (1 << 18) - 1) >> 18);
     int k = 16 - x, half;
     uint64_t q = 0;
     for (int tries = 0; tries < 3; tries++) {
