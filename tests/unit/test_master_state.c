@@ -871,6 +871,30 @@ static void add_ranges_agent(struct fixture *f)
         AG_TEST_FAIL("subscribe: %s", err);
 }
 
+/* An agent whose flattened resources take every branch of the streamed
+ * put_flat(): the four fixed names, other names, a revocable one,
+ * fractions printed with all 17 digits, and strings needing escapes. */
+static void add_scalars_agent(struct fixture *f)
+{
+    json_t *sub = parse(
+        "{\"version\":1,\"agent_info\":{\"hostname\":\"n\\\"4\\u00e9\\t\",\"port\":5099,"
+        "\"attributes\":[{\"name\":\"r\\\\ack\",\"type\":\"TEXT\",\"text\":{\"value\":\"a\\nb\"}}],"
+        "\"resources\":[{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.001}},"
+        "{\"name\":\"foo\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.3}},"
+        "{\"name\":\"gpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2}},"
+        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.5},\"revocable\":{}},"
+        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3.7}},"
+        "{\"name\":\"disk\",\"type\":\"SCALAR\",\"scalar\":{\"value\":123456.789}},"
+        "{\"name\":\"bar\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.001}}]}}");
+    struct ag_master_agent *a = NULL;
+    char err[256];
+    int r =
+        ag_master_agent_subscribe(f->m, sub, "10.200.300.4", NULL, "sid-s", &a, err, sizeof(err));
+    json_decref(sub);
+    if (r != 0)
+        AG_TEST_FAIL("subscribe: %s", err);
+}
+
 /* A master with a bit of everything the state shows. */
 static void populate(struct fixture *f)
 {
@@ -996,6 +1020,7 @@ TEST(streamed_state_equals_tree)
     struct fixture f;
     setup(&f);
     populate(&f);
+    add_scalars_agent(&f);
     struct ag_master *m = f.m;
     ASSERT_TRUE(m->offers.n > 0);
     ASSERT_EQ(m->n_completed_frameworks, 1);
@@ -1025,6 +1050,9 @@ TEST(streamed_state_equals_tree)
 
     /* what the task keeps of its TaskInfo and statuses reaches the state */
     char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"pid\":\"slave(1)@10.200.300.4:5099\""));
+    ASSERT_NOT_NULL(strstr(text, "\"cpus_revocable\":1.5,"));
+    ASSERT_NOT_NULL(strstr(text, "\"mem\":1.0009999999999999,"));
     json_t *js = parse(text);
     free(text);
     json_t *fj = json_array_get(json_object_get(js, "frameworks"), 0);
