@@ -234,6 +234,10 @@ struct ag_master_task {
     bool completed;          /* in fw->completed, out of fw->tasks */
     struct ag_master_list agent_link;
     struct ag_master_list fw_link; /* fw->completed, or fw->unreachable */
+    /* The members of the task's /master/state ([0]) and operator ([1])
+     * objects that never change, rendered by stream.c when first shown;
+     * NULL until then. Freed with the task. */
+    struct ag_master_task_text *shown[2];
 };
 
 /* --- executors --- */

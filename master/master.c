@@ -916,6 +916,8 @@ static void task_free(struct ag_master_task *t)
         free(t->statuses[i].legacy);
     }
     free(t->statuses);
+    free(t->shown[0]);
+    free(t->shown[1]);
     free(t->name);
     free(t->user);
     free(t->update_uuid);

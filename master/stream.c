@@ -439,17 +439,126 @@ char *ag_master_status_legacy_text(const json_t *status)
     return w.buf; /* the writer's buffer, handed over */
 }
 
+/* What never changes in a task's objects (its ids, name, resources, role
+ * and the TaskInfo members it keeps are set when it is created) is
+ * rendered once, when the task is first shown, and kept beside it as
+ * three runs of members; what changes (state, statuses, the user, which
+ * may come from the framework, unreachable_time) is written live between
+ * them. A task then costs a few copies of contiguous text instead of a
+ * dozen strings scanned for escapes and its resources formatted again,
+ * per request. */
+#define TASK_PIECES 3
+struct ag_master_task_text {
+    uint32_t len[TASK_PIECES];
+    char bytes[]; /* the pieces, one after the other */
+};
+
+enum { SHOWN_LEGACY = 0, SHOWN_PROTO = 1 };
+
+static void task_piece_legacy(struct ag_jw *w, const struct ag_master_task *t, int piece)
+{
+    if (piece == 0) {
+        KSTR(w, "id", t->id);
+        KSTR(w, "name", t->name);
+        KSTR(w, "framework_id", t->fw->id);
+        KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
+        KSTR(w, "slave_id", t->agent->id);
+    } else if (piece == 1) {
+        KFLAT(w, "resources", &t->resources);
+        KSTR(w, "role", t->role);
+    } else if (t->extra) {
+        json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
+        if (json_is_array(labels))
+            KJSON(w, "labels", labels);
+        key_json_if(w, t->extra, "discovery");
+        key_json_if(w, t->extra, "container");
+        key_json_if(w, t->extra, "health_check");
+    }
+}
+
+static void task_piece_proto(struct ag_jw *w, const struct ag_master_task *t, int piece)
+{
+    if (piece == 0) {
+        KSTR(w, "name", t->name);
+        KID(w, "task_id", t->id);
+        KID(w, "framework_id", t->fw->id);
+        KID(w, "agent_id", t->agent->id);
+    } else if (piece == 1) {
+        if (t->executor_id)
+            KID(w, "executor_id", t->executor_id);
+        key_res_if(w, "resources", &t->resources);
+    } else {
+        static const char *const copied[] = {"labels",       "discovery",   "container",
+                                             "health_check", "kill_policy", "limits"};
+        for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]) && t->extra; i++)
+            key_json_if(w, t->extra, copied[i]);
+    }
+}
+
+static void task_piece(struct ag_jw *w, const struct ag_master_task *t, int kind, int piece)
+{
+    if (kind == SHOWN_LEGACY)
+        task_piece_legacy(w, t, piece);
+    else
+        task_piece_proto(w, t, piece);
+}
+
+/* The task's kept pieces of one kind, rendered now if they are not yet;
+ * NULL when out of memory (the caller then writes them live). The cache
+ * is not part of what the task shows, hence the const cast. */
+static const struct ag_master_task_text *task_text(const struct ag_master_task *t, int kind)
+{
+    struct ag_master_task *mt = (struct ag_master_task *)t;
+    if (mt->shown[kind])
+        return mt->shown[kind];
+    struct ag_jw w;
+    ag_jw_init(&w);
+    size_t start[TASK_PIECES], end[TASK_PIECES];
+    for (int i = 0; i < TASK_PIECES; i++) {
+        /* each piece as an object of its own, kept without its braces */
+        start[i] = w.len + 1;
+        ag_jw_obj_begin(&w);
+        task_piece(&w, t, kind, i);
+        ag_jw_obj_end(&w);
+        end[i] = w.len - 1;
+    }
+    struct ag_master_task_text *x = NULL;
+    if (!w.oom && !w.bad && w.len < UINT32_MAX)
+        x = malloc(sizeof(*x) + w.len);
+    if (x) {
+        size_t n = 0;
+        for (int i = 0; i < TASK_PIECES; i++) {
+            x->len[i] = (uint32_t)(end[i] - start[i]);
+            memcpy(x->bytes + n, w.buf + start[i], x->len[i]);
+            n += x->len[i];
+        }
+    }
+    ag_jw_release(&w);
+    mt->shown[kind] = x;
+    return x;
+}
+
+/* Piece i of a task's object: the kept text, or written live. */
+static void put_piece(struct ag_jw *w, const struct ag_master_task *t, int kind,
+                      const struct ag_master_task_text *x, int i)
+{
+    if (!x) {
+        task_piece(w, t, kind, i);
+        return;
+    }
+    size_t off = 0;
+    for (int k = 0; k < i; k++)
+        off += x->len[k];
+    ag_jw_raw_members(w, x->bytes + off, x->len[i]);
+}
+
 static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 {
+    const struct ag_master_task_text *x = task_text(t, SHOWN_LEGACY);
     ag_jw_obj_begin(w);
-    KSTR(w, "id", t->id);
-    KSTR(w, "name", t->name);
-    KSTR(w, "framework_id", t->fw->id);
-    KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
-    KSTR(w, "slave_id", t->agent->id);
+    put_piece(w, t, SHOWN_LEGACY, x, 0);
     KSTR(w, "state", ag_task_state_name(t->state));
-    KFLAT(w, "resources", &t->resources);
-    KSTR(w, "role", t->role);
+    put_piece(w, t, SHOWN_LEGACY, x, 1);
     KEY(w, "statuses");
     ag_jw_arr_begin(w);
     for (size_t i = 0; i < t->n_statuses; i++)
@@ -458,14 +567,7 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
     const char *user = ag_master_task_user(t);
     if (user)
         KSTR(w, "user", user);
-    if (t->extra) {
-        json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
-        if (json_is_array(labels))
-            KJSON(w, "labels", labels);
-        key_json_if(w, t->extra, "discovery");
-        key_json_if(w, t->extra, "container");
-        key_json_if(w, t->extra, "health_check");
-    }
+    put_piece(w, t, SHOWN_LEGACY, x, 2);
     if (t->unreachable_time > 0)
         KREAL(w, "unreachable_time", t->unreachable_time);
     ag_jw_obj_end(w);
@@ -473,15 +575,11 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 
 static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
 {
+    const struct ag_master_task_text *x = task_text(t, SHOWN_PROTO);
     ag_jw_obj_begin(w);
-    KSTR(w, "name", t->name);
-    KID(w, "task_id", t->id);
-    KID(w, "framework_id", t->fw->id);
-    KID(w, "agent_id", t->agent->id);
+    put_piece(w, t, SHOWN_PROTO, x, 0);
     KSTR(w, "state", ag_task_state_name(t->state));
-    if (t->executor_id)
-        KID(w, "executor_id", t->executor_id);
-    key_res_if(w, "resources", &t->resources);
+    put_piece(w, t, SHOWN_PROTO, x, 1);
     if (t->n_statuses > 0) {
         KEY(w, "statuses");
         ag_jw_arr_begin(w);
@@ -494,10 +592,7 @@ static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
         if (t->update_uuid)
             KSTR(w, "status_update_uuid", t->update_uuid);
     }
-    static const char *const copied[] = {"labels",       "discovery",   "container",
-                                         "health_check", "kill_policy", "limits"};
-    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]) && t->extra; i++)
-        key_json_if(w, t->extra, copied[i]);
+    put_piece(w, t, SHOWN_PROTO, x, 2);
     const char *user = ag_master_task_user(t);
     if (user)
         KSTR(w, "user", user);

@@ -543,6 +543,21 @@ void ag_jw_raw(struct ag_jw *w, const char *json, size_t len)
     put(w, json, len);
 }
 
+void ag_jw_raw_members(struct ag_jw *w, const char *text, size_t len)
+{
+    if (len == 0)
+        return;
+    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
+    if (!(w->is_object & bit) || w->after_key) {
+        w->bad = true;
+        return;
+    }
+    if (w->has_items & bit)
+        put_c(w, ',');
+    w->has_items |= bit;
+    put(w, text, len);
+}
+
 void ag_jw_json(struct ag_jw *w, const json_t *v)
 {
     switch (v ? json_typeof(v) : JSON_NULL) {

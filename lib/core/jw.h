@@ -74,6 +74,10 @@ void ag_jw_null(struct ag_jw *w);
 void ag_jw_json(struct ag_jw *w, const json_t *v);
 /* A value already serialised as compact JSON (copied verbatim). */
 void ag_jw_raw(struct ag_jw *w, const char *json, size_t len);
+/* Members already serialised as compact JSON ("\"a\":1,\"b\":[]", no
+ * braces), appended to the object being written with the comma their
+ * position needs; nothing when len is 0. */
+void ag_jw_raw_members(struct ag_jw *w, const char *text, size_t len);
 /* Text outside any value (a JSONP prefix, say): no comma logic. */
 void ag_jw_text(struct ag_jw *w, const char *text, size_t len);
 

@@ -212,6 +212,27 @@ TEST(strings_escape_at_every_position)
     }
 }
 
+TEST(raw_members_take_their_comma)
+{
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_jw_obj_begin(&w);
+    ag_jw_raw_members(&w, "\"a\":1,\"b\":[]", 12);
+    ag_jw_raw_members(&w, "", 0); /* nothing, and no comma */
+    ag_jw_key_int(&w, "c", 2);
+    ag_jw_raw_members(&w, "\"d\":{}", 6);
+    ag_jw_obj_end(&w);
+    ASSERT_FALSE(w.bad);
+    ASSERT_STREQ(w.buf, "{\"a\":1,\"b\":[],\"c\":2,\"d\":{}}");
+    ag_jw_release(&w);
+
+    ag_jw_init(&w);
+    ag_jw_arr_begin(&w);
+    ag_jw_raw_members(&w, "\"a\":1", 5); /* members belong in an object */
+    ASSERT_TRUE(w.bad);
+    ag_jw_release(&w);
+}
+
 TEST(misuse_is_reported)
 {
     struct ag_jw w;
@@ -244,4 +265,4 @@ TEST_MAIN(TEST_CASE(scalars_match_jansson), TEST_CASE(strings_escape_like_jansso
           TEST_CASE(invalid_utf8_becomes_replacement), TEST_CASE(nesting_matches_jansson),
           TEST_CASE(hand_written_document), TEST_CASE(clear_keeps_nesting_between_pieces),
           TEST_CASE(misuse_is_reported), TEST_CASE(reals_match_jansson_many),
-          TEST_CASE(strings_escape_at_every_position))
+          TEST_CASE(strings_escape_at_every_position), TEST_CASE(raw_members_take_their_comma))

@@ -1015,15 +1015,9 @@ static json_t *legacy_slaves(struct ag_master *m, const char *only)
     return json_pack("{s:o, s:[]}", "slaves", slaves, "recovered_slaves");
 }
 
-TEST(streamed_state_equals_tree)
+/* Every streamed document equals the tree renderer's. */
+static void all_same_bytes(struct ag_master *m)
 {
-    struct fixture f;
-    setup(&f);
-    populate(&f);
-    add_scalars_agent(&f);
-    struct ag_master *m = f.m;
-    ASSERT_TRUE(m->offers.n > 0);
-    ASSERT_EQ(m->n_completed_frameworks, 1);
     same_bytes(m, AG_RENDER_STATE, NULL, ag_master_state_json(m));
     same_bytes(m, AG_RENDER_STATE_SUMMARY, NULL, ag_master_state_summary_json(m));
     same_bytes(m, AG_RENDER_FRAMEWORKS, NULL, legacy_frameworks(m, NULL));
@@ -1047,6 +1041,18 @@ TEST(streamed_state_equals_tree)
                   ag_master_get_executors_json(m), "get_frameworks",
                   ag_master_get_frameworks_json(m), "get_agents", ag_master_get_agents_json(m));
     same_bytes(m, AG_RENDER_GET_STATE, NULL, operator_envelope("GET_STATE", "get_state", state));
+}
+
+TEST(streamed_state_equals_tree)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    add_scalars_agent(&f);
+    struct ag_master *m = f.m;
+    ASSERT_TRUE(m->offers.n > 0);
+    ASSERT_EQ(m->n_completed_frameworks, 1);
+    all_same_bytes(m);
 
     /* what the task keeps of its TaskInfo and statuses reaches the state */
     char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
@@ -1078,6 +1084,48 @@ TEST(streamed_state_equals_tree)
     ag_master_task_complete(m, t1);
     ASSERT_NULL(strstr(t1->statuses[0].json, "\"data\""));
     ASSERT_TRUE(strstr(t1->statuses[0].json, "\"uuid\":\"AAAA\"") != NULL);
+    teardown(&f);
+}
+
+/* A task's unchanging members are kept rendered after it is first shown:
+ * what does change (state, statuses, unreachable time, the framework's
+ * user) must show anyway, in both the legacy and the operator objects. */
+TEST(kept_task_text_follows_changes)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    struct ag_master *m = f.m;
+    all_same_bytes(m); /* renders (and keeps) every task's pieces */
+    struct ag_master_framework *fw = m->frameworks.head->value;
+    struct ag_master_task *t1 = ag_master_map_get(&fw->tasks, "t1");
+    struct ag_master_task *t2 = ag_master_map_get(&fw->tasks, "t2");
+    ASSERT_NOT_NULL(t1);
+    ASSERT_NOT_NULL(t2);
+    ASSERT_NOT_NULL(t1->shown[0]);
+    ASSERT_NOT_NULL(t1->shown[1]);
+    ASSERT_NULL(t2->user); /* t2's user is its framework's */
+
+    ag_master_task_add_status(t1,
+                              parse("{\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_KILLING\","
+                                    "\"timestamp\":1732458079.5,\"uuid\":\"BBBB\"}"));
+    ag_master_task_set_state(m, t1, AG_TASK_KILLING);
+    t2->unreachable_time = 1732458080.25;
+    json_object_set_new(fw->info, "user", json_string("bob"));
+    all_same_bytes(m);
+    char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"state\":\"TASK_KILLING\""));
+    ASSERT_NOT_NULL(strstr(text, "\"unreachable_time\":1732458080.25"));
+    ASSERT_NOT_NULL(strstr(text, "\"user\":\"bob\""));
+    free(text);
+    text = ag_master_render_all(m, AG_RENDER_GET_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"uuid\":\"BBBB\""));
+    free(text);
+
+    /* and once it completes */
+    ag_master_task_set_state(m, t1, AG_TASK_KILLED);
+    ag_master_task_complete(m, t1);
+    all_same_bytes(m);
     teardown(&f);
 }
 
@@ -1553,9 +1601,9 @@ TEST(map_basics)
     ag_master_map_release(&map);
 }
 
-TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(slices_survive_changes),
-          TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
-          TEST_CASE(framework_tallies_survive_repeated_ports),
+TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(kept_task_text_follows_changes),
+          TEST_CASE(slices_survive_changes), TEST_CASE(ids_and_subscribed_events),
+          TEST_CASE(offers_batched_and_shaped), TEST_CASE(framework_tallies_survive_repeated_ports),
           TEST_CASE(disconnect_recovers_offers_and_remove_completes),
           TEST_CASE(resubscribe_keeps_tasks_and_ignores_user_change),
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
