@@ -1278,6 +1278,8 @@ static void agent_free(struct ag_master_agent *a)
     ag_resources_release(&a->used);
     ag_resources_release(&a->offered);
     json_decref(a->info);
+    ag_master_agent_text_free(a->shown[0]);
+    ag_master_agent_text_free(a->shown[1]);
     free(a->hostname);
     free(a->ip);
     free(a->id);

@@ -608,10 +608,35 @@ static bool agent_listed(const struct ag_master_agent *a)
 }
 
 /* The members of an agent's legacy object, left open. */
-static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+/* An agent's members that follow from its AgentInfo and registration
+ * (id, hostname, port, attributes, pid, registered time; the agent_info
+ * of the operator object) are kept rendered like a task's, for as long as
+ * a->info is the same object: the master replaces the info, together with
+ * the hostname, address and port, when the agent re-registers, and never
+ * edits it in place. The kept text holds a reference to the info it was
+ * rendered from, so that address cannot be reused by another while it is
+ * kept. */
+struct ag_master_agent_text {
+    json_t *of;
+    uint32_t len;
+    char bytes[];
+};
+
+void ag_master_agent_text_free(struct ag_master_agent_text *x)
 {
+    if (!x)
+        return;
+    json_decref(x->of);
+    free(x);
+}
+
+static void agent_piece(struct ag_jw *w, const struct ag_master_agent *a, int kind)
+{
+    if (kind == SHOWN_PROTO) {
+        KJSON(w, "agent_info", a->info);
+        return;
+    }
     char pid[300];
-    ag_jw_obj_begin(w);
     KSTR(w, "id", a->id);
     KSTR(w, "hostname", a->hostname ? a->hostname : "");
     KINT(w, "port", a->port);
@@ -628,6 +653,49 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
     ag_jw_obj_end(w);
     KSTR(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
     KREAL(w, "registered_time", a->registered_time);
+}
+
+/* The agent's kept members of one kind, rendered again when its info is
+ * another object than the one they were rendered from; NULL when out of
+ * memory. As for tasks, the cache is not part of what the agent shows. */
+static const struct ag_master_agent_text *agent_text(const struct ag_master_agent *a, int kind)
+{
+    struct ag_master_agent *ma = (struct ag_master_agent *)a;
+    struct ag_master_agent_text *x = ma->shown[kind];
+    if (x && x->of == a->info)
+        return x;
+    ag_master_agent_text_free(x);
+    ma->shown[kind] = x = NULL;
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_jw_obj_begin(&w);
+    agent_piece(&w, a, kind);
+    ag_jw_obj_end(&w);
+    if (!w.oom && !w.bad && w.len >= 2 && w.len < UINT32_MAX)
+        x = malloc(sizeof(*x) + w.len - 2);
+    if (x) {
+        x->of = json_incref(a->info);
+        x->len = (uint32_t)(w.len - 2);
+        memcpy(x->bytes, w.buf + 1, x->len);
+    }
+    ag_jw_release(&w);
+    ma->shown[kind] = x;
+    return x;
+}
+
+static void put_agent_piece(struct ag_jw *w, const struct ag_master_agent *a, int kind)
+{
+    const struct ag_master_agent_text *x = agent_text(a, kind);
+    if (x)
+        ag_jw_raw_members(w, x->bytes, x->len);
+    else
+        agent_piece(w, a, kind);
+}
+
+static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+{
+    ag_jw_obj_begin(w);
+    put_agent_piece(w, a, SHOWN_LEGACY);
     KFLAT(w, "resources", &a->total);
     KFLAT(w, "used_resources", &a->used);
     KFLAT(w, "offered_resources", &a->offered);
@@ -669,7 +737,7 @@ static void put_agent_proto(struct ag_jw *w, const struct ag_master_agent *a)
 {
     char pid[300];
     ag_jw_obj_begin(w);
-    KJSON(w, "agent_info", a->info);
+    put_agent_piece(w, a, SHOWN_PROTO);
     KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
     KBOOL(w, "deactivated", false);
     KSTR(w, "version", AG_MASTER_MESOS_VERSION);

@@ -1129,6 +1129,45 @@ TEST(kept_task_text_follows_changes)
     teardown(&f);
 }
 
+/* An agent's kept text (from its AgentInfo) is rendered again when the
+ * agent re-registers with another hostname, address, port, attributes or
+ * resources. */
+TEST(kept_agent_text_follows_reregistration)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    struct ag_master *m = f.m;
+    all_same_bytes(m);
+    struct ag_master_agent *a = m->agents.head->value;
+    ASSERT_NOT_NULL(a->shown[0]);
+    ASSERT_NOT_NULL(a->shown[1]);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"id\":{\"value\":\"%s\"},\"hostname\":\"moved\","
+             "\"port\":6061,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","
+             "\"scalar\":{\"value\":6}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":"
+             "{\"value\":1024}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\","
+             "\"text\":{\"value\":\"r2\"}}]}}",
+             a->id);
+    json_t *sub = parse(text);
+    struct ag_master_agent *again = NULL;
+    char err[256];
+    ASSERT_EQ(
+        ag_master_agent_subscribe(m, sub, "127.0.0.9", NULL, "sid-b", &again, err, sizeof(err)), 0);
+    json_decref(sub);
+    ASSERT_TRUE(again == a);
+    all_same_bytes(m);
+    char *out = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(out, "\"hostname\":\"moved\",\"port\":6061,\"attributes\":{\"rack\":"
+                                "\"r2\"},\"pid\":\"slave(1)@127.0.0.9:6061\""));
+    free(out);
+    out = ag_master_render_all(m, AG_RENDER_GET_AGENTS, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(out, "\"hostname\":\"moved\""));
+    free(out);
+    teardown(&f);
+}
+
 static size_t array_len(const json_t *j, const char *a, const char *b)
 {
     json_t *v = json_object_get(j, a);
@@ -1602,8 +1641,9 @@ TEST(map_basics)
 }
 
 TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(kept_task_text_follows_changes),
-          TEST_CASE(slices_survive_changes), TEST_CASE(ids_and_subscribed_events),
-          TEST_CASE(offers_batched_and_shaped), TEST_CASE(framework_tallies_survive_repeated_ports),
+          TEST_CASE(kept_agent_text_follows_reregistration), TEST_CASE(slices_survive_changes),
+          TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
+          TEST_CASE(framework_tallies_survive_repeated_ports),
           TEST_CASE(disconnect_recovers_offers_and_remove_completes),
           TEST_CASE(resubscribe_keeps_tasks_and_ignores_user_change),
           TEST_CASE(terminal_state_releases_once), TEST_CASE(completed_tasks_are_capped),
