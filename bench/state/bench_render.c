@@ -17,7 +17,8 @@
  *                                  text kept beside each agent and task,
  *                                  see master/stream.c): resident memory
  *                                  after the runs minus before
- *   render.kept_kb_per_task.<A>x<T> the same per task (agents' included)
+ *   render.kept_state_mb.<A>x<T>   the same after the first /master/state only
+ *   render.kept_kb_per_task.<A>x<T> kept_mb per task (agents' included)
  *
  *   bench_render [--agents=N] [--tasks=N] [--runs=N] [--no_tree]
  *
@@ -191,12 +192,14 @@ int main(int argc, char **argv)
     double *tree = calloc((size_t)runs, sizeof(double));
     double *op = calloc((size_t)runs, sizeof(double));
     size_t size = 0;
-    long rss_before = rss_kb();
+    long rss_before = rss_kb(), rss_state = 0;
     for (int r = 0; r < runs; r++) {
         t0 = now();
         char *s = ag_master_render_all(m, AG_RENDER_STATE, NULL, &size);
         streamed[r] = (now() - t0) * 1000;
         free(s);
+        if (r == 0)
+            rss_state = rss_kb();
         t0 = now();
         if (!no_tree) {
             json_t *j = ag_master_state_json(m);
@@ -218,6 +221,8 @@ int main(int argc, char **argv)
     printf("BENCH render.get_state_ms.%s %.1f ms\n", label, median(op, runs));
     printf("BENCH render.state_mb.%s %.1f MB\n", label, (double)size / 1e6);
     printf("BENCH render.kept_mb.%s %.1f MB\n", label, (double)(rss_after - rss_before) / 1024);
+    printf("BENCH render.kept_state_mb.%s %.1f MB\n", label,
+           (double)(rss_state - rss_before) / 1024);
     printf("BENCH render.kept_kb_per_task.%s %.2f KB\n", label,
            (double)(rss_after - rss_before) / n_tasks);
     free(streamed);
