@@ -275,6 +275,12 @@ static int always_index(const char *name)
 #define FLAT_MAX 16
 static void put_flat(struct ag_jw *w, const struct ag_resources *r)
 {
+    if (r->n == 0) {
+        /* nothing offered or in use (most agents, most of the time) */
+        static const char empty[] = "{\"cpus\":0.0,\"gpus\":0.0,\"mem\":0.0,\"disk\":0.0}";
+        ag_jw_raw(w, empty, sizeof(empty) - 1);
+        return;
+    }
     int64_t known[4] = {0, 0, 0, 0};
     const char *names[FLAT_MAX];
     bool rev[FLAT_MAX];
