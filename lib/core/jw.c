@@ -103,7 +103,7 @@ void ag_jw_key(struct ag_jw *w, const char *key)
     w->after_key = true;
 }
 
-void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+void ag__jw_key_plain(struct ag_jw *w, const char *key, size_t len)
 {
     uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
     if (!(w->is_object & bit) || w->after_key) {
