@@ -144,6 +144,10 @@ struct ag_master_agent {
     struct ag_master_map executor_index; /* "<framework id>\n<executor id>" -> executor */
     struct ag_master_list offers;        /* ag_master_offer.agent_link */
     struct ag_master *m;
+    /* What the state endpoints render from `info`, kept by stream.c while
+     * `info` is the same object ([0] legacy, [1] operator): so `info` is
+     * replaced when it changes, never edited in place. */
+    struct ag_master_agent_text *shown[2];
 };
 
 /* --- frameworks --- */
@@ -234,6 +238,10 @@ struct ag_master_task {
     bool completed;          /* in fw->completed, out of fw->tasks */
     struct ag_master_list agent_link;
     struct ag_master_list fw_link; /* fw->completed, or fw->unreachable */
+    /* The members of the task's /master/state ([0]) and operator ([1])
+     * objects that never change, rendered by stream.c when first shown;
+     * NULL until then. Freed with the task. */
+    struct ag_master_task_text *shown[2];
 };
 
 /* --- executors --- */
@@ -686,6 +694,8 @@ const char *ag_master_task_user(const struct ag_master_task *t);
 /* A TaskStatus in the legacy shape {state, timestamp, labels?,
  * container_status?, healthy?}, compact (malloc'd; NULL on OOM). */
 char *ag_master_status_legacy_text(const json_t *status);
+/* Frees an agent's kept state text (NULL is fine). */
+void ag_master_agent_text_free(struct ag_master_agent_text *x);
 /* "slave(1)@ip:port" into buf. */
 char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len);
 /* {"nanoseconds": t * 1e9} */

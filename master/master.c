@@ -1004,6 +1004,8 @@ static void task_free(struct ag_master_task *t)
         free(t->statuses[i].legacy);
     }
     free(t->statuses);
+    free(t->shown[0]);
+    free(t->shown[1]);
     free(t->name);
     free(t->user);
     free(t->update_uuid);
@@ -1365,6 +1367,8 @@ static void agent_free(struct ag_master_agent *a)
     ag_resources_release(&a->used);
     ag_resources_release(&a->offered);
     json_decref(a->info);
+    ag_master_agent_text_free(a->shown[0]);
+    ag_master_agent_text_free(a->shown[1]);
     free(a->hostname);
     free(a->ip);
     free(a->id);

@@ -441,9 +441,30 @@ static json_t *agent_capabilities(void)
     return json_pack("[s, s, s]", "MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT");
 }
 
+/* Written by hand, not with snprintf: the state endpoints ask for it once
+ * per agent. Truncated (as snprintf would) when buf is too short. */
 char *ag_master_agent_pid(const struct ag_master_agent *a, char *buf, size_t len)
 {
-    snprintf(buf, len, "slave(1)@%s:%d", a->ip ? a->ip : "", a->port);
+    static const char prefix[] = "slave(1)@";
+    char port[16], *p = port + sizeof(port);
+    unsigned u = a->port < 0 ? 0u - (unsigned)a->port : (unsigned)a->port;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (a->port < 0)
+        *--p = '-';
+    *--p = ':';
+    const char *parts[3] = {prefix, a->ip ? a->ip : "", p};
+    size_t lens[3] = {sizeof(prefix) - 1, strlen(parts[1]), (size_t)(port + sizeof(port) - p)};
+    size_t n = 0;
+    for (size_t i = 0; i < 3 && len > 0; i++) {
+        size_t take = lens[i] < len - 1 - n ? lens[i] : len - 1 - n;
+        memcpy(buf + n, parts[i], take);
+        n += take;
+    }
+    if (len > 0)
+        buf[n] = '\0';
     return buf;
 }
 

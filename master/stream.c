@@ -249,12 +249,39 @@ static void key_tree(struct ag_jw *w, const char *key, json_t *j)
     put_tree(w, j);
 }
 
+/* The four names every flattened set shows, in order, and their index,
+ * or -1: compared once per resource instead of once per name. */
+static int always_index(const char *name)
+{
+    switch (name[0]) {
+    case 'c':
+        return strcmp(name, "cpus") == 0 ? 0 : -1;
+    case 'g':
+        return strcmp(name, "gpus") == 0 ? 1 : -1;
+    case 'm':
+        return strcmp(name, "mem") == 0 ? 2 : -1;
+    case 'd':
+        return strcmp(name, "disk") == 0 ? 3 : -1;
+    default:
+        return -1;
+    }
+}
+
 /* The flattened {name: value} form of render.c's flatten(), written
- * directly when every resource is a scalar (tasks, mostly): up to 16
- * names merged as ag_resources_flatten() merges them. */
+ * directly when every resource is a scalar (agents and tasks, mostly):
+ * "cpus", "gpus", "mem", "disk" always, then up to 16 other names (and
+ * revocable ones as "<name>_revocable") merged as ag_resources_flatten()
+ * merges them, in the order they first appear. */
 #define FLAT_MAX 16
 static void put_flat(struct ag_jw *w, const struct ag_resources *r)
 {
+    if (r->n == 0) {
+        /* nothing offered or in use (most agents, most of the time) */
+        static const char empty[] = "{\"cpus\":0.0,\"gpus\":0.0,\"mem\":0.0,\"disk\":0.0}";
+        ag_jw_raw(w, empty, sizeof(empty) - 1);
+        return;
+    }
+    int64_t known[4] = {0, 0, 0, 0};
     const char *names[FLAT_MAX];
     bool rev[FLAT_MAX];
     int64_t milli[FLAT_MAX];
@@ -264,6 +291,11 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
         if (x->type != AG_VALUE_SCALAR) {
             put_tree(w, ag_resources_flatten(r));
             return;
+        }
+        int a = x->revocable ? -1 : always_index(x->name);
+        if (a >= 0) {
+            known[a] += x->scalar_milli;
+            continue;
         }
         size_t k = 0;
         while (k < n && !(rev[k] == x->revocable && strcmp(names[k], x->name) == 0))
@@ -279,21 +311,12 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
         }
         milli[k] += x->scalar_milli;
     }
-    static const char *const always[] = {"cpus", "gpus", "mem", "disk"};
     ag_jw_obj_begin(w);
-    for (size_t a = 0; a < 4; a++) {
-        int64_t v = 0;
-        for (size_t k = 0; k < n; k++)
-            if (!rev[k] && strcmp(names[k], always[a]) == 0)
-                v = milli[k];
-        ag_jw_key_real(w, always[a], (double)v / 1000.0);
-    }
+    KREAL(w, "cpus", (double)known[0] / 1000.0);
+    KREAL(w, "gpus", (double)known[1] / 1000.0);
+    KREAL(w, "mem", (double)known[2] / 1000.0);
+    KREAL(w, "disk", (double)known[3] / 1000.0);
     for (size_t k = 0; k < n; k++) {
-        bool known = false;
-        for (size_t a = 0; a < 4 && !rev[k]; a++)
-            known = known || strcmp(names[k], always[a]) == 0;
-        if (known)
-            continue;
         char key[300];
         snprintf(key, sizeof(key), "%s%s", names[k], rev[k] ? "_revocable" : "");
         ag_jw_key_real(w, key, (double)milli[k] / 1000.0);
@@ -301,11 +324,8 @@ static void put_flat(struct ag_jw *w, const struct ag_resources *r)
     ag_jw_obj_end(w);
 }
 
-static void key_flat(struct ag_jw *w, const char *key, const struct ag_resources *r)
-{
-    ag_jw_key(w, key);
-    put_flat(w, r);
-}
+/* For literal member names: KFLAT(w, "resources", r). */
+#define KFLAT(w, lit, r) (KEY(w, lit), put_flat((w), (r)))
 
 static bool any_reserved(const struct ag_resources *r)
 {
@@ -425,17 +445,126 @@ char *ag_master_status_legacy_text(const json_t *status)
     return w.buf; /* the writer's buffer, handed over */
 }
 
+/* What never changes in a task's objects (its ids, name, resources, role
+ * and the TaskInfo members it keeps are set when it is created) is
+ * rendered once, when the task is first shown, and kept beside it as
+ * three runs of members; what changes (state, statuses, the user, which
+ * may come from the framework, unreachable_time) is written live between
+ * them. A task then costs a few copies of contiguous text instead of a
+ * dozen strings scanned for escapes and its resources formatted again,
+ * per request. */
+#define TASK_PIECES 3
+struct ag_master_task_text {
+    uint32_t len[TASK_PIECES];
+    char bytes[]; /* the pieces, one after the other */
+};
+
+enum { SHOWN_LEGACY = 0, SHOWN_PROTO = 1 };
+
+static void task_piece_legacy(struct ag_jw *w, const struct ag_master_task *t, int piece)
+{
+    if (piece == 0) {
+        KSTR(w, "id", t->id);
+        KSTR(w, "name", t->name);
+        KSTR(w, "framework_id", t->fw->id);
+        KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
+        KSTR(w, "slave_id", t->agent->id);
+    } else if (piece == 1) {
+        KFLAT(w, "resources", &t->resources);
+        KSTR(w, "role", t->role);
+    } else if (t->extra) {
+        json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
+        if (json_is_array(labels))
+            KJSON(w, "labels", labels);
+        key_json_if(w, t->extra, "discovery");
+        key_json_if(w, t->extra, "container");
+        key_json_if(w, t->extra, "health_check");
+    }
+}
+
+static void task_piece_proto(struct ag_jw *w, const struct ag_master_task *t, int piece)
+{
+    if (piece == 0) {
+        KSTR(w, "name", t->name);
+        KID(w, "task_id", t->id);
+        KID(w, "framework_id", t->fw->id);
+        KID(w, "agent_id", t->agent->id);
+    } else if (piece == 1) {
+        if (t->executor_id)
+            KID(w, "executor_id", t->executor_id);
+        key_res_if(w, "resources", &t->resources);
+    } else {
+        static const char *const copied[] = {"labels",       "discovery",   "container",
+                                             "health_check", "kill_policy", "limits"};
+        for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]) && t->extra; i++)
+            key_json_if(w, t->extra, copied[i]);
+    }
+}
+
+static void task_piece(struct ag_jw *w, const struct ag_master_task *t, int kind, int piece)
+{
+    if (kind == SHOWN_LEGACY)
+        task_piece_legacy(w, t, piece);
+    else
+        task_piece_proto(w, t, piece);
+}
+
+/* The task's kept pieces of one kind, rendered now if they are not yet;
+ * NULL when out of memory (the caller then writes them live). The cache
+ * is not part of what the task shows, hence the const cast. */
+static const struct ag_master_task_text *task_text(const struct ag_master_task *t, int kind)
+{
+    struct ag_master_task *mt = (struct ag_master_task *)t;
+    if (mt->shown[kind])
+        return mt->shown[kind];
+    struct ag_jw w;
+    ag_jw_init(&w);
+    size_t start[TASK_PIECES], end[TASK_PIECES];
+    for (int i = 0; i < TASK_PIECES; i++) {
+        /* each piece as an object of its own, kept without its braces */
+        start[i] = w.len + 1;
+        ag_jw_obj_begin(&w);
+        task_piece(&w, t, kind, i);
+        ag_jw_obj_end(&w);
+        end[i] = w.len - 1;
+    }
+    struct ag_master_task_text *x = NULL;
+    if (!w.oom && !w.bad && w.len < UINT32_MAX)
+        x = malloc(sizeof(*x) + w.len);
+    if (x) {
+        size_t n = 0;
+        for (int i = 0; i < TASK_PIECES; i++) {
+            x->len[i] = (uint32_t)(end[i] - start[i]);
+            memcpy(x->bytes + n, w.buf + start[i], x->len[i]);
+            n += x->len[i];
+        }
+    }
+    ag_jw_release(&w);
+    mt->shown[kind] = x;
+    return x;
+}
+
+/* Piece i of a task's object: the kept text, or written live. */
+static void put_piece(struct ag_jw *w, const struct ag_master_task *t, int kind,
+                      const struct ag_master_task_text *x, int i)
+{
+    if (!x) {
+        task_piece(w, t, kind, i);
+        return;
+    }
+    size_t off = 0;
+    for (int k = 0; k < i; k++)
+        off += x->len[k];
+    ag_jw_raw_members(w, x->bytes + off, x->len[i]);
+}
+
 static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 {
+    const struct ag_master_task_text *x = task_text(t, SHOWN_LEGACY);
     ag_jw_obj_begin(w);
-    KSTR(w, "id", t->id);
-    KSTR(w, "name", t->name);
-    KSTR(w, "framework_id", t->fw->id);
-    KSTR(w, "executor_id", t->executor_id ? t->executor_id : "");
-    KSTR(w, "slave_id", t->agent->id);
+    put_piece(w, t, SHOWN_LEGACY, x, 0);
     KSTR(w, "state", ag_task_state_name(t->state));
-    key_flat(w, "resources", &t->resources);
-    KSTR(w, "role", t->role);
+    put_piece(w, t, SHOWN_LEGACY, x, 1);
     KEY(w, "statuses");
     ag_jw_arr_begin(w);
     for (size_t i = 0; i < t->n_statuses; i++)
@@ -444,14 +573,7 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
     const char *user = ag_master_task_user(t);
     if (user)
         KSTR(w, "user", user);
-    if (t->extra) {
-        json_t *labels = ag_json_get(ag_json_get(t->extra, "labels"), "labels");
-        if (json_is_array(labels))
-            KJSON(w, "labels", labels);
-        key_json_if(w, t->extra, "discovery");
-        key_json_if(w, t->extra, "container");
-        key_json_if(w, t->extra, "health_check");
-    }
+    put_piece(w, t, SHOWN_LEGACY, x, 2);
     if (t->unreachable_time > 0)
         KREAL(w, "unreachable_time", t->unreachable_time);
     ag_jw_obj_end(w);
@@ -459,15 +581,11 @@ static void put_task_legacy(struct ag_jw *w, const struct ag_master_task *t)
 
 static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
 {
+    const struct ag_master_task_text *x = task_text(t, SHOWN_PROTO);
     ag_jw_obj_begin(w);
-    KSTR(w, "name", t->name);
-    KID(w, "task_id", t->id);
-    KID(w, "framework_id", t->fw->id);
-    KID(w, "agent_id", t->agent->id);
+    put_piece(w, t, SHOWN_PROTO, x, 0);
     KSTR(w, "state", ag_task_state_name(t->state));
-    if (t->executor_id)
-        KID(w, "executor_id", t->executor_id);
-    key_res_if(w, "resources", &t->resources);
+    put_piece(w, t, SHOWN_PROTO, x, 1);
     if (t->n_statuses > 0) {
         KEY(w, "statuses");
         ag_jw_arr_begin(w);
@@ -480,10 +598,7 @@ static void put_task_proto(struct ag_jw *w, const struct ag_master_task *t)
         if (t->update_uuid)
             KSTR(w, "status_update_uuid", t->update_uuid);
     }
-    static const char *const copied[] = {"labels",       "discovery",   "container",
-                                         "health_check", "kill_policy", "limits"};
-    for (size_t i = 0; i < sizeof(copied) / sizeof(copied[0]) && t->extra; i++)
-        key_json_if(w, t->extra, copied[i]);
+    put_piece(w, t, SHOWN_PROTO, x, 2);
     const char *user = ag_master_task_user(t);
     if (user)
         KSTR(w, "user", user);
@@ -499,10 +614,35 @@ static bool agent_listed(const struct ag_master_agent *a)
 }
 
 /* The members of an agent's legacy object, left open. */
-static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+/* An agent's members that follow from its AgentInfo and registration
+ * (id, hostname, port, attributes, pid, registered time; the agent_info
+ * of the operator object) are kept rendered like a task's, for as long as
+ * a->info is the same object: the master replaces the info, together with
+ * the hostname, address and port, when the agent re-registers, and never
+ * edits it in place. The kept text holds a reference to the info it was
+ * rendered from, so that address cannot be reused by another while it is
+ * kept. */
+struct ag_master_agent_text {
+    json_t *of;
+    uint32_t len;
+    char bytes[];
+};
+
+void ag_master_agent_text_free(struct ag_master_agent_text *x)
 {
+    if (!x)
+        return;
+    json_decref(x->of);
+    free(x);
+}
+
+static void agent_piece(struct ag_jw *w, const struct ag_master_agent *a, int kind)
+{
+    if (kind == SHOWN_PROTO) {
+        KJSON(w, "agent_info", a->info);
+        return;
+    }
     char pid[300];
-    ag_jw_obj_begin(w);
     KSTR(w, "id", a->id);
     KSTR(w, "hostname", a->hostname ? a->hostname : "");
     KINT(w, "port", a->port);
@@ -519,9 +659,52 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
     ag_jw_obj_end(w);
     KSTR(w, "pid", ag_master_agent_pid(a, pid, sizeof(pid)));
     KREAL(w, "registered_time", a->registered_time);
-    key_flat(w, "resources", &a->total);
-    key_flat(w, "used_resources", &a->used);
-    key_flat(w, "offered_resources", &a->offered);
+}
+
+/* The agent's kept members of one kind, rendered again when its info is
+ * another object than the one they were rendered from; NULL when out of
+ * memory. As for tasks, the cache is not part of what the agent shows. */
+static const struct ag_master_agent_text *agent_text(const struct ag_master_agent *a, int kind)
+{
+    struct ag_master_agent *ma = (struct ag_master_agent *)a;
+    struct ag_master_agent_text *x = ma->shown[kind];
+    if (x && x->of == a->info)
+        return x;
+    ag_master_agent_text_free(x);
+    ma->shown[kind] = x = NULL;
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_jw_obj_begin(&w);
+    agent_piece(&w, a, kind);
+    ag_jw_obj_end(&w);
+    if (!w.oom && !w.bad && w.len >= 2 && w.len < UINT32_MAX)
+        x = malloc(sizeof(*x) + w.len - 2);
+    if (x) {
+        x->of = json_incref(a->info);
+        x->len = (uint32_t)(w.len - 2);
+        memcpy(x->bytes, w.buf + 1, x->len);
+    }
+    ag_jw_release(&w);
+    ma->shown[kind] = x;
+    return x;
+}
+
+static void put_agent_piece(struct ag_jw *w, const struct ag_master_agent *a, int kind)
+{
+    const struct ag_master_agent_text *x = agent_text(a, kind);
+    if (x)
+        ag_jw_raw_members(w, x->bytes, x->len);
+    else
+        agent_piece(w, a, kind);
+}
+
+static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent *a, bool full)
+{
+    ag_jw_obj_begin(w);
+    put_agent_piece(w, a, SHOWN_LEGACY);
+    KFLAT(w, "resources", &a->total);
+    KFLAT(w, "used_resources", &a->used);
+    KFLAT(w, "offered_resources", &a->offered);
     if (any_reserved(&a->total)) {
         key_tree(w, "reserved_resources", ag_master_reserved_by_role_json(&a->total, false));
         key_tree(w, "unreserved_resources", ag_master_unreserved_json(&a->total, false));
@@ -529,7 +712,7 @@ static void put_agent_legacy_open(struct ag_jw *w, const struct ag_master_agent 
         KEY(w, "reserved_resources");
         ag_jw_obj_begin(w);
         ag_jw_obj_end(w);
-        key_flat(w, "unreserved_resources", &a->total);
+        KFLAT(w, "unreserved_resources", &a->total);
     }
     KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
     KBOOL(w, "deactivated", false);
@@ -560,7 +743,7 @@ static void put_agent_proto(struct ag_jw *w, const struct ag_master_agent *a)
 {
     char pid[300];
     ag_jw_obj_begin(w);
-    KJSON(w, "agent_info", a->info);
+    put_agent_piece(w, a, SHOWN_PROTO);
     KBOOL(w, "active", a->state == AG_MASTER_AGENT_CONNECTED);
     KBOOL(w, "deactivated", false);
     KSTR(w, "version", AG_MASTER_MESOS_VERSION);
@@ -587,8 +770,8 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     ag_jw_obj_begin(w);
     KSTR(w, "id", fw->id);
     KSTR(w, "name", str_or(info, "name", ""));
-    key_flat(w, "used_resources", &fw->used);
-    key_flat(w, "offered_resources", &fw->offered);
+    KFLAT(w, "used_resources", &fw->used);
+    KFLAT(w, "offered_resources", &fw->offered);
     KEY(w, "capabilities");
     ag_jw_arr_begin(w);
     size_t i;
@@ -621,7 +804,7 @@ static void put_fw_legacy_head(struct ag_jw *w, const struct ag_master_framework
     ag_resources_init(&all);
     ag_resources_add(&all, &fw->used);
     ag_resources_add(&all, &fw->offered);
-    key_flat(w, "resources", &all);
+    KFLAT(w, "resources", &all);
     ag_resources_release(&all);
     if (fw->caps & AG_CAP_MULTI_ROLE) {
         KEY(w, "roles");

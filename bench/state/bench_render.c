@@ -13,6 +13,12 @@
  *   render.state_tree_ms.<A>x<T>   tree + dump, as before
  *   render.get_state_ms.<A>x<T>    streamed GET_STATE
  *   render.state_mb.<A>x<T>        size of /master/state
+ *   render.kept_mb.<A>x<T>         what the renders leave behind (the
+ *                                  text kept beside each agent and task,
+ *                                  see master/stream.c): resident memory
+ *                                  after the runs minus before
+ *   render.kept_state_mb.<A>x<T>   the same after the first /master/state only
+ *   render.kept_kb_per_task.<A>x<T> kept_mb per task (agents' included)
  *
  *   bench_render [--agents=N] [--tasks=N] [--runs=N] [--no_tree]
  *
@@ -38,6 +44,20 @@ static double now(void)
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* VmRSS of this process in KB, or 0. */
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (f && fgets(line, sizeof(line), f))
+        if (strncmp(line, "VmRSS:", 6) == 0)
+            kb = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kb;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -172,11 +192,14 @@ int main(int argc, char **argv)
     double *tree = calloc((size_t)runs, sizeof(double));
     double *op = calloc((size_t)runs, sizeof(double));
     size_t size = 0;
+    long rss_before = rss_kb(), rss_state = 0;
     for (int r = 0; r < runs; r++) {
         t0 = now();
         char *s = ag_master_render_all(m, AG_RENDER_STATE, NULL, &size);
         streamed[r] = (now() - t0) * 1000;
         free(s);
+        if (r == 0)
+            rss_state = rss_kb();
         t0 = now();
         if (!no_tree) {
             json_t *j = ag_master_state_json(m);
@@ -190,12 +213,18 @@ int main(int argc, char **argv)
         op[r] = (now() - t0) * 1000;
         free(s);
     }
+    long rss_after = rss_kb();
     char label[64];
     snprintf(label, sizeof(label), "%dx%d", n_agents, n_tasks);
     printf("BENCH render.state_ms.%s %.1f ms\n", label, median(streamed, runs));
     printf("BENCH render.state_tree_ms.%s %.1f ms\n", label, median(tree, runs));
     printf("BENCH render.get_state_ms.%s %.1f ms\n", label, median(op, runs));
     printf("BENCH render.state_mb.%s %.1f MB\n", label, (double)size / 1e6);
+    printf("BENCH render.kept_mb.%s %.1f MB\n", label, (double)(rss_after - rss_before) / 1024);
+    printf("BENCH render.kept_state_mb.%s %.1f MB\n", label,
+           (double)(rss_state - rss_before) / 1024);
+    printf("BENCH render.kept_kb_per_task.%s %.2f KB\n", label,
+           (double)(rss_after - rss_before) / n_tasks);
     free(streamed);
     free(tree);
     free(op);

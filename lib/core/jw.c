@@ -103,7 +103,7 @@ void ag_jw_key(struct ag_jw *w, const char *key)
     w->after_key = true;
 }
 
-void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+void ag__jw_key_plain(struct ag_jw *w, const char *key, size_t len)
 {
     uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
     if (!(w->is_object & bit) || w->after_key) {
@@ -208,11 +208,12 @@ static size_t utf8_len(const unsigned char *s, size_t n)
     return len;
 }
 
-static void put_escaped(struct ag_jw *w, const char *s, size_t n)
+/* The slow path of put_escaped: from the first byte that may need an
+ * escape (or UTF-8 validation) on. */
+static void put_escaped_rest(struct ag_jw *w, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0, run = 0; /* bytes [i - run, i) are copied as they are */
-    put_c(w, '"');
     while (i < n) {
         unsigned char c = p[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
@@ -262,6 +263,59 @@ static void put_escaped(struct ag_jw *w, const char *s, size_t n)
         i++;
     }
     put(w, s + i - run, run);
+}
+
+/* Whether any byte of the 8 in x needs a look: a control character, '"',
+ * '\\' or a byte >= 0x80. Word-at-a-time tests (exact as to "any"; which
+ * byte is not needed here). */
+static inline bool word_needs_look(uint64_t x)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t below_space = (x - ones * 0x20) & ~x;
+    uint64_t is_quote = (q - ones) & ~q;
+    uint64_t is_backslash = (b - ones) & ~b;
+    return ((below_space | is_quote | is_backslash) & highs) != 0 || (x & highs) != 0;
+}
+
+/* How many leading bytes of s need no escape and no UTF-8 check (a
+ * lower bound: the slow path looks at the rest byte by byte). The last
+ * bytes are checked as one word overlapping the one before. */
+static size_t clean_prefix(const char *s, size_t n)
+{
+    uint64_t x;
+    if (n < 8) {
+        x = 0x6161616161616161ull; /* "aaaaaaaa": clean filler */
+        memcpy(&x, s, n);
+        return word_needs_look(x) ? 0 : n;
+    }
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&x, s + i, 8);
+        if (word_needs_look(x))
+            return i;
+    }
+    if (i < n) {
+        memcpy(&x, s + n - 8, 8);
+        if (word_needs_look(x))
+            return i;
+    }
+    return n;
+}
+
+/* A string, quoted: most strings (ids, names, states) need no escape and
+ * are copied in one go. */
+static void put_escaped(struct ag_jw *w, const char *s, size_t n)
+{
+    size_t clean = clean_prefix(s, n);
+    if (!reserve(w, clean + 2))
+        return;
+    char *p = w->buf + w->len;
+    *p++ = '"';
+    memcpy(p, s, clean);
+    w->len += clean + 1;
+    if (clean < n)
+        put_escaped_rest(w, s + clean, n - clean);
     put_c(w, '"');
 }
 
@@ -276,12 +330,27 @@ void ag_jw_str(struct ag_jw *w, const char *s)
     ag_jw_strn(w, s, s ? strlen(s) : 0);
 }
 
+/* Writes u in decimal, ending at end; returns where it starts. */
+static char *format_u64(char *end, uint64_t u)
+{
+    char *p = end;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    return p;
+}
+
 void ag_jw_int(struct ag_jw *w, int64_t v)
 {
-    char buf[32];
-    int n = snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    char buf[24];
+    char *end = buf + sizeof(buf);
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    char *p = format_u64(end, u);
+    if (v < 0)
+        *--p = '-';
     before_value(w);
-    put(w, buf, (size_t)n);
+    put(w, p, (size_t)(end - p));
 }
 
 /* jansson's format: "%.17g", a ".0" when neither "." nor "e" appears, and
@@ -293,20 +362,126 @@ static bool put_whole(struct ag_jw *w, double v)
     if (!(v > -1e15 && v < 1e15) || v != (double)(int64_t)v || (v == 0 && signbit(v)))
         return false;
     char buf[32];
-    char *p = buf + sizeof(buf);
+    char *end = buf + sizeof(buf);
     int64_t n = (int64_t)v;
-    uint64_t u = n < 0 ? (uint64_t)(-n) : (uint64_t)n;
-    *--p = '0';
-    *--p = '.';
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    char *p = end - 2;
+    p[0] = '.';
+    p[1] = '0';
+    p = format_u64(p, n < 0 ? (uint64_t)(-n) : (uint64_t)n);
     if (n < 0)
         *--p = '-';
     before_value(w);
-    put(w, p, (size_t)(buf + sizeof(buf) - p));
+    put(w, p, (size_t)(end - p));
     return true;
+}
+
+#define POW10_16 10000000000000000ull
+#define POW10_17 100000000000000000ull
+
+/* floor(m * 10^k / 2^s) and whether the rest is below, at or above one
+ * half (-1, 0, 1): exact in 128 bits for m < 2^53, k <= 22, s < 128. */
+static uint64_t scaled_floor(uint64_t m, int k, int s, int *ret_half)
+{
+    static const uint64_t pow10[20] = {1ull,
+                                       10ull,
+                                       100ull,
+                                       1000ull,
+                                       10000ull,
+                                       100000ull,
+                                       1000000ull,
+                                       10000000ull,
+                                       100000000ull,
+                                       1000000000ull,
+                                       10000000000ull,
+                                       100000000000ull,
+                                       1000000000000ull,
+                                       10000000000000ull,
+                                       100000000000000ull,
+                                       1000000000000000ull,
+                                       10000000000000000ull,
+                                       100000000000000000ull,
+                                       1000000000000000000ull,
+                                       10000000000000000000ull};
+    unsigned __int128 x = (unsigned __int128)m * pow10[k < 19 ? k : 19];
+    for (int i = 19; i < k; i++)
+        x *= 10;
+    unsigned __int128 mask = ((unsigned __int128)1 << s) - 1, rest = x & mask;
+    unsigned __int128 half = (unsigned __int128)1 << (s - 1);
+    *ret_half = rest < half ? -1 : rest > half;
+    return (uint64_t)(x >> s);
+}
+
+/* "%.17g" of a positive, non-whole v in [1e-4, 1e15), the common case
+ * (timestamps, fractional resources), without snprintf: the 17
+ * significant digits are found exactly in 128-bit integers and rounded
+ * half to even, as glibc's printf does in the default rounding mode.
+ * Writes into buf (32 bytes) and returns the length, or 0 when v is out
+ * of that range (the caller falls back to snprintf). */
+static size_t format_g17(char *buf, double v)
+{
+    if (!(v >= 1e-4 && v < 1e15))
+        return 0;
+    uint64_t bits;
+    memcpy(&bits, &v, sizeof(bits));
+    /* a normal double: v = m / 2^s */
+    uint64_t m = (bits & ((1ull << 52) - 1)) | (1ull << 52);
+    int s = 1075 - (int)((bits >> 52) & 0x7ff);
+    if (s <= 0 || s >= 100)
+        return 0;
+    /* the decimal exponent x of v (10^x <= v < 10^(x+1)), first guessed
+     * from 2^(52-s) <= v (78913 / 2^18 is just under log10(2)) and then
+     * corrected by the digit count */
+    int t = (52 - s) * 78913;
+    int x = t >= 0 ? t >> 18 : -((-t + (1 << 18) - 1) >> 18);
+    int k = 16 - x, half;
+    uint64_t q = 0;
+    for (int tries = 0; tries < 3; tries++) {
+        if (k < 0 || k > 22)
+            return 0;
+        q = scaled_floor(m, k, s, &half);
+        if (q >= POW10_17)
+            k--, x++;
+        else if (q < POW10_16)
+            k++, x--;
+        else
+            break;
+    }
+    if (q < POW10_16 || q >= POW10_17)
+        return 0;
+    if (half > 0 || (half == 0 && (q & 1)))
+        q++;
+    if (q == POW10_17) {
+        q /= 10;
+        x++;
+    }
+    if (x < -4 || x >= 17)
+        return 0; /* exponent form: left to snprintf */
+    char digits[17];
+    format_u64(digits + 17, q);
+    int n_digits = 17;
+    while (n_digits > 0 && digits[n_digits - 1] == '0')
+        n_digits--;
+    size_t len = 0;
+    if (x >= 0) {
+        memcpy(buf, digits, (size_t)x + 1);
+        len = (size_t)x + 1;
+        if (n_digits > x + 1) {
+            buf[len++] = '.';
+            memcpy(buf + len, digits + x + 1, (size_t)(n_digits - x - 1));
+            len += (size_t)(n_digits - x - 1);
+        } else {
+            memcpy(buf + len, ".0", 2); /* jansson's ".0" */
+            len += 2;
+        }
+    } else {
+        buf[len++] = '0';
+        buf[len++] = '.';
+        for (int i = 0; i < -x - 1; i++)
+            buf[len++] = '0';
+        memcpy(buf + len, digits, (size_t)n_digits);
+        len += (size_t)n_digits;
+    }
+    return len;
 }
 
 void ag_jw_real(struct ag_jw *w, double v)
@@ -316,6 +491,13 @@ void ag_jw_real(struct ag_jw *w, double v)
         v = 0;
     if (put_whole(w, v))
         return;
+    size_t fast = format_g17(buf + 1, fabs(v));
+    if (fast > 0) {
+        buf[0] = '-';
+        before_value(w);
+        put(w, v < 0 ? buf : buf + 1, v < 0 ? fast + 1 : fast);
+        return;
+    }
     int n = snprintf(buf, sizeof(buf), "%.17g", v);
     if (n < 0 || (size_t)n >= sizeof(buf) - 3)
         n = snprintf(buf, sizeof(buf), "0.0");
@@ -359,6 +541,21 @@ void ag_jw_raw(struct ag_jw *w, const char *json, size_t len)
 {
     before_value(w);
     put(w, json, len);
+}
+
+void ag_jw_raw_members(struct ag_jw *w, const char *text, size_t len)
+{
+    if (len == 0)
+        return;
+    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
+    if (!(w->is_object & bit) || w->after_key) {
+        w->bad = true;
+        return;
+    }
+    if (w->has_items & bit)
+        put_c(w, ',');
+    w->has_items |= bit;
+    put(w, text, len);
 }
 
 void ag_jw_json(struct ag_jw *w, const json_t *v)

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <jansson.h>
 
@@ -74,12 +75,38 @@ void ag_jw_null(struct ag_jw *w);
 void ag_jw_json(struct ag_jw *w, const json_t *v);
 /* A value already serialised as compact JSON (copied verbatim). */
 void ag_jw_raw(struct ag_jw *w, const char *json, size_t len);
+/* Members already serialised as compact JSON ("\"a\":1,\"b\":[]", no
+ * braces), appended to the object being written with the comma their
+ * position needs; nothing when len is 0. */
+void ag_jw_raw_members(struct ag_jw *w, const char *text, size_t len);
 /* Text outside any value (a JSONP prefix, say): no comma logic. */
 void ag_jw_text(struct ag_jw *w, const char *text, size_t len);
 
 /* A key known not to need escaping (a literal member name), written as
- * it is: the common case, without scanning it. */
-void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len);
+ * it is: the common case, without scanning it. Inline, so that the copy
+ * of a literal of known length is a few moves; the rest (growing the
+ * buffer, misuse) is ag__jw_key_plain(). */
+void ag__jw_key_plain(struct ag_jw *w, const char *key, size_t len);
+static inline void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+{
+    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
+    if (w->oom || !(w->is_object & bit) || w->after_key || w->len + len + 5 > w->cap) {
+        ag__jw_key_plain(w, key, len);
+        return;
+    }
+    char *p = w->buf + w->len;
+    if (w->has_items & bit)
+        *p++ = ',';
+    w->has_items |= bit;
+    *p++ = '"';
+    memcpy(p, key, len);
+    p += len;
+    *p++ = '"';
+    *p++ = ':';
+    *p = '\0';
+    w->len = (size_t)(p - w->buf);
+    w->after_key = true;
+}
 /* For string literals only: AG_JW_KEY(w, "name"). */
 #define AG_JW_KEY(w, lit) ag_jw_key_plain((w), "" lit "", sizeof(lit) - 1)
 

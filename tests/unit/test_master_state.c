@@ -871,6 +871,30 @@ static void add_ranges_agent(struct fixture *f)
         AG_TEST_FAIL("subscribe: %s", err);
 }
 
+/* An agent whose flattened resources take every branch of the streamed
+ * put_flat(): the four fixed names, other names, a revocable one,
+ * fractions printed with all 17 digits, and strings needing escapes. */
+static void add_scalars_agent(struct fixture *f)
+{
+    json_t *sub = parse(
+        "{\"version\":1,\"agent_info\":{\"hostname\":\"n\\\"4\\u00e9\\t\",\"port\":5099,"
+        "\"attributes\":[{\"name\":\"r\\\\ack\",\"type\":\"TEXT\",\"text\":{\"value\":\"a\\nb\"}}],"
+        "\"resources\":[{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.001}},"
+        "{\"name\":\"foo\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.3}},"
+        "{\"name\":\"gpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":2}},"
+        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":1.5},\"revocable\":{}},"
+        "{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":3.7}},"
+        "{\"name\":\"disk\",\"type\":\"SCALAR\",\"scalar\":{\"value\":123456.789}},"
+        "{\"name\":\"bar\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.001}}]}}");
+    struct ag_master_agent *a = NULL;
+    char err[256];
+    int r =
+        ag_master_agent_subscribe(f->m, sub, "10.200.300.4", NULL, "sid-s", &a, err, sizeof(err));
+    json_decref(sub);
+    if (r != 0)
+        AG_TEST_FAIL("subscribe: %s", err);
+}
+
 /* A master with a bit of everything the state shows. */
 static void populate(struct fixture *f)
 {
@@ -991,14 +1015,9 @@ static json_t *legacy_slaves(struct ag_master *m, const char *only)
     return json_pack("{s:o, s:[]}", "slaves", slaves, "recovered_slaves");
 }
 
-TEST(streamed_state_equals_tree)
+/* Every streamed document equals the tree renderer's. */
+static void all_same_bytes(struct ag_master *m)
 {
-    struct fixture f;
-    setup(&f);
-    populate(&f);
-    struct ag_master *m = f.m;
-    ASSERT_TRUE(m->offers.n > 0);
-    ASSERT_EQ(m->n_completed_frameworks, 1);
     same_bytes(m, AG_RENDER_STATE, NULL, ag_master_state_json(m));
     same_bytes(m, AG_RENDER_STATE_SUMMARY, NULL, ag_master_state_summary_json(m));
     same_bytes(m, AG_RENDER_FRAMEWORKS, NULL, legacy_frameworks(m, NULL));
@@ -1022,9 +1041,24 @@ TEST(streamed_state_equals_tree)
                   ag_master_get_executors_json(m), "get_frameworks",
                   ag_master_get_frameworks_json(m), "get_agents", ag_master_get_agents_json(m));
     same_bytes(m, AG_RENDER_GET_STATE, NULL, operator_envelope("GET_STATE", "get_state", state));
+}
+
+TEST(streamed_state_equals_tree)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    add_scalars_agent(&f);
+    struct ag_master *m = f.m;
+    ASSERT_TRUE(m->offers.n > 0);
+    ASSERT_EQ(m->n_completed_frameworks, 1);
+    all_same_bytes(m);
 
     /* what the task keeps of its TaskInfo and statuses reaches the state */
     char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"pid\":\"slave(1)@10.200.300.4:5099\""));
+    ASSERT_NOT_NULL(strstr(text, "\"cpus_revocable\":1.5,"));
+    ASSERT_NOT_NULL(strstr(text, "\"mem\":1.0009999999999999,"));
     json_t *js = parse(text);
     free(text);
     json_t *fj = json_array_get(json_object_get(js, "frameworks"), 0);
@@ -1050,6 +1084,87 @@ TEST(streamed_state_equals_tree)
     ag_master_task_complete(m, t1);
     ASSERT_NULL(strstr(t1->statuses[0].json, "\"data\""));
     ASSERT_TRUE(strstr(t1->statuses[0].json, "\"uuid\":\"AAAA\"") != NULL);
+    teardown(&f);
+}
+
+/* A task's unchanging members are kept rendered after it is first shown:
+ * what does change (state, statuses, unreachable time, the framework's
+ * user) must show anyway, in both the legacy and the operator objects. */
+TEST(kept_task_text_follows_changes)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    struct ag_master *m = f.m;
+    all_same_bytes(m); /* renders (and keeps) every task's pieces */
+    struct ag_master_framework *fw = m->frameworks.head->value;
+    struct ag_master_task *t1 = ag_master_map_get(&fw->tasks, "t1");
+    struct ag_master_task *t2 = ag_master_map_get(&fw->tasks, "t2");
+    ASSERT_NOT_NULL(t1);
+    ASSERT_NOT_NULL(t2);
+    ASSERT_NOT_NULL(t1->shown[0]);
+    ASSERT_NOT_NULL(t1->shown[1]);
+    ASSERT_NULL(t2->user); /* t2's user is its framework's */
+
+    ag_master_task_add_status(t1,
+                              parse("{\"task_id\":{\"value\":\"t1\"},\"state\":\"TASK_KILLING\","
+                                    "\"timestamp\":1732458079.5,\"uuid\":\"BBBB\"}"));
+    ag_master_task_set_state(m, t1, AG_TASK_KILLING);
+    t2->unreachable_time = 1732458080.25;
+    json_object_set_new(fw->info, "user", json_string("bob"));
+    all_same_bytes(m);
+    char *text = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"state\":\"TASK_KILLING\""));
+    ASSERT_NOT_NULL(strstr(text, "\"unreachable_time\":1732458080.25"));
+    ASSERT_NOT_NULL(strstr(text, "\"user\":\"bob\""));
+    free(text);
+    text = ag_master_render_all(m, AG_RENDER_GET_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(text, "\"uuid\":\"BBBB\""));
+    free(text);
+
+    /* and once it completes */
+    ag_master_task_set_state(m, t1, AG_TASK_KILLED);
+    ag_master_task_complete(m, t1);
+    all_same_bytes(m);
+    teardown(&f);
+}
+
+/* An agent's kept text (from its AgentInfo) is rendered again when the
+ * agent re-registers with another hostname, address, port, attributes or
+ * resources. */
+TEST(kept_agent_text_follows_reregistration)
+{
+    struct fixture f;
+    setup(&f);
+    populate(&f);
+    struct ag_master *m = f.m;
+    all_same_bytes(m);
+    struct ag_master_agent *a = m->agents.head->value;
+    ASSERT_NOT_NULL(a->shown[0]);
+    ASSERT_NOT_NULL(a->shown[1]);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "{\"version\":1,\"agent_info\":{\"id\":{\"value\":\"%s\"},\"hostname\":\"moved\","
+             "\"port\":6061,\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\","
+             "\"scalar\":{\"value\":6}},{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":"
+             "{\"value\":1024}}],\"attributes\":[{\"name\":\"rack\",\"type\":\"TEXT\","
+             "\"text\":{\"value\":\"r2\"}}]}}",
+             a->id);
+    json_t *sub = parse(text);
+    struct ag_master_agent *again = NULL;
+    char err[256];
+    ASSERT_EQ(
+        ag_master_agent_subscribe(m, sub, "127.0.0.9", NULL, "sid-b", &again, err, sizeof(err)), 0);
+    json_decref(sub);
+    ASSERT_TRUE(again == a);
+    all_same_bytes(m);
+    char *out = ag_master_render_all(m, AG_RENDER_STATE, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(out, "\"hostname\":\"moved\",\"port\":6061,\"attributes\":{\"rack\":"
+                                "\"r2\"},\"pid\":\"slave(1)@127.0.0.9:6061\""));
+    free(out);
+    out = ag_master_render_all(m, AG_RENDER_GET_AGENTS, NULL, NULL);
+    ASSERT_NOT_NULL(strstr(out, "\"hostname\":\"moved\""));
+    free(out);
     teardown(&f);
 }
 
@@ -1587,7 +1702,8 @@ TEST(map_basics)
     ag_master_map_release(&map);
 }
 
-TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(slices_survive_changes),
+TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(kept_task_text_follows_changes),
+          TEST_CASE(kept_agent_text_follows_reregistration), TEST_CASE(slices_survive_changes),
           TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
           TEST_CASE(framework_tallies_survive_repeated_ports),
           TEST_CASE(disconnect_recovers_offers_and_remove_completes),
