@@ -58,6 +58,10 @@ struct ag_agent_executor *ag_agent_executor_find(struct ag_agent_framework *fw, 
     struct ag_agent_list *pos, *tmp;
     if (!fw || !id)
         return NULL;
+    if (!fw->executors_by_id.broken) {
+        struct ag_agent_executor *ex = ag_agent_index_get(&fw->executors_by_id, id);
+        return ex && !ex->done ? ex : NULL;
+    }
     ag_agent_list_for_each(pos, tmp, &fw->executors)
     {
         struct ag_agent_executor *ex = ag_agent_list_entry(pos, struct ag_agent_executor, node);
@@ -85,11 +89,29 @@ struct ag_agent_task *ag_agent_executor_task(struct ag_agent_executor *ex, const
     return t ? t : task_in(&ex->launched, task_id);
 }
 
+/* Whether t is on its executor's queued or launched list (recovery moves
+ * tasks straight to the completed list, past the index). */
+static bool task_live(const struct ag_agent_task *t)
+{
+    const struct ag_agent_executor *ex = t->executor;
+    const struct ag_agent_list *p = t->node.next;
+
+    if (ex->done)
+        return false;
+    while (p != &ex->queued && p != &ex->launched && p != &ex->completed && p != &t->node)
+        p = p->next;
+    return p == &ex->queued || p == &ex->launched;
+}
+
 struct ag_agent_task *ag_agent_task_find(struct ag_agent_framework *fw, const char *task_id)
 {
     struct ag_agent_list *pos, *tmp;
     if (!fw || !task_id)
         return NULL;
+    if (!fw->tasks_by_id.broken) {
+        struct ag_agent_task *t = ag_agent_index_get(&fw->tasks_by_id, task_id);
+        return t && task_live(t) ? t : NULL;
+    }
     ag_agent_list_for_each(pos, tmp, &fw->executors)
     {
         struct ag_agent_executor *ex = ag_agent_list_entry(pos, struct ag_agent_executor, node);
@@ -131,6 +153,7 @@ static void task_free(struct ag_agent_task *t)
 {
     if (!t)
         return;
+    ag_agent_index_del(&t->executor->framework->tasks_by_id, t->id, t);
     ag_agent_list_del(&t->node);
     free(t->id);
     json_decref(t->info);
@@ -151,6 +174,7 @@ static void executor_free(struct ag_agent_executor *ex)
 {
     if (!ex)
         return;
+    ag_agent_index_del(&ex->framework->executors_by_id, ex->id, ex);
     ag_agent_list_del(&ex->node);
     if (ex->stream) {
         struct ag_http_stream *s = ex->stream;
@@ -189,6 +213,8 @@ static void framework_free(struct ag_agent_framework *fw)
         executor_free(ag_agent_list_entry(pos, struct ag_agent_executor, node));
     ag_agent_list_for_each(pos, tmp, &fw->completed_executors)
         executor_free(ag_agent_list_entry(pos, struct ag_agent_executor, node));
+    ag_agent_index_release(&fw->executors_by_id);
+    ag_agent_index_release(&fw->tasks_by_id);
     free(fw->id);
     json_decref(fw->info);
     free(fw);
@@ -213,6 +239,8 @@ static struct ag_agent_framework *framework_get(struct ag_agent *agent, const ch
     fw->info = info ? json_deep_copy(info) : json_object();
     ag_agent_list_init(&fw->executors);
     ag_agent_list_init(&fw->completed_executors);
+    ag_agent_index_init(&fw->executors_by_id);
+    ag_agent_index_init(&fw->tasks_by_id);
     ag_agent_list_add_tail(&agent->frameworks, &fw->node);
     return fw;
 }
@@ -244,6 +272,7 @@ static void executor_maybe_complete(struct ag_agent *agent, struct ag_agent_exec
     if (ex->done || ex->state != AG_AGENT_EXECUTOR_TERMINATED || executor_has_live_tasks(ex))
         return;
     ex->done = true;
+    ag_agent_index_del(&fw->executors_by_id, ex->id, ex);
     ag_agent_ckpt_executor_done(agent, ex);
     ag_agent_list_del(&ex->node);
     ag_agent_list_add_tail(&fw->completed_executors, &ex->node);
@@ -259,6 +288,7 @@ static void executor_maybe_complete(struct ag_agent *agent, struct ag_agent_exec
 static void task_complete(struct ag_agent *agent, struct ag_agent_task *t)
 {
     struct ag_agent_executor *ex = t->executor;
+    ag_agent_index_del(&ex->framework->tasks_by_id, t->id, t);
     ag_agent_list_del(&t->node);
     ag_agent_list_add_tail(&ex->completed, &t->node);
     if (++ex->n_completed > AG_AGENT_MAX_COMPLETED_TASKS) {
@@ -804,6 +834,9 @@ static struct ag_agent_executor *executor_new(struct ag_agent_framework *fw, con
             0)
         ag_resources_clear(&ex->resources);
     ag_agent_list_add_tail(&fw->executors, &ex->node);
+    /* A failed insertion marks the index broken: lookups scan instead. */
+    if (ex->id)
+        ag_agent_index_put(&fw->executors_by_id, ex->id, ex);
     if (!ex->registration_timer || !ex->kill_timer) {
         executor_free(ex);
         return NULL;
@@ -1233,6 +1266,8 @@ static struct ag_agent_task *task_new(struct ag_agent_executor *ex, const char *
         ag_resources_from_json(ag_json_get(info, "resources"), &t->resources, err, sizeof(err)) < 0)
         ag_resources_clear(&t->resources);
     ag_agent_list_add_tail(&ex->queued, &t->node);
+    if (t->id)
+        ag_agent_index_put(&ex->framework->tasks_by_id, t->id, t);
     if (!t->info || !t->statuses) {
         task_free(t);
         return NULL;

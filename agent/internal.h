@@ -22,6 +22,7 @@
 #include "core/proto.h"
 #include "core/resources.h"
 #include "agent/containerizer/containerizer.h"
+#include "agent/index.h"
 
 struct ag_loop;
 struct ag_timer;
@@ -154,6 +155,9 @@ struct ag_agent_framework {
     json_t *info; /* FrameworkInfo */
     struct ag_agent_list executors, completed_executors;
     size_t n_completed_executors;
+    /* Live executors and live (queued or launched) tasks by id (index.h):
+     * lookups without a scan of every executor. */
+    struct ag_agent_index executors_by_id, tasks_by_id;
     bool shutting_down;
     bool done; /* moved to the agent's completed list */
 };

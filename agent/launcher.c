@@ -30,28 +30,36 @@ int ag_agent_mkdirs(const char *path, mode_t mode)
 {
     char buf[4096];
     size_t len = strlen(path);
+    char *slashes[256];
+    size_t n = 0;
 
     if (len == 0 || len >= sizeof(buf))
         return -ENAMETOOLONG;
     /* Usually only the last components are new (a sandbox under an
-     * existing framework directory): try the whole path first, and walk
-     * from the root only when a parent is missing, instead of a mkdir
-     * (and a path walk) per component every time. */
+     * existing framework directory): try the whole path, then climb to the
+     * deepest parent that exists and make the rest downwards, instead of a
+     * mkdir (and a path walk) per component from the root every time. */
     if (mkdir(path, mode) == 0 || errno == EEXIST)
         return 0;
     if (errno != ENOENT)
         return -errno;
     memcpy(buf, path, len + 1);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
+    for (;;) {
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf || n == sizeof(slashes) / sizeof(slashes[0]))
+            return -ENOENT;
+        *slash = '\0';
+        slashes[n++] = slash;
+        if (mkdir(buf, mode) == 0 || errno == EEXIST)
+            break;
+        if (errno != ENOENT)
+            return -errno;
+    }
+    while (n > 0) {
+        *slashes[--n] = '/';
         if (mkdir(buf, mode) < 0 && errno != EEXIST)
             return -errno;
-        *p = '/';
     }
-    if (mkdir(buf, mode) < 0 && errno != EEXIST)
-        return -errno;
     return 0;
 }
 

@@ -230,7 +230,34 @@ TEST(json_duration)
     json_decref(o);
 }
 
-TEST_MAIN(TEST_CASE(env_set_replaces_by_name),
+/* Every missing component is made, from the deepest existing parent down;
+ * an existing path is fine; a file in the way is an error, not a loop. */
+TEST(mkdirs_makes_the_missing_components)
+{
+    char base[] = "/var/tmp/agora-mkdirs-XXXXXX", path[512], file[512];
+    struct stat st;
+    ASSERT_NOT_NULL(mkdtemp(base));
+    snprintf(path, sizeof(path), "%s/a/b//c/d/", base);
+    ASSERT_EQ(ag_agent_mkdirs(path, 0755), 0);
+    snprintf(path, sizeof(path), "%s/a/b/c/d", base);
+    ASSERT_EQ(stat(path, &st), 0);
+    ASSERT_TRUE(S_ISDIR(st.st_mode));
+    ASSERT_EQ(ag_agent_mkdirs(path, 0755), 0); /* exists already */
+    snprintf(path, sizeof(path), "%s/a/b/e/f", base);
+    ASSERT_EQ(ag_agent_mkdirs(path, 0755), 0); /* only the last two new */
+    ASSERT_EQ(stat(path, &st), 0);
+    snprintf(file, sizeof(file), "%s/a/file", base);
+    FILE *f = fopen(file, "w");
+    ASSERT_NOT_NULL(f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/a/file/x/y", base);
+    ASSERT_EQ(ag_agent_mkdirs(path, 0755), -ENOTDIR);
+    ASSERT_EQ(ag_agent_mkdirs("", 0755), -ENAMETOOLONG);
+    snprintf(path, sizeof(path), "rm -rf '%s'", base);
+    ASSERT_EQ(system(path), 0);
+}
+
+TEST_MAIN(TEST_CASE(env_set_replaces_by_name), TEST_CASE(mkdirs_makes_the_missing_components),
           TEST_CASE(executor_env_has_the_mesos_variables_and_command_env_last),
           TEST_CASE(command_argv_shell_and_exec_forms), TEST_CASE(command_argv_errors),
           TEST_CASE(sandbox_path_layout_and_latest_link), TEST_CASE(stat_session_field),
