@@ -70,6 +70,21 @@ def cpu_ms(pid):
     return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
 
 
+def wait_settled(pid, limit_s=120):
+    """Wait until the process uses less than 20% of a core over 2 s (or
+    limit_s passes); return the seconds waited. Right after a large fill the
+    master is still busy for a while (acknowledgements, offers to the
+    frameworks), and a figure meant for a cluster at rest should not
+    measure that backlog instead."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        c0 = cpu_ms(pid)
+        time.sleep(2)
+        if cpu_ms(pid) - c0 < 400:
+            break
+    return time.monotonic() - t0
+
+
 def bench(name, value, unit):
     print(f"BENCH {name} {value} {unit}", flush=True)
 

@@ -56,14 +56,8 @@ def main():
         time.sleep(1)
         pid = c.master.pid
         url = f"http://{c.master_url}"
-        t0 = time.monotonic()
-        while args.settle and time.monotonic() - t0 < 120:
-            c0 = common.cpu_ms(pid)
-            time.sleep(2)
-            if common.cpu_ms(pid) - c0 < 400:
-                break
         if args.settle:
-            print(f"# settled after {time.monotonic() - t0:.0f} s")
+            print(f"# settled after {common.wait_settled(pid):.0f} s")
         c0 = common.cpu_ms(pid)
         time.sleep(args.idle)
         idle = (common.cpu_ms(pid) - c0) / args.idle
