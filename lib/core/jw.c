@@ -88,16 +88,32 @@ static void before_value(struct ag_jw *w)
     w->has_items |= bit;
 }
 
-void ag_jw_key(struct ag_jw *w, const char *key)
+/* A member may start here (inside an object, no key pending): its bit in
+ * the writer's masks, or 0 after marking the writer bad. */
+static uint64_t member_bit(struct ag_jw *w)
 {
     uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
     if (!(w->is_object & bit) || w->after_key) {
         w->bad = true;
-        return;
+        return 0;
     }
+    return bit;
+}
+
+/* The comma before every member but the first. */
+static void open_member(struct ag_jw *w, uint64_t bit)
+{
     if (w->has_items & bit)
         put_c(w, ',');
     w->has_items |= bit;
+}
+
+void ag_jw_key(struct ag_jw *w, const char *key)
+{
+    uint64_t bit = member_bit(w);
+    if (!bit)
+        return;
+    open_member(w, bit);
     put_escaped(w, key, strlen(key));
     put_c(w, ':');
     w->after_key = true;
@@ -105,25 +121,9 @@ void ag_jw_key(struct ag_jw *w, const char *key)
 
 void ag__jw_key_plain(struct ag_jw *w, const char *key, size_t len)
 {
-    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
-    if (!(w->is_object & bit) || w->after_key) {
-        w->bad = true;
-        return;
-    }
-    if (!reserve(w, len + 4))
-        return;
-    char *p = w->buf + w->len;
-    if (w->has_items & bit)
-        *p++ = ',';
-    w->has_items |= bit;
-    *p++ = '"';
-    memcpy(p, key, len);
-    p += len;
-    *p++ = '"';
-    *p++ = ':';
-    *p = '\0';
-    w->len = (size_t)(p - w->buf);
-    w->after_key = true;
+    uint64_t bit = member_bit(w);
+    if (bit && reserve(w, len + 4))
+        ag__jw_put_plain_key(w, bit, key, len);
 }
 
 static void open_container(struct ag_jw *w, char c, bool object)
@@ -547,14 +547,10 @@ void ag_jw_raw_members(struct ag_jw *w, const char *text, size_t len)
 {
     if (len == 0)
         return;
-    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
-    if (!(w->is_object & bit) || w->after_key) {
-        w->bad = true;
+    uint64_t bit = member_bit(w);
+    if (!bit)
         return;
-    }
-    if (w->has_items & bit)
-        put_c(w, ',');
-    w->has_items |= bit;
+    open_member(w, bit);
     put(w, text, len);
 }
 

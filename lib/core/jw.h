@@ -87,13 +87,10 @@ void ag_jw_text(struct ag_jw *w, const char *text, size_t len);
  * of a literal of known length is a few moves; the rest (growing the
  * buffer, misuse) is ag__jw_key_plain(). */
 void ag__jw_key_plain(struct ag_jw *w, const char *key, size_t len);
-static inline void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+/* Writes [,]"key": for a key needing no escape; the caller has checked that
+ * a member may start here and that len + 5 bytes are free. */
+static inline void ag__jw_put_plain_key(struct ag_jw *w, uint64_t bit, const char *key, size_t len)
 {
-    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
-    if (w->oom || !(w->is_object & bit) || w->after_key || w->len + len + 5 > w->cap) {
-        ag__jw_key_plain(w, key, len);
-        return;
-    }
     char *p = w->buf + w->len;
     if (w->has_items & bit)
         *p++ = ',';
@@ -106,6 +103,16 @@ static inline void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
     *p = '\0';
     w->len = (size_t)(p - w->buf);
     w->after_key = true;
+}
+
+static inline void ag_jw_key_plain(struct ag_jw *w, const char *key, size_t len)
+{
+    uint64_t bit = w->depth > 0 ? 1ull << (w->depth - 1) : 0;
+    if (w->oom || !(w->is_object & bit) || w->after_key || w->len + len + 5 > w->cap) {
+        ag__jw_key_plain(w, key, len);
+        return;
+    }
+    ag__jw_put_plain_key(w, bit, key, len);
 }
 /* For string literals only: AG_JW_KEY(w, "name"). */
 #define AG_JW_KEY(w, lit) ag_jw_key_plain((w), "" lit "", sizeof(lit) - 1)
