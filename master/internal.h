@@ -361,6 +361,10 @@ void ag_master_send_update_kept(struct ag_master *m, struct ag_master_framework 
  * as text, no tree). */
 void ag_master_send_ack(struct ag_master *m, struct ag_master_agent *a, const char *framework_id,
                         const char *task_id, const char *uuid);
+/* Sends an event already rendered as compact JSON text to the agent
+ * (LAUNCH: no event tree is built). */
+void ag_master_send_agent_text(struct ag_master *m, struct ag_master_agent *a, const char *text,
+                               size_t len);
 
 /* Runs an allocation round now / within a few milliseconds. */
 void ag_master_allocate(struct ag_master *m);
@@ -663,6 +667,11 @@ enum ag_task_state ag_master_reconcile_known(enum ag_task_state state, bool has_
 
 json_t *ag_master_info_json(const struct ag_master *m);
 json_t *ag_master_offer_json(const struct ag_master_offer *o);
+struct ag_jw;
+/* The LAUNCH event {type, launch{framework_info, task[, executor]}} as
+ * text: the bytes jansson printed for the same tree. */
+void ag_master_render_launch(struct ag_jw *w, const json_t *framework_info, const json_t *task,
+                             const json_t *executor);
 /* The Mesos Task message (operator API). */
 json_t *ag_master_task_proto_json(const struct ag_master_task *t);
 /* Legacy (§7) objects. */

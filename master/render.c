@@ -19,6 +19,7 @@
 
 #include "core/flags.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/loop.h"
 
 json_t *ag_master_time_info(double seconds)
@@ -167,6 +168,25 @@ json_t *ag_master_offer_json(const struct ag_master_offer *o)
     if (domain)
         json_object_set(j, "domain", domain);
     return j;
+}
+
+void ag_master_render_launch(struct ag_jw *w, const json_t *framework_info, const json_t *task,
+                             const json_t *executor)
+{
+    ag_jw_obj_begin(w);
+    ag_jw_key_str(w, "type", "LAUNCH");
+    ag_jw_key(w, "launch");
+    ag_jw_obj_begin(w);
+    ag_jw_key(w, "framework_info");
+    ag_jw_json(w, framework_info);
+    ag_jw_key(w, "task");
+    ag_jw_json(w, task);
+    if (executor) {
+        ag_jw_key(w, "executor");
+        ag_jw_json(w, executor);
+    }
+    ag_jw_obj_end(w);
+    ag_jw_obj_end(w);
 }
 
 json_t *ag_master_offer_legacy_json(const struct ag_master_offer *o)

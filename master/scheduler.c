@@ -15,6 +15,7 @@
 
 #include "core/http.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "core/loop.h"
 
@@ -122,12 +123,18 @@ static void launch_task(struct ag_master *m, struct accept_ctx *c, const char *r
                            &tc->task_resources, AG_TASK_STAGING);
     ag_master_task_hold(m, t, false);
 
-    json_t *launch = json_pack("{s:O, s:O}", "framework_info", fw->info, "task", tc->task);
-    if (tc->executor)
-        json_object_set(launch, "executor", tc->executor);
-    json_t *ev = event_new("LAUNCH");
-    json_object_set_new(ev, "launch", launch);
-    ag_master_send_agent(m, a, ev);
+    /* Written straight from the trees (no event tree): LAUNCH is one of
+     * the two events per task that were still dumped by jansson. */
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_master_render_launch(&w, fw->info, tc->task, tc->executor);
+    if (w.oom || w.bad) {
+        ag_error("out of memory rendering the launch of task '%s'", t->id);
+        m->metrics.dropped_messages++;
+    } else {
+        ag_master_send_agent_text(m, a, w.buf, w.len);
+    }
+    ag_jw_release(&w);
     m->metrics.msg_launch_tasks++;
     ag_info("launching task '%s' of framework '%s' on agent '%s'", t->id, fw->id, a->id);
 }

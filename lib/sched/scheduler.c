@@ -27,6 +27,7 @@
 #include "core/http.h"
 #include "core/id.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/loop.h"
 #include "core/recordio.h"
 
@@ -585,6 +586,9 @@ static int call_via_hook(struct ag_scheduler *s, const json_t *call, const char 
     return 0;
 }
 
+static int send_body(struct ag_scheduler *s, const char *type, char *body, size_t len,
+                     bool stop_on_success, ag_scheduler_done_cb done, void *arg);
+
 static int send_call(struct ag_scheduler *s, json_t *call, bool stop_on_success,
                      ag_scheduler_done_cb done, void *arg)
 {
@@ -608,14 +612,26 @@ static int send_call(struct ag_scheduler *s, json_t *call, bool stop_on_success,
         json_decref(call);
         return r;
     }
+    size_t len = 0;
+    char type_copy[sizeof(((struct call_ctx *)0)->type)];
+    snprintf(type_copy, sizeof(type_copy), "%s", type); /* `type` is in the tree */
+    char *body = ag_json_dump(call, &len);
+    json_decref(call);
+    return send_body(s, type_copy, body, len, stop_on_success, done, arg);
+}
+
+/* Sends a call already rendered (`body` is taken, NULL is out of memory). */
+static int send_body(struct ag_scheduler *s, const char *type, char *body, size_t len,
+                     bool stop_on_success, ag_scheduler_done_cb done, void *arg)
+{
     struct call_ctx *ctx = calloc(1, sizeof(*ctx));
     if (!ctx) {
-        json_decref(call);
+        free(body);
         return -ENOMEM;
     }
     snprintf(ctx->type, sizeof(ctx->type), "%s", type);
-    ctx->body = ag_json_dump(call, &ctx->len);
-    json_decref(call);
+    ctx->body = body;
+    ctx->len = len;
     ctx->url = join_url(s->master, SCHED_PATH);
     if (!ctx->body || !ctx->url) {
         free(ctx->body);
@@ -732,11 +748,50 @@ int ag_scheduler_kill(struct ag_scheduler *s, const char *task_id, const char *a
     return send_simple(s, "KILL", "kill", payload);
 }
 
+/* ACKNOWLEDGE, one per status update, written as text: the bytes the tree
+ * path (send_simple, then framework_id added) dumped, without building and
+ * dumping a tree (bench/README.md, "Master throughput, second round"). A
+ * call hook still gets the tree. */
+static int send_ack_text(struct ag_scheduler *s, const char *agent_id, const char *task_id,
+                         const char *uuid)
+{
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_jw_obj_begin(&w);
+    ag_jw_key_str(&w, "type", "ACKNOWLEDGE");
+    ag_jw_key(&w, "acknowledge");
+    ag_jw_obj_begin(&w);
+    ag_jw_key(&w, "agent_id");
+    ag_jw_obj_begin(&w);
+    ag_jw_key_str(&w, "value", agent_id);
+    ag_jw_obj_end(&w);
+    ag_jw_key(&w, "task_id");
+    ag_jw_obj_begin(&w);
+    ag_jw_key_str(&w, "value", task_id);
+    ag_jw_obj_end(&w);
+    ag_jw_key_str(&w, "uuid", uuid);
+    ag_jw_obj_end(&w);
+    ag_jw_key(&w, "framework_id");
+    ag_jw_obj_begin(&w);
+    ag_jw_key_str(&w, "value", s->framework_id);
+    ag_jw_obj_end(&w);
+    ag_jw_obj_end(&w);
+    if (w.oom || w.bad) {
+        ag_jw_release(&w);
+        return -ENOMEM;
+    }
+    /* The writer's buffer is a malloc'd NUL-terminated string: the call
+     * takes it. */
+    return send_body(s, "ACKNOWLEDGE", w.buf, w.len, false, NULL, NULL);
+}
+
 int ag_scheduler_acknowledge(struct ag_scheduler *s, const char *agent_id, const char *task_id,
                              const char *uuid)
 {
     if (!agent_id || !task_id || !uuid)
         return -EINVAL;
+    if (s && !s->hook && s->magic == SCHED_MAGIC && s->framework_id && !s->free_pending)
+        return send_ack_text(s, agent_id, task_id, uuid);
     json_t *payload = json_pack("{s:{s:s},s:{s:s},s:s}", "agent_id", "value", agent_id, "task_id",
                                 "value", task_id, "uuid", uuid);
     return send_simple(s, "ACKNOWLEDGE", "acknowledge", payload);

@@ -10,6 +10,7 @@
 
 #include "allocator/allocator.h"
 #include "core/json.h"
+#include "core/jw.h"
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/resources.h"
@@ -1702,6 +1703,55 @@ TEST(map_basics)
     ag_master_map_release(&map);
 }
 
+/* The LAUNCH event written as text has the bytes jansson printed for the
+ * tree the master used to build ({type}, then launch{framework_info, task,
+ * executor}), for odd values too: escapes, UTF-8, reals, nesting. */
+static void check_launch_text(const json_t *info, const json_t *task, const json_t *executor)
+{
+    json_t *launch = json_pack("{s:O, s:O}", "framework_info", info, "task", task);
+    if (executor)
+        json_object_set(launch, "executor", (json_t *)executor);
+    json_t *ev = json_pack("{s:s, s:o}", "type", "LAUNCH", "launch", launch);
+    char *want = json_dumps(ev, JSON_COMPACT);
+    struct ag_jw w;
+    ag_jw_init(&w);
+    ag_master_render_launch(&w, info, task, executor);
+    ASSERT_FALSE(w.oom || w.bad);
+    ASSERT_STREQ(w.buf, want);
+    free(want);
+    ag_jw_release(&w);
+    json_decref(ev);
+}
+
+TEST(launch_text_equals_tree)
+{
+    json_t *info = json_loads(
+        "{\"user\":\"r\\\"o\\\\ot\",\"name\":\"f\\u00e9\\n\\u0001\",\"id\":{\"value\":\"F-1\"},"
+        "\"failover_timeout\":0.5,\"checkpoint\":true,\"roles\":[\"a\",\"b/c\"],"
+        "\"capabilities\":[{\"type\":\"MULTI_ROLE\"}],\"labels\":null}",
+        0, NULL);
+    json_t *task = json_loads(
+        "{\"name\":\"t\",\"task_id\":{\"value\":\"t-\\u2603\"},\"agent_id\":{\"value\":\"A\"},"
+        "\"resources\":[{\"name\":\"cpus\",\"type\":\"SCALAR\",\"scalar\":{\"value\":0.1}},"
+        "{\"name\":\"mem\",\"type\":\"SCALAR\",\"scalar\":{\"value\":32}},"
+        "{\"name\":\"ports\",\"type\":\"RANGES\",\"ranges\":{\"range\":[{\"begin\":31000,"
+        "\"end\":31001}]}}],\"command\":{\"value\":\"echo '</x>' && exit 0\",\"shell\":true},"
+        "\"data\":\"aGk=\",\"kill_policy\":{\"grace_period\":{\"nanoseconds\":-1}}}",
+        0, NULL);
+    json_t *executor =
+        json_loads("{\"executor_id\":{\"value\":\"e\"},\"type\":\"DEFAULT\",\"resources\":[],"
+                   "\"framework_id\":{\"value\":\"F-1\"},\"x\":1e100}",
+                   0, NULL);
+    ASSERT_NOT_NULL(info);
+    ASSERT_NOT_NULL(task);
+    ASSERT_NOT_NULL(executor);
+    check_launch_text(info, task, NULL);
+    check_launch_text(info, task, executor);
+    json_decref(info);
+    json_decref(task);
+    json_decref(executor);
+}
+
 TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(kept_task_text_follows_changes),
           TEST_CASE(kept_agent_text_follows_reregistration), TEST_CASE(slices_survive_changes),
           TEST_CASE(ids_and_subscribed_events), TEST_CASE(offers_batched_and_shaped),
@@ -1719,4 +1769,4 @@ TEST_MAIN(TEST_CASE(streamed_state_equals_tree), TEST_CASE(kept_task_text_follow
           TEST_CASE(accept_with_invalid_task_reports_error),
           TEST_CASE(calls_stay_within_their_framework), TEST_CASE(reconcile_and_revive_calls),
           TEST_CASE(agent_calls_validate_and_relay), TEST_CASE(agent_update_batches),
-          TEST_CASE(map_basics))
+          TEST_CASE(map_basics), TEST_CASE(launch_text_equals_tree))

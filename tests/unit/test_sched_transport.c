@@ -40,6 +40,7 @@ struct fake {
     int calls;
     char last_call[32];
     char last_call_sid[64];
+    char last_body[512]; /* of the last call that was not SUBSCRIBE */
     struct ag_http_stream *stream;
 };
 
@@ -112,6 +113,7 @@ static void handle(struct ag_http_req *req, void *arg)
     }
     f->calls++;
     snprintf(f->last_call, sizeof(f->last_call), "%s", type);
+    snprintf(f->last_body, sizeof(f->last_body), "%.*s", (int)len, body);
     const char *sid = ag_http_req_header(req, "Mesos-Stream-Id");
     snprintf(f->last_call_sid, sizeof(f->last_call_sid), "%s", sid ? sid : "");
     json_decref(call);
@@ -152,6 +154,7 @@ struct client {
     int call_code;
     /* what to do on each SUBSCRIBED */
     bool kill_on_subscribe;
+    bool ack_on_subscribe; /* ACKNOWLEDGE with the strings of ack_body_equals_tree */
     int stop_after_subscribes;
     bool stop_after_call;
     bool stop_on_error;
@@ -174,6 +177,11 @@ static void call_done(struct ag_scheduler *s, int code, const char *message, voi
         stop(c);
 }
 
+/* Strings that need escapes, and UTF-8. */
+#define ACK_AGENT "A\"1\\x"
+#define ACK_TASK  "t\xc3\xa9\n\x01</x>"
+#define ACK_UUID  "AAECAwQFBgcICQoLDA0ODw=="
+
 static void on_subscribed(struct ag_scheduler *s, const char *fid, const json_t *sub, void *arg)
 {
     struct client *c = arg;
@@ -184,6 +192,12 @@ static void on_subscribed(struct ag_scheduler *s, const char *fid, const json_t 
         json_t *call =
             json_pack("{s:s,s:{s:{s:s}}}", "type", "KILL", "kill", "task_id", "value", "t1");
         ag_scheduler_send(s, call, call_done, c);
+    }
+    if (c->ack_on_subscribe) {
+        /* The flush ends the run once the answer is in. */
+        ASSERT_EQ(ag_scheduler_acknowledge(s, ACK_AGENT, ACK_TASK, ACK_UUID), 0);
+        c->stop_after_call = true;
+        ASSERT_EQ(ag_scheduler_flush(s, call_done, c), 0);
     }
     if (c->stop_after_subscribes && c->subscribed >= c->stop_after_subscribes)
         stop(c);
@@ -383,7 +397,33 @@ TEST(subscribe_refused_is_final)
     ag_loop_free(loop);
 }
 
+/* The ACKNOWLEDGE call written as text has the bytes the tree path dumped
+ * (type, acknowledge{agent_id, task_id, uuid}, then framework_id). */
+TEST(ack_body_equals_tree)
+{
+    struct ag_loop *loop = ag_loop_new();
+    struct fake m;
+    fake_init(&m, loop);
+    struct client c = {.ack_on_subscribe = true};
+    run_client(&c, loop, m.port);
+    ASSERT_FALSE(c.timed_out);
+    ASSERT_STREQ(m.last_call, "ACKNOWLEDGE");
+    json_t *tree =
+        json_pack("{s:s,s:{s:{s:s},s:{s:s},s:s}}", "type", "ACKNOWLEDGE", "acknowledge", "agent_id",
+                  "value", ACK_AGENT, "task_id", "value", ACK_TASK, "uuid", ACK_UUID);
+    ag_json_set_id(tree, "framework_id", "FW-1");
+    size_t len;
+    char *want = ag_json_dump(tree, &len);
+    ASSERT_STREQ(m.last_body, want);
+    free(want);
+    json_decref(tree);
+    finish(&c);
+    fake_release(&m);
+    ag_loop_free(loop);
+}
+
 TEST_MAIN(TEST_CASE(subscribe_and_call_with_stream_id), TEST_CASE(follows_redirect_to_leader),
           TEST_CASE(retries_503), TEST_CASE(resubscribes_with_id_after_stream_loss),
           TEST_CASE(resubscribes_after_missed_heartbeats),
-          TEST_CASE(error_event_stops_subscription), TEST_CASE(subscribe_refused_is_final))
+          TEST_CASE(error_event_stops_subscription), TEST_CASE(subscribe_refused_is_final),
+          TEST_CASE(ack_body_equals_tree))
