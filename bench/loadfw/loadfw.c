@@ -129,6 +129,17 @@ static void print_offer_hist(struct samples *s)
     printf("# offer_latency samples: %zu\n", s->n);
 }
 
+/* A figure for the log only ("#" lines, not BENCH): what the headline is
+ * made of. */
+static void print_aside(const char *what, struct samples *s)
+{
+    if (s->n == 0)
+        return;
+    qsort(s->v, s->n, sizeof(double), cmp_double);
+    printf("# %s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms (%zu samples)\n", what, pct(s, 50),
+           pct(s, 90), pct(s, 99), s->v[s->n - 1], s->n);
+}
+
 struct taskrec {
     double accept, running, ended;
 };
@@ -145,13 +156,18 @@ struct fw {
 /* agent id -> time its resources were last freed (open addressing). */
 struct freed_slot {
     char *agent;
-    double at;
+    double at;         /* the terminal update's bytes read */
+    double at_handled; /* the terminal update handled */
 };
 
 static struct {
     struct ag_loop *loop;
     struct fw *fws;
     struct samples to_running, to_finished, offer_latency;
+    /* The same interval from handler to handler (the figure before it was
+     * taken at read time), and per OFFERS event how long bench-loadfw
+     * held its bytes before handling it (earlier events of the read). */
+    struct samples offer_handled, offer_client_delay;
     long running_total, ended_total, failed_total, lost_total, accepts, offers, declined;
     long call_failures, disconnects;
     double first_accept, last_running, last_ended, t0;
@@ -244,6 +260,15 @@ static const char *id_value(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, key), "value"));
 }
 
+/* "Received" is when the event's bytes were read from the socket, not when
+ * this loop got round to it: the events read before it in the same chunk
+ * are bench-loadfw's own delay, not the master's. */
+static double read_time(const struct ag_scheduler *s, double now)
+{
+    double at = ag_scheduler_event_arrival(s);
+    return at > 0 && at <= now ? at : now;
+}
+
 static void on_subscribed(struct ag_scheduler *s, const char *framework_id, const json_t *sub,
                           void *arg)
 {
@@ -260,7 +285,9 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
 {
     struct fw *f = arg;
     double now = mono();
+    double arrival = read_time(s, now);
     note_event(f);
+    samples_add(&g.offer_client_delay, (now - arrival) * 1000);
     size_t i, noffers = json_array_size(offers), ndecline = 0;
     const char **decline = calloc(noffers ? noffers : 1, sizeof(*decline));
     /* Offers with no room (or no --rate budget) now: back after --refuse. */
@@ -273,7 +300,8 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         const char *agent = id_value(offer, "agent_id");
         struct freed_slot *fs = agent ? freed_slot(agent, false) : NULL;
         if (fs && fs->at > 0) {
-            samples_add(&g.offer_latency, (now - fs->at) * 1000);
+            samples_add(&g.offer_latency, (arrival - fs->at) * 1000);
+            samples_add(&g.offer_handled, (now - fs->at_handled) * 1000);
             fs->at = 0;
         }
         long left = f->total - f->launched;
@@ -400,8 +428,10 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
         const char *agent = id_value(status, "agent_id");
         if (agent) {
             struct freed_slot *fs = freed_slot(agent, true);
-            if (fs)
-                fs->at = now;
+            if (fs) {
+                fs->at = read_time(s, now);
+                fs->at_handled = now;
+            }
         }
         check_done();
     }
@@ -480,6 +510,8 @@ static void report(void)
     print_hist("launch.running", &g.to_running);
     print_hist("launch.finished", &g.to_finished);
     print_offer_hist(&g.offer_latency);
+    print_aside("offer_latency handler to handler", &g.offer_handled);
+    print_aside("offer read to handled (bench-loadfw's own delay)", &g.offer_client_delay);
     fflush(stdout);
 }
 
@@ -772,6 +804,8 @@ int main(int argc, char **argv)
     free(g.to_running.v);
     free(g.to_finished.v);
     free(g.offer_latency.v);
+    free(g.offer_handled.v);
+    free(g.offer_client_delay.v);
     bool ok = opt.wait_running ? g.running_total + g.ended_total >= total : g.ended_total >= total;
     return ok ? 0 : 1;
 }

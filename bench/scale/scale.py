@@ -156,8 +156,15 @@ def run_offer_latency(build, quick):
     # throughput: the figure is the offer path, not a backlog.
     agents = common.max_agents(10000)
     tasks = 20000 if quick else 40000
-    with common.Cluster(build, agents, task_duration=10,
-                        agent_args=["--cpus=1", "--mem=1024", "--disk=0"]) as c:
+    # The master's side of the figure (freed -> allocation round -> OFFERS
+    # queued), printed by the master when it stops.
+    os.environ["AGORA_OFFER_TRACE"] = "1"
+    try:
+        c = common.Cluster(build, agents, task_duration=10,
+                           agent_args=["--cpus=1", "--mem=1024", "--disk=0"])
+    finally:
+        del os.environ["AGORA_OFFER_TRACE"]
+    with c:
         rc, out = c.loadfw(10, tasks, str(agents), extra=["--task_cpus=1", "--task_mem=1024"],
                            timeout=600)
         for line in out.splitlines():
@@ -165,6 +172,10 @@ def run_offer_latency(build, quick):
                 common.relay(line)
         if rc != 0:
             note(f"offer_latency: bench-loadfw exited {rc}; logs in {c.log_dir}")
+    with open(os.path.join(c.log_dir, "master.log"), errors="replace") as f:
+        for line in f:
+            if line.startswith("# master offer trace"):
+                common.relay(line.rstrip("\n"))
 
 
 def main():
