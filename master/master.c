@@ -473,6 +473,10 @@ struct trace_series {
 struct ag_master_offer_trace {
     double round_at;
     struct trace_series wait, queue, ahead_kb;
+    /* AGORA_OFFER_TRACE=/path: per offer "O offer fw freed round" and per
+     * OFFERS event "Q fw queued" (monotonic seconds, the clock
+     * bench-loadfw's trace uses), joined by bench/scale. */
+    FILE *out;
 };
 
 static void trace_add(struct trace_series *t, double v)
@@ -513,6 +517,8 @@ static void trace_free(struct ag_master_offer_trace *tr)
     free(tr->wait.v);
     free(tr->queue.v);
     free(tr->ahead_kb.v);
+    if (tr->out)
+        fclose(tr->out);
     free(tr);
 }
 
@@ -522,6 +528,8 @@ static void trace_offers_queued(struct ag_master *m, struct ag_master_framework 
     if (!m->trace || fw->trace_freed_at <= 0)
         return;
     fw->trace_freed_at = 0;
+    if (m->trace->out)
+        fprintf(m->trace->out, "Q %s %.6f\n", fw->id, ag_monotonic());
     size_t ahead = fw->stream ? ag_http_stream_pending(fw->stream) : 0;
     trace_add(&m->trace->ahead_kb, (double)ahead / 1024);
 }
@@ -580,6 +588,9 @@ static void flush_pending_offers(struct ag_master *m)
             struct ag_master_offer *o = offer_create(m, fw, a, po->role, &po->resources);
             if (m->trace && a->freed_at > 0) {
                 trace_add(&m->trace->wait, (m->trace->round_at - a->freed_at) * 1000);
+                if (m->trace->out)
+                    fprintf(m->trace->out, "O %s %s %.6f %.6f\n", o->id, fw->id, a->freed_at,
+                            m->trace->round_at);
                 if (fw->trace_freed_at <= 0)
                     fw->trace_freed_at = a->freed_at;
                 a->freed_at = 0;
@@ -893,6 +904,12 @@ int ag_master_fw_subscribe(struct ag_master *m, const json_t *framework_info,
     snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", stream_id ? stream_id : "");
     if (stream)
         ag_http_stream_set_data(stream, fw);
+    /* Offer latency: an OFFERS event queued by the (urgent) allocation
+     * round goes out before the rest of a burst of calls is served, rather
+     * than at the end of the loop's queue. The updates before it on the
+     * stream still go first. */
+    if (stream && ag_http_stream_set_urgent(stream) < 0)
+        ag_warn("framework '%s': cannot make its event stream urgent", fw->id);
     fw_allocator_add(m, fw, suppressed_roles, true);
     m->alloc_ops->set_framework_active(m->alloc, fw->id, true);
 
@@ -2012,8 +2029,9 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
         ag_master_free(m);
         return NULL;
     }
-    if (getenv("AGORA_OFFER_TRACE"))
-        m->trace = calloc(1, sizeof(*m->trace));
+    const char *trace = getenv("AGORA_OFFER_TRACE");
+    if (trace && (m->trace = calloc(1, sizeof(*m->trace))) && strchr(trace, '/'))
+        m->trace->out = fopen(trace, "w");
     if (loop) {
         m->alloc_timer = ag_timer_new(loop, allocate_tick_cb, m);
         m->alloc_soon = ag_timer_new(loop, allocate_soon_cb, m);

@@ -49,6 +49,7 @@ struct options {
     bool wait_running; /* done once every task is RUNNING (tasks keep running) */
     bool hold;
     bool quiet;
+    const char *offer_trace; /* per-offer times for bench/scale to join */
 };
 
 static struct options opt = {
@@ -168,6 +169,7 @@ static struct {
      * taken at read time), and per OFFERS event how long bench-loadfw
      * held its bytes before handling it (earlier events of the read). */
     struct samples offer_handled, offer_client_delay;
+    FILE *trace; /* --offer_trace */
     long running_total, ended_total, failed_total, lost_total, accepts, offers, declined;
     long call_failures, disconnects;
     double first_accept, last_running, last_ended, t0;
@@ -302,6 +304,10 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         if (fs && fs->at > 0) {
             samples_add(&g.offer_latency, (arrival - fs->at) * 1000);
             samples_add(&g.offer_handled, (now - fs->at_handled) * 1000);
+            if (g.trace) {
+                const char *oid = id_value(offer, "id");
+                fprintf(g.trace, "R %s %.6f %.6f %.6f\n", oid ? oid : "-", fs->at, arrival, now);
+            }
             fs->at = 0;
         }
         long left = f->total - f->launched;
@@ -621,6 +627,8 @@ static void usage(FILE *f)
             "  --timeout=SECS        give up after (default 300)\n"
             "  --call_conns=N        keep-alive connections the frameworks' calls share\n"
             "                        (lib/core's client pool, 1 to 64; default 8)\n"
+            "  --offer_trace=FILE    per sampled offer: \"R offer_id update_read offer_read\n"
+            "                        offer_handled\" (monotonic seconds)\n"
             "  --quiet\n");
 }
 
@@ -641,6 +649,7 @@ static int parse_args(int argc, char **argv)
                                              {"timeout", required_argument, NULL, 't'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"call_conns", required_argument, NULL, 'K'},
+                                             {"offer_trace", required_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -712,6 +721,9 @@ static int parse_args(int argc, char **argv)
         case 'q':
             opt.quiet = true;
             break;
+        case 'T':
+            opt.offer_trace = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -752,6 +764,11 @@ int main(int argc, char **argv)
         .call_failed = on_call_failed,
         .other = on_other,
     };
+    if (opt.offer_trace && !(g.trace = fopen(opt.offer_trace, "w"))) {
+        fprintf(stderr, "bench-loadfw: cannot write --offer_trace '%s': %s\n", opt.offer_trace,
+                strerror(errno));
+        return 2;
+    }
     g.t0 = mono();
     for (int i = 0; i < opt.frameworks; i++) {
         struct fw *f = &g.fws[i];
@@ -805,6 +822,8 @@ int main(int argc, char **argv)
     free(g.to_finished.v);
     free(g.offer_latency.v);
     free(g.offer_handled.v);
+    if (g.trace)
+        fclose(g.trace);
     free(g.offer_client_delay.v);
     bool ok = opt.wait_running ? g.running_total + g.ended_total >= total : g.ended_total >= total;
     return ok ? 0 : 1;
