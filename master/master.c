@@ -2030,8 +2030,9 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
         return NULL;
     }
     const char *trace = getenv("AGORA_OFFER_TRACE");
-    if (trace && (m->trace = calloc(1, sizeof(*m->trace))) && strchr(trace, '/'))
-        m->trace->out = fopen(trace, "w");
+    if (trace && (m->trace = calloc(1, sizeof(*m->trace))) && strchr(trace, '/') &&
+        !(m->trace->out = fopen(trace, "w")))
+        ag_warn("AGORA_OFFER_TRACE: cannot write '%s': %s", trace, strerror(errno));
     if (loop) {
         m->alloc_timer = ag_timer_new(loop, allocate_tick_cb, m);
         m->alloc_soon = ag_timer_new(loop, allocate_soon_cb, m);

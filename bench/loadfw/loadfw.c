@@ -10,7 +10,9 @@
  * reaches the framework), and per offer the time from resources freed to
  * offer received: "freed" is approximated by the arrival of the terminal
  * update of a task on that agent, and the next offer for that agent (to any
- * of the process's frameworks) closes the interval. At the end it prints
+ * of the process's frameworks) closes the interval; both ends are the time
+ * the event's bytes were read, not when this thread got round to them
+ * (--offer_trace logs them per offer for bench/scale). At the end it prints
  * histograms (p50, p90, p99, max) as BENCH lines named by --label.
  *
  * With --hold it keeps its frameworks subscribed after the run (their
