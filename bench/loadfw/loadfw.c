@@ -172,6 +172,11 @@ static struct {
      * held its bytes before handling it (earlier events of the read). */
     struct samples offer_handled, offer_client_delay;
     FILE *trace; /* --offer_trace */
+    /* How long this thread spent on each chunk of UPDATE and OFFERS events
+     * read at once (read -> its last event handled): while it runs, the
+     * other streams' events wait unread. */
+    struct samples chunk_busy;
+    double chunk_at, chunk_end;
     long running_total, ended_total, failed_total, lost_total, accepts, offers, declined;
     long call_failures, disconnects;
     double first_accept, last_running, last_ended, t0;
@@ -262,6 +267,20 @@ static void note_event(struct fw *f)
 static const char *id_value(const json_t *obj, const char *key)
 {
     return json_string_value(json_object_get(json_object_get(obj, key), "value"));
+}
+
+/* Called as an UPDATE or OFFERS handler returns. */
+static void note_chunk(const struct ag_scheduler *s)
+{
+    double at = ag_scheduler_event_arrival(s), end = mono();
+    if (at <= 0)
+        return;
+    if (at != g.chunk_at) {
+        if (g.chunk_at > 0)
+            samples_add(&g.chunk_busy, (g.chunk_end - g.chunk_at) * 1000);
+        g.chunk_at = at;
+    }
+    g.chunk_end = end;
 }
 
 /* "Received" is when the event's bytes were read from the socket, not when
@@ -378,6 +397,7 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         ag_scheduler_decline(s, later, nlater, opt.refuse);
     free(decline);
     free(later);
+    note_chunk(s);
     if (f->launched >= f->total && !f->suppressed) {
         f->suppressed = true;
         ag_scheduler_suppress(s, NULL, 0);
@@ -404,6 +424,7 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
     struct fw *f = arg;
     double now = mono();
     note_event(f);
+    note_chunk(s);
     const char *tid = id_value(status, "task_id");
     const char *state = json_string_value(json_object_get(status, "state"));
     struct taskrec *r = tid ? rec_of(f, tid) : NULL;
@@ -520,6 +541,7 @@ static void report(void)
     print_offer_hist(&g.offer_latency);
     print_aside("offer_latency handler to handler", &g.offer_handled);
     print_aside("offer read to handled (bench-loadfw's own delay)", &g.offer_client_delay);
+    print_aside("offer_latency aside: bench-loadfw busy per chunk read", &g.chunk_busy);
     fflush(stdout);
 }
 
@@ -824,6 +846,7 @@ int main(int argc, char **argv)
     free(g.to_finished.v);
     free(g.offer_latency.v);
     free(g.offer_handled.v);
+    free(g.chunk_busy.v);
     if (g.trace)
         fclose(g.trace);
     free(g.offer_client_delay.v);
