@@ -136,6 +136,7 @@ struct ag_master_agent {
     struct ag_timer *reregister_timer;
     double registered_time, reregistered_time, unreachable_time;
     bool in_allocator; /* added to the allocator and not removed */
+    double freed_at;   /* AGORA_OFFER_TRACE: a task's resources freed, not yet offered */
     /* `total` was changed here (reservations, volumes): the master's copy
      * wins over what the agent reports, and is sent to it. */
     bool total_known;
@@ -197,6 +198,7 @@ struct ag_master_framework {
     struct ag_resources used, offered;
     double registered_time, reregistered_time, unregistered_time;
     json_t *pending_offers;               /* OFFERS being batched in one allocation round */
+    double trace_freed_at;                /* AGORA_OFFER_TRACE: oldest freed in pending_offers */
     bool overflowed;                      /* stream backlog too large; disconnect soon */
     struct ag_master_list completed_link; /* in master's completed_frameworks */
     struct ag_master *m;
@@ -325,6 +327,9 @@ struct ag_master {
     bool allocating;
     struct ag_master_pending_offer *pending;
     size_t n_pending, cap_pending;
+    /* AGORA_OFFER_TRACE set: where freed resources wait before their offer
+     * is queued (bench/README.md, "Offer latency"); NULL otherwise. */
+    struct ag_master_offer_trace *trace;
 
     /* Role weights and quotas, in memory only (no registry yet):
      * {role: weight} and {role: {"guarantees": {name: n}, "limits": {...}}}. */

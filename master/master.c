@@ -481,6 +481,81 @@ static void remove_offers(struct ag_master *m, struct ag_master_list *head, bool
     }
 }
 
+/* --- offer trace (AGORA_OFFER_TRACE) ---
+ * A benchmark aid: per freed agent, the wait from a task's resources freed
+ * to the allocation round that offers them, and per OFFERS event carrying
+ * such an agent, the round's start to the event queued, and the bytes
+ * already queued ahead of it on the framework's stream (written before
+ * it). Printed on stderr when the master is freed. */
+struct trace_series {
+    double *v;
+    size_t n, cap;
+};
+
+struct ag_master_offer_trace {
+    double round_at;
+    struct trace_series wait, queue, ahead_kb;
+    /* AGORA_OFFER_TRACE=/path: per offer "O offer fw freed round" and per
+     * OFFERS event "Q fw queued" (monotonic seconds, the clock
+     * bench-loadfw's trace uses), joined by bench/scale. */
+    FILE *out;
+};
+
+static void trace_add(struct trace_series *t, double v)
+{
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 1024;
+        double *grown = realloc(t->v, cap * sizeof(*grown));
+        if (!grown)
+            return; /* a lost sample, not a lost master */
+        t->v = grown;
+        t->cap = cap;
+    }
+    t->v[t->n++] = v;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void trace_print(const char *what, struct trace_series *t)
+{
+    if (t->n == 0)
+        return;
+    qsort(t->v, t->n, sizeof(double), cmp_double);
+    fprintf(stderr, "# master offer trace: %s: p50 %.2f p90 %.2f p99 %.2f max %.2f (%zu)\n", what,
+            t->v[t->n / 2], t->v[t->n * 9 / 10], t->v[t->n * 99 / 100], t->v[t->n - 1], t->n);
+}
+
+static void trace_free(struct ag_master_offer_trace *tr)
+{
+    if (!tr)
+        return;
+    trace_print("freed -> allocation round (ms)", &tr->wait);
+    trace_print("round -> OFFERS queued (ms)", &tr->queue);
+    trace_print("bytes queued ahead of the OFFERS (KB)", &tr->ahead_kb);
+    free(tr->wait.v);
+    free(tr->queue.v);
+    free(tr->ahead_kb.v);
+    if (tr->out)
+        fclose(tr->out);
+    free(tr);
+}
+
+/* Before the event is queued: what is ahead of it on the stream. */
+static void trace_offers_queued(struct ag_master *m, struct ag_master_framework *fw)
+{
+    if (!m->trace || fw->trace_freed_at <= 0)
+        return;
+    fw->trace_freed_at = 0;
+    if (m->trace->out)
+        fprintf(m->trace->out, "Q %s %.6f\n", fw->id, ag_monotonic());
+    size_t ahead = fw->stream ? ag_http_stream_pending(fw->stream) : 0;
+    trace_add(&m->trace->ahead_kb, (double)ahead / 1024);
+}
+
 /* Turns the offers the allocator decided on into Offer objects and sends
  * each framework one OFFERS event. */
 static bool is_refined(const struct ag_resource *res, void *arg)
@@ -533,6 +608,15 @@ static void flush_pending_offers(struct ag_master *m)
             if (ag_resources_empty(&po->resources))
                 goto next;
             struct ag_master_offer *o = offer_create(m, fw, a, po->role, &po->resources);
+            if (m->trace && a->freed_at > 0) {
+                trace_add(&m->trace->wait, (m->trace->round_at - a->freed_at) * 1000);
+                if (m->trace->out)
+                    fprintf(m->trace->out, "O %s %s %.6f %.6f\n", o->id, fw->id, a->freed_at,
+                            m->trace->round_at);
+                if (fw->trace_freed_at <= 0)
+                    fw->trace_freed_at = a->freed_at;
+                a->freed_at = 0;
+            }
             if (!fw->pending_offers) {
                 fw->pending_offers = json_array();
                 struct ag_master_framework **t =
@@ -561,7 +645,11 @@ static void flush_pending_offers(struct ag_master *m)
         fw->pending_offers = NULL;
         ag_debug("sending %zu offer(s) to framework '%s'",
                  json_array_size(json_object_get(json_object_get(ev, "offers"), "offers")), fw->id);
+        bool traced = m->trace && fw->trace_freed_at > 0;
+        trace_offers_queued(m, fw);
         ag_master_send_fw(m, fw, ev);
+        if (traced)
+            trace_add(&m->trace->queue, (ag_monotonic() - m->trace->round_at) * 1000);
     }
     free(touched);
 }
@@ -577,6 +665,8 @@ static void allocate_round(struct ag_master *m, bool full)
     if (m->alloc_soon)
         ag_timer_stop(m->alloc_soon);
     m->allocating = true;
+    if (m->trace)
+        m->trace->round_at = ag_monotonic();
     if (!full && m->alloc_ops->allocate_changed)
         m->alloc_ops->allocate_changed(m->alloc, ag_monotonic());
     else
@@ -836,6 +926,12 @@ int ag_master_fw_subscribe(struct ag_master *m, const json_t *framework_info,
     snprintf(fw->stream_id, sizeof(fw->stream_id), "%s", stream_id ? stream_id : "");
     if (stream)
         ag_http_stream_set_data(stream, fw);
+    /* Offer latency: an OFFERS event queued by the (urgent) allocation
+     * round goes out before the rest of a burst of calls is served, rather
+     * than at the end of the loop's queue. The updates before it on the
+     * stream still go first. */
+    if (stream && ag_http_stream_set_urgent(stream) < 0)
+        ag_warn("framework '%s': cannot make its event stream urgent", fw->id);
     fw_allocator_add(m, fw, suppressed_roles, true);
     m->alloc_ops->set_framework_active(m->alloc, fw->id, true);
 
@@ -1115,6 +1211,8 @@ void ag_master_task_release(struct ag_master *m, struct ag_master_task *t)
     if (fw_tally_subtract(&t->fw->used, &t->resources) < 0)
         ag_warn("task '%s': framework used resources out of sync", t->id);
     if (t->agent->in_allocator) {
+        if (m->trace && t->agent->freed_at <= 0)
+            t->agent->freed_at = ag_monotonic();
         m->alloc_ops->recover(m->alloc, t->fw->id, t->role, t->agent->id, &t->resources, 0,
                               ag_monotonic());
         ag_master_allocate_soon(m);
@@ -1953,6 +2051,10 @@ struct ag_master *ag_master_new(const struct ag_master_config *cfg, struct ag_lo
         ag_master_free(m);
         return NULL;
     }
+    const char *trace = getenv("AGORA_OFFER_TRACE");
+    if (trace && (m->trace = calloc(1, sizeof(*m->trace))) && strchr(trace, '/') &&
+        !(m->trace->out = fopen(trace, "w")))
+        ag_warn("AGORA_OFFER_TRACE: cannot write '%s': %s", trace, strerror(errno));
     if (loop) {
         m->alloc_timer = ag_timer_new(loop, allocate_tick_cb, m);
         m->alloc_soon = ag_timer_new(loop, allocate_soon_cb, m);
@@ -2034,6 +2136,7 @@ void ag_master_free(struct ag_master *m)
         m->alloc_ops->destroy(m->alloc);
     ag_timer_free(m->alloc_timer);
     ag_timer_free(m->alloc_soon);
+    trace_free(m->trace);
     json_decref(m->weights);
     json_decref(m->quotas);
     free(m->hostname);

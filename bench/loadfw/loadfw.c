@@ -10,7 +10,9 @@
  * reaches the framework), and per offer the time from resources freed to
  * offer received: "freed" is approximated by the arrival of the terminal
  * update of a task on that agent, and the next offer for that agent (to any
- * of the process's frameworks) closes the interval. At the end it prints
+ * of the process's frameworks) closes the interval; both ends are the time
+ * the event's bytes were read, not when this thread got round to them
+ * (--offer_trace logs them per offer for bench/scale). At the end it prints
  * histograms (p50, p90, p99, max) as BENCH lines named by --label.
  *
  * With --hold it keeps its frameworks subscribed after the run (their
@@ -49,6 +51,7 @@ struct options {
     bool wait_running; /* done once every task is RUNNING (tasks keep running) */
     bool hold;
     bool quiet;
+    const char *offer_trace; /* per-offer times for bench/scale to join */
 };
 
 static struct options opt = {
@@ -129,6 +132,17 @@ static void print_offer_hist(struct samples *s)
     printf("# offer_latency samples: %zu\n", s->n);
 }
 
+/* A figure for the log only ("#" lines, not BENCH): what the headline is
+ * made of. */
+static void print_aside(const char *what, struct samples *s)
+{
+    if (s->n == 0)
+        return;
+    qsort(s->v, s->n, sizeof(double), cmp_double);
+    printf("# %s: p50 %.2f p90 %.2f p99 %.2f max %.2f ms (%zu samples)\n", what, pct(s, 50),
+           pct(s, 90), pct(s, 99), s->v[s->n - 1], s->n);
+}
+
 struct taskrec {
     double accept, running, ended;
 };
@@ -145,13 +159,24 @@ struct fw {
 /* agent id -> time its resources were last freed (open addressing). */
 struct freed_slot {
     char *agent;
-    double at;
+    double at;         /* the terminal update's bytes read */
+    double at_handled; /* the terminal update handled */
 };
 
 static struct {
     struct ag_loop *loop;
     struct fw *fws;
     struct samples to_running, to_finished, offer_latency;
+    /* The same interval from handler to handler (the figure before it was
+     * taken at read time), and per OFFERS event how long bench-loadfw
+     * held its bytes before handling it (earlier events of the read). */
+    struct samples offer_handled, offer_client_delay;
+    FILE *trace; /* --offer_trace */
+    /* How long this thread spent on each chunk of UPDATE and OFFERS events
+     * read at once (read -> its last event handled): while it runs, the
+     * other streams' events wait unread. */
+    struct samples chunk_busy;
+    double chunk_at, chunk_end;
     long running_total, ended_total, failed_total, lost_total, accepts, offers, declined;
     long call_failures, disconnects;
     double first_accept, last_running, last_ended, t0;
@@ -244,6 +269,29 @@ static const char *id_value(const json_t *obj, const char *key)
     return json_string_value(json_object_get(json_object_get(obj, key), "value"));
 }
 
+/* Called as an UPDATE or OFFERS handler returns. */
+static void note_chunk(const struct ag_scheduler *s)
+{
+    double at = ag_scheduler_event_arrival(s), end = mono();
+    if (at <= 0)
+        return;
+    if (at != g.chunk_at) {
+        if (g.chunk_at > 0)
+            samples_add(&g.chunk_busy, (g.chunk_end - g.chunk_at) * 1000);
+        g.chunk_at = at;
+    }
+    g.chunk_end = end;
+}
+
+/* "Received" is when the event's bytes were read from the socket, not when
+ * this loop got round to it: the events read before it in the same chunk
+ * are bench-loadfw's own delay, not the master's. */
+static double read_time(const struct ag_scheduler *s, double now)
+{
+    double at = ag_scheduler_event_arrival(s);
+    return at > 0 && at <= now ? at : now;
+}
+
 static void on_subscribed(struct ag_scheduler *s, const char *framework_id, const json_t *sub,
                           void *arg)
 {
@@ -260,7 +308,9 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
 {
     struct fw *f = arg;
     double now = mono();
+    double arrival = read_time(s, now);
     note_event(f);
+    samples_add(&g.offer_client_delay, (now - arrival) * 1000);
     size_t i, noffers = json_array_size(offers), ndecline = 0;
     const char **decline = calloc(noffers ? noffers : 1, sizeof(*decline));
     /* Offers with no room (or no --rate budget) now: back after --refuse. */
@@ -273,7 +323,12 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         const char *agent = id_value(offer, "agent_id");
         struct freed_slot *fs = agent ? freed_slot(agent, false) : NULL;
         if (fs && fs->at > 0) {
-            samples_add(&g.offer_latency, (now - fs->at) * 1000);
+            samples_add(&g.offer_latency, (arrival - fs->at) * 1000);
+            samples_add(&g.offer_handled, (now - fs->at_handled) * 1000);
+            if (g.trace) {
+                const char *oid = id_value(offer, "id");
+                fprintf(g.trace, "R %s %.6f %.6f %.6f\n", oid ? oid : "-", fs->at, arrival, now);
+            }
             fs->at = 0;
         }
         long left = f->total - f->launched;
@@ -342,6 +397,7 @@ static void on_offers(struct ag_scheduler *s, const json_t *offers, void *arg)
         ag_scheduler_decline(s, later, nlater, opt.refuse);
     free(decline);
     free(later);
+    note_chunk(s);
     if (f->launched >= f->total && !f->suppressed) {
         f->suppressed = true;
         ag_scheduler_suppress(s, NULL, 0);
@@ -368,6 +424,7 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
     struct fw *f = arg;
     double now = mono();
     note_event(f);
+    note_chunk(s);
     const char *tid = id_value(status, "task_id");
     const char *state = json_string_value(json_object_get(status, "state"));
     struct taskrec *r = tid ? rec_of(f, tid) : NULL;
@@ -400,8 +457,10 @@ static void on_update(struct ag_scheduler *s, const json_t *status, void *arg)
         const char *agent = id_value(status, "agent_id");
         if (agent) {
             struct freed_slot *fs = freed_slot(agent, true);
-            if (fs)
-                fs->at = now;
+            if (fs) {
+                fs->at = read_time(s, now);
+                fs->at_handled = now;
+            }
         }
         check_done();
     }
@@ -480,6 +539,9 @@ static void report(void)
     print_hist("launch.running", &g.to_running);
     print_hist("launch.finished", &g.to_finished);
     print_offer_hist(&g.offer_latency);
+    print_aside("offer_latency handler to handler", &g.offer_handled);
+    print_aside("offer read to handled (bench-loadfw's own delay)", &g.offer_client_delay);
+    print_aside("offer_latency aside: bench-loadfw busy per chunk read", &g.chunk_busy);
     fflush(stdout);
 }
 
@@ -589,6 +651,8 @@ static void usage(FILE *f)
             "  --timeout=SECS        give up after (default 300)\n"
             "  --call_conns=N        keep-alive connections the frameworks' calls share\n"
             "                        (lib/core's client pool, 1 to 64; default 8)\n"
+            "  --offer_trace=FILE    per sampled offer: \"R offer_id update_read offer_read\n"
+            "                        offer_handled\" (monotonic seconds)\n"
             "  --quiet\n");
 }
 
@@ -609,6 +673,7 @@ static int parse_args(int argc, char **argv)
                                              {"timeout", required_argument, NULL, 't'},
                                              {"quiet", no_argument, NULL, 'q'},
                                              {"call_conns", required_argument, NULL, 'K'},
+                                             {"offer_trace", required_argument, NULL, 'T'},
                                              {"help", no_argument, NULL, 'h'},
                                              {NULL, 0, NULL, 0}};
     int ch;
@@ -680,6 +745,9 @@ static int parse_args(int argc, char **argv)
         case 'q':
             opt.quiet = true;
             break;
+        case 'T':
+            opt.offer_trace = optarg;
+            break;
         case 'h':
             usage(stdout);
             exit(0);
@@ -720,6 +788,11 @@ int main(int argc, char **argv)
         .call_failed = on_call_failed,
         .other = on_other,
     };
+    if (opt.offer_trace && !(g.trace = fopen(opt.offer_trace, "w"))) {
+        fprintf(stderr, "bench-loadfw: cannot write --offer_trace '%s': %s\n", opt.offer_trace,
+                strerror(errno));
+        return 2;
+    }
     g.t0 = mono();
     for (int i = 0; i < opt.frameworks; i++) {
         struct fw *f = &g.fws[i];
@@ -772,6 +845,11 @@ int main(int argc, char **argv)
     free(g.to_running.v);
     free(g.to_finished.v);
     free(g.offer_latency.v);
+    free(g.offer_handled.v);
+    free(g.chunk_busy.v);
+    if (g.trace)
+        fclose(g.trace);
+    free(g.offer_client_delay.v);
     bool ok = opt.wait_running ? g.running_total + g.ended_total >= total : g.ended_total >= total;
     return ok ? 0 : 1;
 }

@@ -250,6 +250,10 @@ json_t *ag_scheduler_build_launch(const json_t *offer, const struct ag_sched_tas
                                   int *ret_code, char *err, size_t errlen);
 /* Sum of scalar resource `name` in an Offer object (all roles). */
 double ag_scheduler_offer_scalar(const json_t *offer, const char *name);
+/* Monotonic time (ag_monotonic) at which the stream bytes holding the event
+ * being dispatched were read; 0 outside a stream callback. Lets a client
+ * tell the master's delay from its own handling of earlier events. */
+double ag_scheduler_event_arrival(const struct ag_scheduler *s);
 
 /*
  * Feeds stream bytes to the scheduler as if they came from the master's

@@ -951,6 +951,14 @@ size_t ag_http_stream_pending(const struct ag_http_stream *stream)
     return evbuffer_get_length(bufferevent_get_output(bev));
 }
 
+int ag_http_stream_set_urgent(struct ag_http_stream *stream)
+{
+    if (!stream->evcon)
+        return -EPIPE;
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(stream->evcon);
+    return bufferevent_priority_set(bev, 0) < 0 ? -EINVAL : 0;
+}
+
 void ag_http_stream_end(struct ag_http_stream *stream)
 {
     struct bufferevent *bev;

@@ -132,6 +132,11 @@ int ag_http_stream_send_pieces(struct ag_http_stream *stream, const struct ag_ht
 int ag_http_stream_send_json(struct ag_http_stream *stream, const json_t *event);
 /* Bytes queued but not yet written to the socket (back-pressure). */
 size_t ag_http_stream_pending(const struct ag_http_stream *stream);
+/* The stream's socket is served at the loop's urgent priority (see
+ * ag_timer_set_urgent): what is queued on it is written before the other
+ * callbacks of the next loop pass run, not after them. Order within the
+ * stream is unchanged. 0, or -EPIPE when the peer is gone. */
+int ag_http_stream_set_urgent(struct ag_http_stream *stream);
 /* Ends the response and frees the stream; the close callback is NOT called. */
 void ag_http_stream_end(struct ag_http_stream *stream);
 /* Caller-defined pointer attached to the stream. */

@@ -70,6 +70,7 @@ struct ag_scheduler {
     size_t stream_body_len;
     struct ag_recordio_decoder dec;
     int redirects;
+    double data_at; /* when the bytes being decoded were read */
 
     struct ag_timer *reconnect_timer;
     struct ag_timer *heartbeat_timer;
@@ -1111,8 +1112,10 @@ static void stream_data(struct ag_http_client_stream *st, const char *data, size
     (void)st;
     enter(s);
     if (s->stream_code == 200) {
+        s->data_at = ag_monotonic();
         if (feed_bytes(s, data, len) < 0 && !s->free_pending)
             lost(s, "malformed event stream", -1);
+        s->data_at = 0;
     } else if (s->stream_body_len < ERROR_BODY_MAX) {
         size_t take =
             len < ERROR_BODY_MAX - s->stream_body_len ? len : ERROR_BODY_MAX - s->stream_body_len;
@@ -1125,6 +1128,11 @@ static void stream_data(struct ag_http_client_stream *st, const char *data, size
         }
     }
     leave(s);
+}
+
+double ag_scheduler_event_arrival(const struct ag_scheduler *s)
+{
+    return s->data_at;
 }
 
 static void stream_closed(struct ag_http_client_stream *st, const char *reason, void *arg)

@@ -557,6 +557,8 @@ struct server_stream {
     bool end;
     int closed; /* the close callback ran */
     int started;
+    bool urgent;    /* served at the loop's urgent priority */
+    int urgent_err; /* what ag_http_stream_set_urgent returned */
 };
 
 static void server_stream_closed(struct ag_http_stream *stream, void *arg)
@@ -614,6 +616,8 @@ static void stream_handler(struct ag_http_req *req, void *arg)
     if (!ss->stream)
         return;
     ag_http_stream_set_data(ss->stream, ss);
+    if (ss->urgent)
+        ss->urgent_err = ag_http_stream_set_urgent(ss->stream);
     if (ss->per_tick > 0)
         ag_timer_start(ss->timer, 0);
 }
@@ -746,6 +750,32 @@ TEST(stream_of_many_records_ended_by_server)
     ASSERT_EQ(rd.closed, 1);
     ASSERT_NOT_NULL(strstr(rd.reason, "ended"));
     ASSERT_EQ(ss.closed, 0); /* ended by the server: no close callback */
+    ag_recordio_decoder_release(&rd.dec);
+    ag_timer_free(ss.timer);
+    ctx_release(&c);
+}
+
+/* An urgent stream still carries every record, in order, while the timer
+ * that queues them runs at the ordinary priority. */
+TEST(urgent_stream_keeps_order)
+{
+    struct ctx c;
+    struct server_stream ss;
+    struct reader rd = {0};
+
+    ctx_init(&c, 0);
+    server_stream_init(&c, &ss, 3000, 100, true);
+    ss.urgent = true;
+    ss.urgent_err = 1;
+    ag_http_server_route(c.server, "/api/v1/stream", stream_handler, &ss);
+    reader_open_stream(&c, &rd, "/api/v1/stream", "{\"type\":\"SUBSCRIBE\"}");
+    ASSERT_NOT_NULL(rd.s);
+    ctx_run(&c, 1);
+    ASSERT_FALSE(c.timed_out);
+    ASSERT_EQ(ss.urgent_err, 0);
+    ASSERT_EQ(rd.records, 3000);
+    ASSERT_EQ(rd.bad_seq, 0);
+    ASSERT_EQ(rd.closed, 1);
     ag_recordio_decoder_release(&rd.dec);
     ag_timer_free(ss.timer);
     ctx_release(&c);
@@ -1162,7 +1192,7 @@ TEST_MAIN(TEST_CASE(accept_pauses_when_out_of_descriptors), TEST_CASE(get_and_po
           TEST_CASE(handler_answers_later), TEST_CASE(timeout_reports_code_0),
           TEST_CASE(server_freed_with_a_request_held), TEST_CASE(connect_failure_reports_code_0),
           TEST_CASE(bad_requests_rejected), TEST_CASE(parse_url),
-          TEST_CASE(stream_of_many_records_ended_by_server),
+          TEST_CASE(stream_of_many_records_ended_by_server), TEST_CASE(urgent_stream_keeps_order),
           TEST_CASE(client_closes_inside_data_callback),
           TEST_CASE(client_closes_from_outside_and_in_open),
           TEST_CASE(stream_to_closed_port_and_404), TEST_CASE(pending_counts_unwritten_bytes),
