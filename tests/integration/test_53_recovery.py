@@ -23,7 +23,13 @@ TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST", "TASK_ER
 
 @pytest.fixture
 def rc(cluster_factory):
-    return cluster_factory(agent_flags={"status_update_retry_interval": "1secs"})
+    # Executors get 10 s to re-subscribe (the default is 2 s): on a loaded
+    # 2-core machine a restarted agent under ASan and its executors' retry
+    # backoff can take longer than 2 s, and an executor that misses the
+    # window is killed, which these tests would read as a lost task. The
+    # window itself is tested with its own clusters below.
+    return cluster_factory(agent_flags={"status_update_retry_interval": "1secs",
+                                        "executor_reregistration_timeout": "10secs"})
 
 
 def wait_file_cmd(path, code=0):
