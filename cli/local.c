@@ -170,6 +170,11 @@ static int spawn(struct local *l, struct child *c, char **argv)
             dup2(devnull, STDIN_FILENO);
         dup2(logfd, STDOUT_FILENO);
         dup2(logfd, STDERR_FILENO);
+        /* Nothing else of ours goes along: libevent makes client sockets
+         * without close-on-exec, and a copy kept alive in a child keeps
+         * the socket in our epoll set after we close it (with libevent's
+         * changelist the removal fails), which wakes our loop forever. */
+        close_range(3, ~0U, 0);
         execv(l->exe, argv);
         dprintf(STDERR_FILENO, "cannot exec %s: %s\n", l->exe, strerror(errno));
         _exit(127);

@@ -14,6 +14,23 @@ import harness
 from harness import binary, descendants, get, get_json, pid_alive, sanitizer_env, wait_until
 
 
+def sockets_of(pid):
+    """The socket inodes a process has open."""
+    out = set()
+    try:
+        names = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return out
+    for name in names:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, name))
+        except OSError:
+            continue
+        if target.startswith("socket:"):
+            out.add(target)
+    return out
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -119,6 +136,13 @@ def test_local_no_example_serves_and_stops(local_factory):
     loc.wait_up(1)
     assert len(loc.children) >= 2, "master and agent are children of agora local: %s" % \
         loc.children
+    # None of agora local's sockets (its startup polls' kept-alive
+    # connections) went along into the children: a copy held there keeps a
+    # closed socket in agora local's epoll set, which then spins its loop.
+    mine = sockets_of(loc.proc.pid)
+    for pid in loc.children:
+        shared = mine & sockets_of(pid)
+        assert not shared, "child %d holds agora local's sockets %s" % (pid, shared)
     # It is a working cluster.
     p = subprocess.run([binary("agora"), "run", "--master=127.0.0.1:%d" % loc.port, "--",
                         "echo", "local-hello"], stdin=subprocess.DEVNULL, capture_output=True,
